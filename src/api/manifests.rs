@@ -1,0 +1,110 @@
+//! Manifest endpoints: `HEAD`/`GET`/`PUT`/`DELETE /v2/<name>/manifests/<tag|digest>`.
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::{header, HeaderMap, StatusCode};
+
+use super::{header_str, respond, ApiError, ApiResult, AppState, Code, CONTENT_DIGEST, OCI_SUBJECT};
+use crate::registry::manifest_format::{OCI_INDEX, OCI_MANIFEST};
+use crate::registry::names::{Reference, RepoName};
+
+/// Largest manifest accepted, as in distribution.
+pub const MAX_MANIFEST_BYTES: usize = 4 * 1024 * 1024;
+
+/// Serves a manifest if the client accepts its media type.
+pub async fn get(app: &AppState, name: &RepoName, reference: &Reference, headers: &HeaderMap, head: bool) -> ApiResult {
+    let manifest = app.registry.get_manifest(name, reference).await?;
+    if !accepts(headers, &manifest.media_type) {
+        return Err(ApiError::new(
+            Code::ManifestUnknown,
+            format!(
+                "the manifest is {}, which the Accept header does not allow",
+                manifest.media_type
+            ),
+        ));
+    }
+    let fields = [
+        (header::CONTENT_TYPE, manifest.media_type.clone()),
+        (CONTENT_DIGEST, manifest.digest.to_string()),
+        (header::ETAG, format!("\"{}\"", manifest.digest)),
+        (header::CONTENT_LENGTH, manifest.bytes.len().to_string()),
+    ];
+    let body = if head { Body::empty() } else { Body::from(manifest.bytes) };
+    Ok(respond(StatusCode::OK, &fields, body))
+}
+
+/// Whether the request's `Accept` allows `media_type`. As in distribution, only OCI manifests and
+/// indexes are withheld from clients that list types without them; no `Accept` accepts everything.
+fn accepts(headers: &HeaderMap, media_type: &str) -> bool {
+    let ranges: Vec<&str> = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|r| r.split(';').next().unwrap_or("").trim())
+        .filter(|r| !r.is_empty())
+        .collect();
+    ranges.is_empty()
+        || ranges.iter().any(|r| *r == media_type || *r == "*/*")
+        || !matches!(media_type, OCI_MANIFEST | OCI_INDEX)
+}
+
+/// Stores a manifest after validating it and everything it references.
+pub async fn put(app: &AppState, name: &RepoName, reference: &Reference, request: Request) -> ApiResult {
+    let too_large = || {
+        ApiError::new(Code::SizeInvalid, format!("manifest is larger than {MAX_MANIFEST_BYTES} bytes"))
+            .with_status(StatusCode::PAYLOAD_TOO_LARGE)
+    };
+    let declared = header_str(request.headers(), header::CONTENT_LENGTH).and_then(|l| l.parse::<usize>().ok());
+    if declared.is_some_and(|l| l > MAX_MANIFEST_BYTES) {
+        return Err(too_large());
+    }
+    let headers = request.headers().clone();
+    let bytes = axum::body::to_bytes(request.into_body(), MAX_MANIFEST_BYTES)
+        .await
+        .map_err(|_| too_large())?;
+    let pushed = app
+        .registry
+        .put_manifest(name, reference, header_str(&headers, header::CONTENT_TYPE), bytes)
+        .await?;
+    let mut fields = vec![
+        (header::LOCATION, app.urls.url(&headers, &format!("/v2/{name}/manifests/{}", pushed.digest))),
+        (CONTENT_DIGEST, pushed.digest.to_string()),
+        (header::CONTENT_LENGTH, "0".into()),
+    ];
+    if let Some(subject) = pushed.subject {
+        fields.push((OCI_SUBJECT, subject.to_string()));
+    }
+    Ok(respond(StatusCode::CREATED, &fields, Body::empty()))
+}
+
+/// Deletes a manifest by digest (with its tags) or a tag.
+pub async fn delete(app: &AppState, name: &RepoName, reference: &Reference) -> ApiResult {
+    app.registry.delete_manifest(name, reference).await?;
+    Ok(respond(StatusCode::ACCEPTED, &[(header::CONTENT_LENGTH, "0".into())], Body::empty()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::manifest_format::DOCKER_MANIFEST;
+
+    /// OCI types need to be accepted explicitly (or by `*/*`) when an Accept header is sent.
+    #[test]
+    fn accept_table() {
+        let cases = [
+            (vec![], OCI_MANIFEST, true),
+            (vec![DOCKER_MANIFEST], OCI_MANIFEST, false),
+            (vec!["application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json"], OCI_MANIFEST, true),
+            (vec![DOCKER_MANIFEST, "*/*;q=0.1"], OCI_INDEX, true),
+            (vec![OCI_MANIFEST], DOCKER_MANIFEST, true),
+        ];
+        for (accept, media_type, want) in cases {
+            let mut h = HeaderMap::new();
+            for a in &accept {
+                h.append(header::ACCEPT, a.parse().unwrap());
+            }
+            assert_eq!(accepts(&h, media_type), want, "{accept:?} {media_type}");
+        }
+    }
+}

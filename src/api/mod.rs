@@ -1,0 +1,113 @@
+//! The HTTP surface: one axum fallback handler parses the path into a [`route::Route`] and dispatches by
+//! method. Handlers translate HTTP to registry calls and back; they never build storage paths.
+
+mod blobs;
+mod error;
+mod listing;
+mod manifests;
+pub mod route;
+mod urls;
+
+use std::io;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use futures_util::TryStreamExt;
+use tower_http::set_header::SetResponseHeaderLayer;
+
+pub use error::{ApiError, Code};
+use route::Route;
+pub use urls::UrlBuilder;
+
+use crate::registry::Registry;
+use crate::storage::ByteStream;
+
+/// `Docker-Content-Digest`.
+pub(crate) const CONTENT_DIGEST: HeaderName = HeaderName::from_static("docker-content-digest");
+/// `Docker-Upload-UUID`.
+pub(crate) const UPLOAD_UUID: HeaderName = HeaderName::from_static("docker-upload-uuid");
+/// `OCI-Subject`.
+pub(crate) const OCI_SUBJECT: HeaderName = HeaderName::from_static("oci-subject");
+/// `OCI-Filters-Applied`.
+pub(crate) const OCI_FILTERS_APPLIED: HeaderName = HeaderName::from_static("oci-filters-applied");
+
+/// What every handler shares.
+pub struct AppState {
+    /// The registry services.
+    pub registry: Registry,
+    /// How to build absolute URLs.
+    pub urls: UrlBuilder,
+}
+
+/// Result of a handler.
+pub(crate) type ApiResult = Result<Response, ApiError>;
+
+/// The router for the whole HTTP API.
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .fallback(dispatch)
+        .with_state(state)
+        .layer(SetResponseHeaderLayer::overriding(
+            HeaderName::from_static("docker-distribution-api-version"),
+            HeaderValue::from_static("registry/2.0"),
+        ))
+}
+
+async fn dispatch(State(app): State<Arc<AppState>>, request: Request) -> Response {
+    if request.uri().path() == "/" {
+        return StatusCode::OK.into_response();
+    }
+    match handle(&app, request).await {
+        Ok(response) => response,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn handle(app: &AppState, request: Request) -> ApiResult {
+    let route = route::parse(request.uri().path())?;
+    let method = request.method().clone();
+    let head = method == Method::HEAD;
+    match (method, route) {
+        (Method::GET | Method::HEAD, Route::Base) => Ok(axum::Json(serde_json::json!({})).into_response()),
+        (Method::GET, Route::Catalog) => listing::catalog(app, request.uri()).await,
+        (Method::GET, Route::Tags(name)) => listing::tags(app, &name, request.uri()).await,
+        (Method::GET, Route::Referrers(name, digest)) => listing::referrers(app, &name, &digest, request.uri()).await,
+        (Method::GET | Method::HEAD, Route::Manifest(name, r)) => manifests::get(app, &name, &r, request.headers(), head).await,
+        (Method::PUT, Route::Manifest(name, r)) => manifests::put(app, &name, &r, request).await,
+        (Method::DELETE, Route::Manifest(name, r)) => manifests::delete(app, &name, &r).await,
+        (Method::GET | Method::HEAD, Route::Blob(name, d)) => blobs::get(app, &name, &d, request.headers(), head).await,
+        (Method::DELETE, Route::Blob(name, d)) => blobs::delete(app, &name, &d).await,
+        (Method::POST, Route::Uploads(name)) => blobs::start_upload(app, &name, request).await,
+        (Method::GET, Route::Upload(name, id)) => blobs::upload_status(app, &name, id, request.headers()).await,
+        (Method::PATCH, Route::Upload(name, id)) => blobs::patch_upload(app, &name, id, request).await,
+        (Method::PUT, Route::Upload(name, id)) => blobs::finish_upload(app, &name, id, request).await,
+        (Method::DELETE, Route::Upload(name, id)) => blobs::cancel_upload(app, &name, id).await,
+        (method, _) => Err(ApiError::new(Code::Unsupported, format!("method {method} is not allowed here"))),
+    }
+}
+
+/// A request body as a stream of bytes for the registry layer.
+pub(crate) fn body_stream(body: Body) -> ByteStream {
+    Box::pin(body.into_data_stream().map_err(io::Error::other))
+}
+
+/// The value of a header as text, if present and valid.
+pub(crate) fn header_str<'a>(headers: &'a HeaderMap, name: impl header::AsHeaderName) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Builds a response with a status and headers; header values that are not valid are skipped.
+pub(crate) fn respond(status: StatusCode, headers: &[(HeaderName, String)], body: Body) -> Response {
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    for (name, value) in headers {
+        if let Ok(v) = HeaderValue::from_str(value) {
+            response.headers_mut().append(name.clone(), v);
+        }
+    }
+    response
+}

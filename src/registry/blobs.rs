@@ -1,0 +1,94 @@
+//! Blobs as seen through a repository: existence, size, streaming reads, links, mounts and deletes.
+//!
+//! A blob belongs to a repository when the repository links it (`_layers`), or holds it as a manifest
+//! revision. The bytes themselves are shared by every repository and only removed by garbage collection.
+
+use bytes::Bytes;
+
+use super::digest::Digest;
+use super::error::{RegistryError, Result};
+use super::names::RepoName;
+use super::Registry;
+use crate::storage::{paths, ByteStream, StorageError};
+
+impl Registry {
+    /// Size of a blob of the repository, or `BlobUnknown`.
+    pub async fn blob_size(&self, name: &RepoName, digest: &Digest) -> Result<u64> {
+        if !self.blob_linked(name, digest).await? {
+            return Err(RegistryError::BlobUnknown(digest.clone()));
+        }
+        match self.storage.stat(&paths::blob_data(digest)).await {
+            Ok(meta) => Ok(meta.size),
+            Err(StorageError::NotFound(_)) => Err(RegistryError::BlobUnknown(digest.clone())),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Streams `len` bytes of a blob from `offset`. Callers check existence with [`Registry::blob_size`].
+    pub async fn read_blob(&self, digest: &Digest, offset: u64, len: u64) -> Result<ByteStream> {
+        match self.storage.read(&paths::blob_data(digest), offset, len).await {
+            Ok(s) => Ok(s),
+            Err(StorageError::NotFound(_)) => Err(RegistryError::BlobUnknown(digest.clone())),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Removes a blob from a repository (the bytes stay until garbage collection).
+    pub async fn delete_blob(&self, name: &RepoName, digest: &Digest) -> Result<()> {
+        self.require_delete()?;
+        match self.storage.delete(&paths::layer_link(name, digest)).await {
+            Ok(()) => Ok(()),
+            Err(StorageError::NotFound(_)) => Err(RegistryError::BlobUnknown(digest.clone())),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Links a blob held by repository `from` into `name`. Returns false when `from` does not have it.
+    pub async fn mount_blob(&self, name: &RepoName, digest: &Digest, from: &RepoName) -> Result<bool> {
+        match self.blob_size(from, digest).await {
+            Ok(_) => {
+                self.link_blob(name, digest).await?;
+                Ok(true)
+            }
+            Err(RegistryError::BlobUnknown(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Whether the repository links `digest` as a layer or config blob.
+    pub(super) async fn layer_linked(&self, name: &RepoName, digest: &Digest) -> Result<bool> {
+        self.exists(&paths::layer_link(name, digest)).await
+    }
+
+    /// Whether the repository holds `digest` as a layer, config or manifest.
+    async fn blob_linked(&self, name: &RepoName, digest: &Digest) -> Result<bool> {
+        Ok(self.layer_linked(name, digest).await?
+            || self.exists(&paths::revision_link(name, digest)).await?)
+    }
+
+    pub(super) async fn link_blob(&self, name: &RepoName, digest: &Digest) -> Result<()> {
+        self.storage
+            .put(&paths::layer_link(name, digest), Bytes::from(digest.to_string()))
+            .await?;
+        Ok(())
+    }
+
+    pub(super) async fn exists(&self, key: &str) -> Result<bool> {
+        match self.storage.stat(key).await {
+            Ok(_) => Ok(true),
+            Err(StorageError::NotFound(_)) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Reads a link file and parses the digest it holds (whitespace-tolerant, as distribution writes none).
+    pub(super) async fn read_link(&self, key: &str) -> Result<Option<Digest>> {
+        match self.storage.get(key).await {
+            Ok(bytes) => Ok(std::str::from_utf8(&bytes)
+                .ok()
+                .and_then(|s| s.trim().parse().ok())),
+            Err(StorageError::NotFound(_)) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+}

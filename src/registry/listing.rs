@@ -1,0 +1,180 @@
+//! Discovery: tag lists, the repository catalog and referrers, with `n`/`last` pagination.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+
+use super::digest::Digest;
+use super::error::{RegistryError, Result};
+use super::manifest_format;
+use super::names::{RepoName, Tag};
+use super::Registry;
+use crate::storage::{paths, StorageError};
+
+/// One page of a sorted listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page {
+    /// The entries of this page, sorted.
+    pub entries: Vec<String>,
+    /// Whether entries follow the last one of this page.
+    pub more: bool,
+}
+
+/// Takes the page of at most `n` entries after `last` from a sorted list.
+pub fn paginate(sorted: Vec<String>, n: Option<usize>, last: Option<&str>) -> Page {
+    let start = match last {
+        Some(last) => sorted.partition_point(|e| e.as_str() <= last),
+        None => 0,
+    };
+    let mut entries: Vec<String> = sorted.into_iter().skip(start).collect();
+    let more = n.is_some_and(|n| entries.len() > n);
+    if let Some(n) = n {
+        entries.truncate(n);
+    }
+    Page { entries, more }
+}
+
+/// A referrer as listed in the referrers index (an OCI descriptor).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReferrerDescriptor {
+    /// The referrer manifest's media type.
+    pub media_type: String,
+    /// Its digest.
+    pub digest: Digest,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Its artifact type.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub artifact_type: Option<String>,
+    /// Its annotations.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub annotations: Option<HashMap<String, String>>,
+}
+
+impl Registry {
+    /// A page of a repository's tags; `NameUnknown` when the repository has never held a manifest.
+    pub async fn list_tags(&self, name: &RepoName, n: Option<usize>, last: Option<&str>) -> Result<Page> {
+        if !self.exists(&paths::manifests_dir(name)).await? {
+            return Err(RegistryError::NameUnknown);
+        }
+        let tags = self.all_tags(name).await?;
+        Ok(paginate(tags.iter().map(|t| t.to_string()).collect(), n, last))
+    }
+
+    /// Every tag of a repository, sorted.
+    pub(super) async fn all_tags(&self, name: &RepoName) -> Result<Vec<Tag>> {
+        match self.storage.list(&paths::tags_dir(name)).await {
+            Ok(names) => Ok(names.iter().filter_map(|t| t.parse().ok()).collect()),
+            Err(StorageError::NotFound(_)) => Ok(Vec::new()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// A page of repository names. `n` defaults to 100 and may not exceed `catalog.maxentries`.
+    pub async fn catalog(&self, n: Option<usize>, last: Option<&str>) -> Result<Page> {
+        let max = self.settings.catalog_max_entries;
+        if n.is_some_and(|n| n > max) {
+            return Err(RegistryError::PaginationNumberInvalid { max });
+        }
+        let mut repos = Vec::new();
+        self.walk_repositories(paths::repositories_root(), String::new(), &mut repos)
+            .await?;
+        repos.sort();
+        Ok(paginate(repos, Some(n.unwrap_or(100.min(max))), last))
+    }
+
+    /// Depth-first walk: a directory with a `_manifests` child is a repository; `_` dirs are not entered.
+    async fn walk_repositories(&self, dir: String, prefix: String, out: &mut Vec<String>) -> Result<()> {
+        let mut stack = vec![(dir, prefix)];
+        while let Some((dir, prefix)) = stack.pop() {
+            let children = match self.storage.list(&dir).await {
+                Ok(c) => c,
+                Err(StorageError::NotFound(_)) => continue,
+                Err(e) => return Err(e.into()),
+            };
+            for child in children {
+                if child == "_manifests" {
+                    out.push(prefix.clone());
+                } else if !child.starts_with('_') {
+                    let name = if prefix.is_empty() { child.clone() } else { format!("{prefix}/{child}") };
+                    stack.push((format!("{dir}/{child}"), name));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Manifests of the repository whose `subject` is `subject`, optionally only those of one artifact
+    /// type, sorted by digest.
+    pub async fn referrers(
+        &self,
+        name: &RepoName,
+        subject: &Digest,
+        artifact_type: Option<&str>,
+    ) -> Result<Vec<ReferrerDescriptor>> {
+        let dir = paths::referrers_dir(name, subject);
+        let mut found = Vec::new();
+        let algorithms = match self.storage.list(&dir).await {
+            Ok(a) => a,
+            Err(StorageError::NotFound(_)) => return Ok(found),
+            Err(e) => return Err(e.into()),
+        };
+        for alg in algorithms {
+            let hexes = match self.storage.list(&format!("{dir}/{alg}")).await {
+                Ok(h) => h,
+                Err(StorageError::NotFound(_)) => continue,
+                Err(e) => return Err(e.into()),
+            };
+            for hex in hexes {
+                let Ok(digest) = format!("{alg}:{hex}").parse::<Digest>() else { continue };
+                let manifest = match self.get_manifest(name, &super::names::Reference::Digest(digest)).await {
+                    Ok(m) => m,
+                    Err(RegistryError::ManifestUnknown(_)) => continue,
+                    Err(e) => return Err(e),
+                };
+                let Ok(parsed) = manifest_format::parse(None, &manifest.bytes) else { continue };
+                if artifact_type.is_some_and(|want| parsed.artifact_type.as_deref() != Some(want)) {
+                    continue;
+                }
+                found.push(ReferrerDescriptor {
+                    media_type: manifest.media_type,
+                    digest: manifest.digest,
+                    size: manifest.bytes.len() as u64,
+                    artifact_type: parsed.artifact_type,
+                    annotations: parsed.annotations,
+                });
+            }
+        }
+        Ok(found)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn list(items: &[&str]) -> Vec<String> {
+        items.iter().map(|s| s.to_string()).collect()
+    }
+
+    /// Pagination takes `n` entries strictly after `last` and says whether more follow.
+    #[test]
+    fn pagination_table() {
+        let all = list(&["a", "b", "c", "d"]);
+        let cases: &[(Option<usize>, Option<&str>, &[&str], bool)] = &[
+            (None, None, &["a", "b", "c", "d"], false),
+            (Some(2), None, &["a", "b"], true),
+            (Some(2), Some("b"), &["c", "d"], false),
+            (Some(4), None, &["a", "b", "c", "d"], false),
+            (Some(0), None, &[], true),
+            (None, Some("bb"), &["c", "d"], false),
+            (Some(1), Some("z"), &[], false),
+        ];
+        for (n, last, want, more) in cases {
+            let page = paginate(all.clone(), *n, *last);
+            assert_eq!(page.entries, list(want), "n={n:?} last={last:?}");
+            assert_eq!(page.more, *more, "n={n:?} last={last:?}");
+        }
+    }
+}

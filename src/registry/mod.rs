@@ -1,0 +1,54 @@
+//! Registry services: repositories, blobs, uploads, manifests, tags and referrers on top of a
+//! [`Storage`] backend. This layer knows the registry's rules and the storage layout (through
+//! [`crate::storage::paths`]); it knows nothing of HTTP.
+
+pub mod blobs;
+pub mod digest;
+pub mod error;
+pub mod listing;
+pub mod manifest_format;
+pub mod manifests;
+pub mod names;
+pub mod uploads;
+
+use std::sync::Arc;
+
+use crate::storage::Storage;
+use error::{RegistryError, Result};
+
+/// Behaviour switches of the registry services, taken from the configuration.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Whether blobs and manifests may be deleted (`storage.delete.enabled`).
+    pub delete_enabled: bool,
+    /// Largest catalog page (`catalog.maxentries`).
+    pub catalog_max_entries: usize,
+}
+
+/// The registry: every repository over one storage backend.
+pub struct Registry {
+    storage: Arc<dyn Storage>,
+    settings: Settings,
+    sessions: uploads::Sessions,
+}
+
+impl Registry {
+    /// A registry over `storage`.
+    pub fn new(storage: Arc<dyn Storage>, settings: Settings) -> Self {
+        Registry {
+            storage,
+            settings,
+            sessions: Default::default(),
+        }
+    }
+
+    fn require_delete(&self) -> Result<()> {
+        if self.settings.delete_enabled {
+            Ok(())
+        } else {
+            Err(RegistryError::Unsupported(
+                "deletion is disabled (set storage.delete.enabled or REGISTRY_STORAGE_DELETE_ENABLED=true)",
+            ))
+        }
+    }
+}

@@ -1,0 +1,255 @@
+//! Blob upload sessions: start, append chunks, report progress, finish with digest verification, cancel.
+//!
+//! Session state lives in storage only (`_uploads/<uuid>/data` and `startedat`), so an upload survives a
+//! restart and can continue on another process. Each process also keeps, per session, the hash of the
+//! bytes received so far: finishing then costs no second read of the data. When the cached hash does
+//! not match the data (after a restart, a failed write, another process appending), the data is
+//! re-hashed from storage, so the cache is an optimisation, never a source of truth.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::str::FromStr;
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+
+use super::digest::{Algorithm, Digest, Hasher};
+use super::error::{RegistryError, Result};
+use super::names::RepoName;
+use super::Registry;
+use crate::storage::{paths, ByteStream, StorageError};
+
+/// An upload session id (a UUID, as distribution uses).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct UploadId(uuid::Uuid);
+
+impl UploadId {
+    fn new() -> Self {
+        UploadId(uuid::Uuid::new_v4())
+    }
+}
+
+impl FromStr for UploadId {
+    type Err = uuid::Error;
+
+    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
+        uuid::Uuid::try_parse(s).map(UploadId)
+    }
+}
+
+impl fmt::Display for UploadId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.hyphenated().fmt(f)
+    }
+}
+
+/// A byte range a client declared for a chunk (`Content-Range: <start>-<end>`, inclusive).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChunkRange {
+    /// First byte's offset.
+    pub start: u64,
+    /// Last byte's offset.
+    pub end: u64,
+}
+
+/// Hash of a session's first `offset` bytes.
+struct HashedPrefix {
+    offset: u64,
+    hasher: Hasher,
+}
+
+/// Per-session lock, serialising appends and finishing, holding the running hash.
+type SessionLock = Arc<tokio::sync::Mutex<Option<HashedPrefix>>>;
+
+/// The in-process part of upload sessions.
+#[derive(Default)]
+pub(super) struct Sessions {
+    locks: Mutex<HashMap<(RepoName, UploadId), SessionLock>>,
+}
+
+impl Sessions {
+    fn lock_for(&self, name: &RepoName, id: UploadId) -> SessionLock {
+        let mut map = self.locks.lock().unwrap_or_else(|p| p.into_inner());
+        map.entry((name.clone(), id)).or_default().clone()
+    }
+
+    fn forget(&self, name: &RepoName, id: UploadId) {
+        let mut map = self.locks.lock().unwrap_or_else(|p| p.into_inner());
+        map.remove(&(name.clone(), id));
+    }
+}
+
+impl Registry {
+    /// Opens an upload session.
+    pub async fn start_upload(&self, name: &RepoName) -> Result<UploadId> {
+        let id = UploadId::new();
+        let now = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
+        self.storage
+            .put(&paths::upload_started_at(name, &id), Bytes::from(now))
+            .await?;
+        Ok(id)
+    }
+
+    /// Bytes a session holds so far.
+    pub async fn upload_size(&self, name: &RepoName, id: UploadId) -> Result<u64> {
+        match self.storage.stat(&paths::upload_started_at(name, &id)).await {
+            Ok(_) => {}
+            Err(StorageError::NotFound(_)) => return Err(RegistryError::BlobUploadUnknown),
+            Err(e) => return Err(e.into()),
+        }
+        match self.storage.stat(&paths::upload_data(name, &id)).await {
+            Ok(meta) => Ok(meta.size),
+            Err(StorageError::NotFound(_)) => Ok(0),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Appends a chunk. With a `range`, the chunk must start where the session ends (else
+    /// `RangeInvalid`, nothing written) and be exactly as long as declared. Returns the new size.
+    pub async fn append_upload(
+        &self,
+        name: &RepoName,
+        id: UploadId,
+        range: Option<ChunkRange>,
+        body: ByteStream,
+    ) -> Result<u64> {
+        let lock = self.sessions.lock_for(name, id);
+        let mut hashed = lock.lock().await;
+        self.append_locked(name, id, &mut hashed, range, body).await
+    }
+
+    async fn append_locked(
+        &self,
+        name: &RepoName,
+        id: UploadId,
+        hashed: &mut Option<HashedPrefix>,
+        range: Option<ChunkRange>,
+        mut body: ByteStream,
+    ) -> Result<u64> {
+        let size = self.upload_size(name, id).await?;
+        if let Some(r) = range {
+            if r.start != size || r.end < r.start {
+                return Err(RegistryError::RangeInvalid { current: size });
+            }
+        }
+        let mut hasher = match hashed.take() {
+            Some(h) if h.offset == size => Some(h.hasher),
+            _ if size == 0 => Some(Algorithm::Sha256.hasher()),
+            _ => None,
+        };
+        let mut file = self.storage.appender(&paths::upload_data(name, &id)).await?;
+        let mut written = 0u64;
+        let mut failure = None;
+        while let Some(chunk) = body.next().await {
+            let chunk = match chunk {
+                Ok(c) => c,
+                Err(e) => {
+                    failure = Some(RegistryError::BlobUploadInvalid(format!(
+                        "request body ended early: {e}"
+                    )));
+                    break;
+                }
+            };
+            if let Err(e) = file.append(&chunk).await {
+                hasher = None;
+                failure = Some(StorageError::from_io("upload data", e).into());
+                break;
+            }
+            if let Some(h) = hasher.as_mut() {
+                h.update(&chunk);
+            }
+            written += chunk.len() as u64;
+        }
+        if let Err(e) = file.close().await {
+            hasher = None;
+            failure.get_or_insert(StorageError::from_io("upload data", e).into());
+        }
+        *hashed = hasher.map(|hasher| HashedPrefix {
+            offset: size + written,
+            hasher,
+        });
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        if let Some(r) = range {
+            if written != r.end - r.start + 1 {
+                return Err(RegistryError::SizeInvalid(format!(
+                    "Content-Range declared {} bytes, body had {written}",
+                    r.end - r.start + 1
+                )));
+            }
+        }
+        Ok(size + written)
+    }
+
+    /// Closes a session: appends the final chunk if any, verifies the whole content against `digest`,
+    /// then makes the blob visible in the repository. On a digest mismatch nothing is stored and the
+    /// session stays as it was.
+    pub async fn finish_upload(
+        &self,
+        name: &RepoName,
+        id: UploadId,
+        digest: &Digest,
+        last_chunk: Option<(Option<ChunkRange>, ByteStream)>,
+    ) -> Result<()> {
+        let lock = self.sessions.lock_for(name, id);
+        let mut hashed = lock.lock().await;
+        let size = match last_chunk {
+            Some((range, body)) => self.append_locked(name, id, &mut hashed, range, body).await?,
+            None => self.upload_size(name, id).await?,
+        };
+        let data = paths::upload_data(name, &id);
+        if size == 0 {
+            // A zero-length upload may have no data file yet.
+            self.storage.appender(&data).await?.close().await.map_err(|e| StorageError::from_io(&data, e))?;
+        }
+        let actual = match hashed.take() {
+            Some(h) if h.offset == size && digest.algorithm() == Algorithm::Sha256 => h.hasher.finish(),
+            _ => self.hash_stored(&data, size, digest.algorithm()).await?,
+        };
+        if actual != *digest {
+            *hashed = None;
+            return Err(RegistryError::DigestInvalid(format!(
+                "content has digest {actual}, not {digest}"
+            )));
+        }
+        self.storage.commit(&data, &paths::blob_data(digest)).await?;
+        self.link_blob(name, digest).await?;
+        self.storage.delete(&paths::upload_dir(name, &id)).await?;
+        drop(hashed);
+        self.sessions.forget(name, id);
+        Ok(())
+    }
+
+    /// Abandons a session and its data.
+    pub async fn cancel_upload(&self, name: &RepoName, id: UploadId) -> Result<()> {
+        let lock = self.sessions.lock_for(name, id);
+        let _held = lock.lock().await;
+        self.upload_size(name, id).await?;
+        self.storage.delete(&paths::upload_dir(name, &id)).await?;
+        self.sessions.forget(name, id);
+        Ok(())
+    }
+
+    /// Stores a whole blob sent in one request: a session that is opened and finished at once.
+    pub async fn put_blob(&self, name: &RepoName, digest: &Digest, body: ByteStream) -> Result<()> {
+        let id = self.start_upload(name).await?;
+        let result = self.finish_upload(name, id, digest, Some((None, body))).await;
+        if result.is_err() {
+            // Best effort: the bytes of a failed monolithic upload can never be resumed.
+            let _ = self.cancel_upload(name, id).await;
+        }
+        result
+    }
+
+    async fn hash_stored(&self, key: &str, size: u64, algorithm: Algorithm) -> Result<Digest> {
+        let mut stream = self.storage.read(key, 0, size).await?;
+        let mut hasher = algorithm.hasher();
+        while let Some(chunk) = stream.next().await {
+            hasher.update(&chunk.map_err(|e| StorageError::from_io(key, e))?);
+        }
+        Ok(hasher.finish())
+    }
+}

@@ -1,0 +1,98 @@
+//! The storage contract: a small, dumb key/value store of files and directories.
+//!
+//! The registry services above it decide what keys mean ([`paths`] is the only place keys are built).
+//! Backends ([`filesystem`], [`memory`]) only move bytes. Every backend guarantees:
+//! - `put` and `commit` are atomic and durable: readers see the old content or the new, never a part,
+//!   and once the call returns the data survives a crash;
+//! - `list` returns child names (never temp files), sorted byte-wise;
+//! - reads and appends stream: no call holds a whole blob in memory.
+
+pub mod filesystem;
+pub mod memory;
+pub mod paths;
+
+use std::io;
+use std::pin::Pin;
+use std::time::SystemTime;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures_util::Stream;
+
+/// A stream of bytes read from storage or received from a client.
+pub type ByteStream = Pin<Box<dyn Stream<Item = io::Result<Bytes>> + Send>>;
+
+/// What can go wrong in a backend.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// Nothing is stored at the key.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// The backend failed.
+    #[error("storage I/O error at {path}: {source}")]
+    Io {
+        /// The key being accessed.
+        path: String,
+        /// The underlying error.
+        source: io::Error,
+    },
+}
+
+impl StorageError {
+    /// Wraps an I/O error, turning `NotFound` into [`StorageError::NotFound`].
+    pub fn from_io(path: &str, source: io::Error) -> Self {
+        if source.kind() == io::ErrorKind::NotFound {
+            StorageError::NotFound(path.to_string())
+        } else {
+            StorageError::Io {
+                path: path.to_string(),
+                source,
+            }
+        }
+    }
+}
+
+/// Result of a storage call.
+pub type Result<T> = std::result::Result<T, StorageError>;
+
+/// Size and age of a stored file or directory.
+#[derive(Debug, Clone, Copy)]
+pub struct Meta {
+    /// Length in bytes (0 for directories).
+    pub size: u64,
+    /// Last modification time.
+    pub modified: SystemTime,
+    /// Whether the key is a directory.
+    pub is_dir: bool,
+}
+
+/// An open file that bytes are appended to, for uploads.
+#[async_trait]
+pub trait Appender: Send {
+    /// Appends `bytes`; returns once they are written (not necessarily durable).
+    async fn append(&mut self, bytes: &[u8]) -> io::Result<()>;
+    /// Flushes what was appended so it is visible to readers and `stat`.
+    async fn close(self: Box<Self>) -> io::Result<()>;
+}
+
+/// A storage backend.
+#[async_trait]
+pub trait Storage: Send + Sync + 'static {
+    /// Reads a small file whole (links, manifests, timestamps).
+    async fn get(&self, path: &str) -> Result<Bytes>;
+    /// Writes a small file atomically and durably, creating parent directories.
+    async fn put(&self, path: &str, content: Bytes) -> Result<()>;
+    /// Size and age of a file or directory.
+    async fn stat(&self, path: &str) -> Result<Meta>;
+    /// Names of the children of a directory, sorted byte-wise.
+    async fn list(&self, path: &str) -> Result<Vec<String>>;
+    /// Streams `len` bytes of a file starting at `offset`.
+    async fn read(&self, path: &str, offset: u64, len: u64) -> Result<ByteStream>;
+    /// Opens a file for appending, creating it and its parents if needed.
+    async fn appender(&self, path: &str) -> Result<Box<dyn Appender>>;
+    /// Makes the file at `from` durable and moves it to `to` atomically. If `to` already exists (content-
+    /// addressed data), `from` is removed and `to` kept.
+    async fn commit(&self, from: &str, to: &str) -> Result<()>;
+    /// Deletes a file or a whole directory tree. Deleting something absent is `NotFound`.
+    async fn delete(&self, path: &str) -> Result<()>;
+}

@@ -1,0 +1,161 @@
+//! Every storage key the registry uses, in one place: distribution's `v2` layout, byte for byte.
+//!
+//! Keys are `/`-separated strings relative to the storage root. They are built only from validated
+//! [`RepoName`], [`Tag`], [`Digest`] and [`UploadId`] values, so no key can contain `..`, an empty
+//! component or a component starting with `_` that a client chose.
+//!
+//! ```text
+//! <root>                                          storage.filesystem.rootdirectory
+//! └── docker/registry/v2/
+//!     ├── blobs/<alg>/<hex[0:2]>/<hex>/data       raw bytes of layers, configs and manifests
+//!     └── repositories/<name>/                     <name> may hold '/', e.g. library/ubuntu
+//!         ├── _layers/<alg>/<hex>/link             blob linked into this repository
+//!         ├── _manifests/
+//!         │   ├── revisions/<alg>/<hex>/link       manifest stored in this repository
+//!         │   └── tags/<tag>/
+//!         │       ├── current/link                 digest the tag points at now
+//!         │       └── index/<alg>/<hex>/link       every digest the tag has pointed at
+//!         ├── _uploads/<uuid>/
+//!         │   ├── data                             bytes received so far
+//!         │   └── startedat                        RFC 3339 UTC start time
+//!         └── _referrers/<alg>/<hex>/<alg>/<hex>/link
+//!                                                  Wharf only: manifests whose `subject` is the first
+//!                                                  digest (distribution ignores `_`-prefixed dirs)
+//! ```
+//!
+//! A link file holds the digest string with no trailing newline.
+
+use crate::registry::digest::Digest;
+use crate::registry::names::{RepoName, Tag};
+use crate::registry::uploads::UploadId;
+
+const ROOT: &str = "docker/registry/v2";
+
+/// Directory holding every blob.
+pub fn blobs_root() -> String {
+    format!("{ROOT}/blobs")
+}
+
+/// The bytes of a blob.
+pub fn blob_data(d: &Digest) -> String {
+    let hex = d.hex();
+    format!("{ROOT}/blobs/{}/{}/{hex}/data", d.algorithm().name(), &hex[..2])
+}
+
+/// Directory holding every repository.
+pub fn repositories_root() -> String {
+    format!("{ROOT}/repositories")
+}
+
+/// A repository's directory.
+pub fn repo(name: &RepoName) -> String {
+    format!("{ROOT}/repositories/{name}")
+}
+
+/// Marks `d` as a blob of repository `name`.
+pub fn layer_link(name: &RepoName, d: &Digest) -> String {
+    format!("{}/_layers/{}/{}/link", repo(name), d.algorithm().name(), d.hex())
+}
+
+/// The `_manifests` directory whose presence makes a directory a repository.
+pub fn manifests_dir(name: &RepoName) -> String {
+    format!("{}/_manifests", repo(name))
+}
+
+/// Marks `d` as a manifest of repository `name`.
+pub fn revision_link(name: &RepoName, d: &Digest) -> String {
+    format!(
+        "{}/_manifests/revisions/{}/{}/link",
+        repo(name),
+        d.algorithm().name(),
+        d.hex()
+    )
+}
+
+/// Directory of a repository's tags.
+pub fn tags_dir(name: &RepoName) -> String {
+    format!("{}/_manifests/tags", repo(name))
+}
+
+/// Directory of one tag.
+pub fn tag_dir(name: &RepoName, tag: &Tag) -> String {
+    format!("{}/{tag}", tags_dir(name))
+}
+
+/// The digest a tag points at now.
+pub fn tag_current_link(name: &RepoName, tag: &Tag) -> String {
+    format!("{}/current/link", tag_dir(name, tag))
+}
+
+/// Records that `tag` has pointed at `d`.
+pub fn tag_index_link(name: &RepoName, tag: &Tag, d: &Digest) -> String {
+    format!(
+        "{}/index/{}/{}/link",
+        tag_dir(name, tag),
+        d.algorithm().name(),
+        d.hex()
+    )
+}
+
+/// Directory of a repository's upload sessions.
+pub fn uploads_dir(name: &RepoName) -> String {
+    format!("{}/_uploads", repo(name))
+}
+
+/// Directory of one upload session.
+pub fn upload_dir(name: &RepoName, id: &UploadId) -> String {
+    format!("{}/{id}", uploads_dir(name))
+}
+
+/// Bytes received so far by an upload.
+pub fn upload_data(name: &RepoName, id: &UploadId) -> String {
+    format!("{}/data", upload_dir(name, id))
+}
+
+/// When an upload started (RFC 3339, UTC).
+pub fn upload_started_at(name: &RepoName, id: &UploadId) -> String {
+    format!("{}/startedat", upload_dir(name, id))
+}
+
+/// Directory listing the manifests that name `subject` as their subject.
+pub fn referrers_dir(name: &RepoName, subject: &Digest) -> String {
+    format!(
+        "{}/_referrers/{}/{}",
+        repo(name),
+        subject.algorithm().name(),
+        subject.hex()
+    )
+}
+
+/// Records that manifest `referrer` has `subject` as its subject.
+pub fn referrer_link(name: &RepoName, subject: &Digest, referrer: &Digest) -> String {
+    format!(
+        "{}/{}/{}/link",
+        referrers_dir(name, subject),
+        referrer.algorithm().name(),
+        referrer.hex()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Keys match distribution's layout exactly, including the two-character fan-out for blobs only.
+    #[test]
+    fn layout_matches_distribution() {
+        let hex = "ab".repeat(32);
+        let d: Digest = format!("sha256:{hex}").parse().unwrap();
+        let name: RepoName = "library/ubuntu".parse().unwrap();
+        let tag: Tag = "latest".parse().unwrap();
+        let r = "docker/registry/v2/repositories/library/ubuntu";
+        assert_eq!(blob_data(&d), format!("docker/registry/v2/blobs/sha256/ab/{hex}/data"));
+        assert_eq!(layer_link(&name, &d), format!("{r}/_layers/sha256/{hex}/link"));
+        assert_eq!(revision_link(&name, &d), format!("{r}/_manifests/revisions/sha256/{hex}/link"));
+        assert_eq!(tag_current_link(&name, &tag), format!("{r}/_manifests/tags/latest/current/link"));
+        assert_eq!(
+            tag_index_link(&name, &tag, &d),
+            format!("{r}/_manifests/tags/latest/index/sha256/{hex}/link")
+        );
+    }
+}
