@@ -1,0 +1,112 @@
+//! Test harness shared by the integration tests: a real Wharf server on `127.0.0.1:0` over a temporary
+//! directory, configured through the same loader as the binary.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use wharf::config::{Config, RegistryEnv};
+
+/// A running server and the directory it stores into.
+pub struct TestServer {
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    /// The bound address.
+    pub addr: SocketAddr,
+    /// The storage root (`storage.filesystem.rootdirectory`).
+    pub root: PathBuf,
+    _dir: Option<tempfile::TempDir>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+impl TestServer {
+    /// A server with deletes enabled over a fresh temporary directory.
+    pub async fn start() -> TestServer {
+        Self::start_env(&[("REGISTRY_STORAGE_DELETE_ENABLED", "true")]).await
+    }
+
+    /// A server over a fresh temporary directory with extra `REGISTRY_*` variables.
+    pub async fn start_env(vars: &[(&str, &str)]) -> TestServer {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let root = dir.path().to_path_buf();
+        let mut server = Self::start_at(&root, vars).await;
+        server._dir = Some(dir);
+        server
+    }
+
+    /// A server over an existing root directory (kept when the server stops).
+    pub async fn start_at(root: &Path, vars: &[(&str, &str)]) -> TestServer {
+        let mut all: Vec<(String, String)> = vec![(
+            "REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY".into(),
+            root.display().to_string(),
+        )];
+        all.extend(vars.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let config = Config::load(None, RegistryEnv::from_vars(all)).expect("valid test config");
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("local addr");
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(wharf::serve(listener, config, async move {
+            let _ = stopped.await;
+        }));
+        TestServer {
+            url: format!("http://{addr}"),
+            addr,
+            root: root.to_path_buf(),
+            _dir: None,
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    /// `host:port`, as registry clients want it.
+    pub fn host(&self) -> String {
+        self.addr.to_string()
+    }
+
+    /// Stops the server and waits until it has shut down.
+    pub async fn stop(mut self) {
+        self.shutdown().await;
+    }
+
+    async fn shutdown(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.expect("server task").expect("server result");
+        }
+    }
+
+    /// Stops the server but keeps its temporary directory alive, returning it, for restart tests.
+    pub async fn stop_keep_dir(mut self) -> tempfile::TempDir {
+        self.shutdown().await;
+        self._dir.take().expect("server owns its directory")
+    }
+}
+
+/// sha256 digest string of bytes.
+pub fn sha256(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    format!("sha256:{}", hex::encode(sha2::Sha256::digest(bytes)))
+}
+
+/// An HTTP client for raw API calls.
+pub fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("http client")
+}
+
+/// The OCI error code of an error response body.
+pub async fn error_code(response: reqwest::Response) -> String {
+    let body: serde_json::Value = response.json().await.expect("OCI error body is JSON");
+    body["errors"][0]["code"]
+        .as_str()
+        .expect("errors[0].code")
+        .to_string()
+}
