@@ -8,8 +8,11 @@ use crate::config::LogConfig;
 /// Installs the global subscriber (once per process; later calls are ignored).
 pub fn init(log: &LogConfig) {
     let level = log.level.to_ascii_lowercase();
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(format!("{level},h2=warn,hyper=warn")));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new(format!("{level},h2=warn,hyper=warn")));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     let _ = if log.formatter.eq_ignore_ascii_case("json") {
         builder.json().try_init()
     } else {

@@ -5,11 +5,22 @@ mod common;
 #[tokio::test]
 async fn base_endpoint() {
     let server = common::TestServer::start().await;
-    let r = common::http().get(format!("{}/v2/", server.url)).send().await.unwrap();
+    let r = common::http()
+        .get(format!("{}/v2/", server.url))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
-    assert_eq!(r.headers()["docker-distribution-api-version"], "registry/2.0");
+    assert_eq!(
+        r.headers()["docker-distribution-api-version"],
+        "registry/2.0"
+    );
     assert_eq!(r.text().await.unwrap(), "{}");
-    let r = common::http().get(format!("{}/", server.url)).send().await.unwrap();
+    let r = common::http()
+        .get(format!("{}/", server.url))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     server.stop().await;
 }

@@ -6,13 +6,22 @@ use axum::extract::{Query, Request};
 use axum::http::{header, HeaderMap, StatusCode};
 use serde::Deserialize;
 
-use super::{body_stream, header_str, respond, ApiError, ApiResult, AppState, Code, CONTENT_DIGEST, UPLOAD_UUID};
+use super::{
+    body_stream, header_str, respond, ApiError, ApiResult, AppState, Code, CONTENT_DIGEST,
+    UPLOAD_UUID,
+};
 use crate::registry::digest::Digest;
 use crate::registry::names::RepoName;
 use crate::registry::uploads::{ChunkRange, UploadId};
 
 /// Serves a blob, whole or one byte range; `HEAD` sends the headers only.
-pub async fn get(app: &AppState, name: &RepoName, digest: &Digest, headers: &HeaderMap, head: bool) -> ApiResult {
+pub async fn get(
+    app: &AppState,
+    name: &RepoName,
+    digest: &Digest,
+    headers: &HeaderMap,
+    head: bool,
+) -> ApiResult {
     let size = app.registry.blob_size(name, digest).await?;
     let etag = format!("\"{digest}\"");
     let mut common = vec![
@@ -22,7 +31,9 @@ pub async fn get(app: &AppState, name: &RepoName, digest: &Digest, headers: &Hea
         (header::CONTENT_TYPE, "application/octet-stream".to_string()),
         (header::CACHE_CONTROL, "max-age=31536000".to_string()),
     ];
-    if header_str(headers, header::IF_NONE_MATCH).is_some_and(|v| v.split(',').any(|t| t.trim() == etag)) {
+    if header_str(headers, header::IF_NONE_MATCH)
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag))
+    {
         return Ok(respond(StatusCode::NOT_MODIFIED, &common, Body::empty()));
     }
     let (status, start, len) = match header_str(headers, header::RANGE) {
@@ -48,8 +59,11 @@ pub async fn get(app: &AppState, name: &RepoName, digest: &Digest, headers: &Hea
 /// which the registry may ignore). Unsatisfiable ranges are a 416.
 fn byte_range(value: &str, size: u64) -> Result<Option<(u64, u64)>, ApiError> {
     let unsatisfiable = || {
-        ApiError::new(Code::RangeInvalid, format!("range {value:?} is not satisfiable for {size} bytes"))
-            .with_header(header::CONTENT_RANGE, &format!("bytes */{size}"))
+        ApiError::new(
+            Code::RangeInvalid,
+            format!("range {value:?} is not satisfiable for {size} bytes"),
+        )
+        .with_header(header::CONTENT_RANGE, &format!("bytes */{size}"))
     };
     let ranges = http_range_header::parse_range_header(value)
         .map_err(|_| unsatisfiable())?
@@ -64,7 +78,11 @@ fn byte_range(value: &str, size: u64) -> Result<Option<(u64, u64)>, ApiError> {
 /// Unlinks a blob from the repository.
 pub async fn delete(app: &AppState, name: &RepoName, digest: &Digest) -> ApiResult {
     app.registry.delete_blob(name, digest).await?;
-    Ok(respond(StatusCode::ACCEPTED, &[(header::CONTENT_LENGTH, "0".into())], Body::empty()))
+    Ok(respond(
+        StatusCode::ACCEPTED,
+        &[(header::CONTENT_LENGTH, "0".into())],
+        Body::empty(),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -80,13 +98,17 @@ struct FinishQuery {
 }
 
 fn parse_digest(s: &str) -> Result<Digest, ApiError> {
-    s.parse().map_err(|e| ApiError::new(Code::DigestInvalid, format!("{s:?}: {e}")))
+    s.parse()
+        .map_err(|e| ApiError::new(Code::DigestInvalid, format!("{s:?}: {e}")))
 }
 
 fn query<T: serde::de::DeserializeOwned>(request: &Request) -> Result<T, ApiError> {
     Query::<T>::try_from_uri(request.uri())
         .map(|q| q.0)
-        .map_err(|e| ApiError::new(Code::Unsupported, format!("invalid query string: {e}")).with_status(StatusCode::BAD_REQUEST))
+        .map_err(|e| {
+            ApiError::new(Code::Unsupported, format!("invalid query string: {e}"))
+                .with_status(StatusCode::BAD_REQUEST)
+        })
 }
 
 /// `POST .../blobs/uploads/`: mount from another repository, store a whole blob (`?digest=`), or open a
@@ -105,21 +127,47 @@ pub async fn start_upload(app: &AppState, name: &RepoName, request: Request) -> 
     if let Some(digest) = &q.digest {
         let digest = parse_digest(digest)?;
         let headers = request.headers().clone();
-        app.registry.put_blob(name, &digest, body_stream(request.into_body())).await?;
+        app.registry
+            .put_blob(name, &digest, body_stream(request.into_body()))
+            .await?;
         return Ok(blob_created(app, name, &digest, &headers));
     }
     let id = app.registry.start_upload(name).await?;
-    Ok(upload_progress(app, name, id, 0, request.headers(), StatusCode::ACCEPTED))
+    Ok(upload_progress(
+        app,
+        name,
+        id,
+        0,
+        request.headers(),
+        StatusCode::ACCEPTED,
+    ))
 }
 
 /// `GET` on a session: how much it holds.
-pub async fn upload_status(app: &AppState, name: &RepoName, id: UploadId, headers: &HeaderMap) -> ApiResult {
+pub async fn upload_status(
+    app: &AppState,
+    name: &RepoName,
+    id: UploadId,
+    headers: &HeaderMap,
+) -> ApiResult {
     let size = app.registry.upload_size(name, id).await?;
-    Ok(upload_progress(app, name, id, size, headers, StatusCode::NO_CONTENT))
+    Ok(upload_progress(
+        app,
+        name,
+        id,
+        size,
+        headers,
+        StatusCode::NO_CONTENT,
+    ))
 }
 
 /// `PATCH` on a session: append a chunk, checked against `Content-Range` when given.
-pub async fn patch_upload(app: &AppState, name: &RepoName, id: UploadId, request: Request) -> ApiResult {
+pub async fn patch_upload(
+    app: &AppState,
+    name: &RepoName,
+    id: UploadId,
+    request: Request,
+) -> ApiResult {
     let range = chunk_range(request.headers())?;
     let headers = request.headers().clone();
     let size = app
@@ -127,17 +175,33 @@ pub async fn patch_upload(app: &AppState, name: &RepoName, id: UploadId, request
         .append_upload(name, id, range, body_stream(request.into_body()))
         .await
         .map_err(|e| with_location(ApiError::from(e), app, name, id, &headers))?;
-    Ok(upload_progress(app, name, id, size, &headers, StatusCode::ACCEPTED))
+    Ok(upload_progress(
+        app,
+        name,
+        id,
+        size,
+        &headers,
+        StatusCode::ACCEPTED,
+    ))
 }
 
 /// `PUT ?digest=` on a session: append the last chunk if any, verify and store.
-pub async fn finish_upload(app: &AppState, name: &RepoName, id: UploadId, request: Request) -> ApiResult {
+pub async fn finish_upload(
+    app: &AppState,
+    name: &RepoName,
+    id: UploadId,
+    request: Request,
+) -> ApiResult {
     let q: FinishQuery = query(&request)?;
     let digest = parse_digest(q.digest.as_deref().ok_or_else(|| {
-        ApiError::new(Code::DigestInvalid, "the digest query parameter is required to finish an upload")
+        ApiError::new(
+            Code::DigestInvalid,
+            "the digest query parameter is required to finish an upload",
+        )
     })?)?;
     let range = chunk_range(request.headers())?;
-    let has_body = range.is_some() || header_str(request.headers(), header::CONTENT_LENGTH) != Some("0");
+    let has_body =
+        range.is_some() || header_str(request.headers(), header::CONTENT_LENGTH) != Some("0");
     let headers = request.headers().clone();
     let last = has_body.then(|| (range, body_stream(request.into_body())));
     app.registry
@@ -154,7 +218,13 @@ pub async fn cancel_upload(app: &AppState, name: &RepoName, id: UploadId) -> Api
 }
 
 /// A 416 tells the client where the session stands so it can resume.
-fn with_location(e: ApiError, app: &AppState, name: &RepoName, id: UploadId, headers: &HeaderMap) -> ApiError {
+fn with_location(
+    e: ApiError,
+    app: &AppState,
+    name: &RepoName,
+    id: UploadId,
+    headers: &HeaderMap,
+) -> ApiError {
     if e.code() == Code::RangeInvalid {
         e.with_header(header::LOCATION, &upload_url(app, name, id, headers))
             .with_header(UPLOAD_UUID, &id.to_string())
@@ -169,7 +239,12 @@ fn chunk_range(headers: &HeaderMap) -> Result<Option<ChunkRange>, ApiError> {
     let Some(value) = header_str(headers, header::CONTENT_RANGE) else {
         return Ok(None);
     };
-    let invalid = || ApiError::new(Code::RangeInvalid, format!("Content-Range {value:?} is not <start>-<end>"));
+    let invalid = || {
+        ApiError::new(
+            Code::RangeInvalid,
+            format!("Content-Range {value:?} is not <start>-<end>"),
+        )
+    };
     let spec = value.trim().trim_start_matches("bytes").trim();
     let spec = spec.split('/').next().unwrap_or(spec);
     let (start, end) = spec.split_once('-').ok_or_else(invalid)?;
@@ -178,7 +253,9 @@ fn chunk_range(headers: &HeaderMap) -> Result<Option<ChunkRange>, ApiError> {
     if end < start {
         return Err(invalid());
     }
-    if let Some(len) = header_str(headers, header::CONTENT_LENGTH).and_then(|l| l.parse::<u64>().ok()) {
+    if let Some(len) =
+        header_str(headers, header::CONTENT_LENGTH).and_then(|l| l.parse::<u64>().ok())
+    {
         if len != end - start + 1 {
             return Err(ApiError::new(
                 Code::SizeInvalid,
@@ -190,7 +267,8 @@ fn chunk_range(headers: &HeaderMap) -> Result<Option<ChunkRange>, ApiError> {
 }
 
 fn upload_url(app: &AppState, name: &RepoName, id: UploadId, headers: &HeaderMap) -> String {
-    app.urls.url(headers, &format!("/v2/{name}/blobs/uploads/{id}"))
+    app.urls
+        .url(headers, &format!("/v2/{name}/blobs/uploads/{id}"))
 }
 
 fn upload_progress(
@@ -213,11 +291,19 @@ fn upload_progress(
     )
 }
 
-fn blob_created(app: &AppState, name: &RepoName, digest: &Digest, headers: &HeaderMap) -> axum::response::Response {
+fn blob_created(
+    app: &AppState,
+    name: &RepoName,
+    digest: &Digest,
+    headers: &HeaderMap,
+) -> axum::response::Response {
     respond(
         StatusCode::CREATED,
         &[
-            (header::LOCATION, app.urls.url(headers, &format!("/v2/{name}/blobs/{digest}"))),
+            (
+                header::LOCATION,
+                app.urls.url(headers, &format!("/v2/{name}/blobs/{digest}")),
+            ),
             (CONTENT_DIGEST, digest.to_string()),
             (header::CONTENT_LENGTH, "0".into()),
         ],
@@ -245,7 +331,9 @@ mod tests {
             if let Some(l) = len {
                 h.insert(header::CONTENT_LENGTH, l.parse().unwrap());
             }
-            let got = chunk_range(&h).map(|r| r.map(|r| (r.start, r.end))).map_err(|e| e.code());
+            let got = chunk_range(&h)
+                .map(|r| r.map(|r| (r.start, r.end)))
+                .map_err(|e| e.code());
             assert_eq!(got, *want, "{range}");
         }
     }
@@ -258,7 +346,13 @@ mod tests {
         assert_eq!(byte_range("bytes=90-", 100).unwrap(), Some((90, 99)));
         assert_eq!(byte_range("bytes=-10", 100).unwrap(), Some((90, 99)));
         assert_eq!(byte_range("bytes=0-1,5-6", 100).unwrap(), None);
-        assert_eq!(byte_range("bytes=100-200", 100).unwrap_err().code(), Code::RangeInvalid);
-        assert_eq!(byte_range("pages=1", 100).unwrap_err().code(), Code::RangeInvalid);
+        assert_eq!(
+            byte_range("bytes=100-200", 100).unwrap_err().code(),
+            Code::RangeInvalid
+        );
+        assert_eq!(
+            byte_range("pages=1", 100).unwrap_err().code(),
+            Code::RangeInvalid
+        );
     }
 }

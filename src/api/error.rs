@@ -160,7 +160,10 @@ impl From<RouteError> for ApiError {
             RouteError::Name(e) => ApiError::new(Code::NameInvalid, e.to_string()),
             RouteError::Tag(e) => ApiError::new(Code::TagInvalid, e.to_string()),
             RouteError::Digest(e) => ApiError::new(Code::DigestInvalid, e.to_string()),
-            RouteError::UploadId => ApiError::new(Code::BlobUploadUnknown, "upload id is not one this registry issued"),
+            RouteError::UploadId => ApiError::new(
+                Code::BlobUploadUnknown,
+                "upload id is not one this registry issued",
+            ),
         }
     }
 }

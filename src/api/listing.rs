@@ -29,11 +29,14 @@ fn page_query(uri: &Uri) -> Result<(Option<usize>, Option<String>), ApiError> {
     let q = Query::<PageQuery>::try_from_uri(uri)
         .map(|q| q.0)
         .map_err(|e| ApiError::new(Code::PaginationNumberInvalid, format!("invalid query: {e}")))?;
-    let n = q
-        .n
-        .map(|n| {
-            n.parse::<usize>()
-                .map_err(|_| ApiError::new(Code::PaginationNumberInvalid, format!("n={n:?} is not a number")))
+    let n =
+        q.n.map(|n| {
+            n.parse::<usize>().map_err(|_| {
+                ApiError::new(
+                    Code::PaginationNumberInvalid,
+                    format!("n={n:?} is not a number"),
+                )
+            })
         })
         .transpose()?;
     Ok((n, q.last))
@@ -69,7 +72,14 @@ struct CatalogBody<'a> {
 pub async fn catalog(app: &AppState, uri: &Uri) -> ApiResult {
     let (n, last) = page_query(uri)?;
     let page = app.registry.catalog(n, last.as_deref()).await?;
-    page_response(&CatalogBody { repositories: &page.entries }, &page, "/v2/_catalog", n.or(Some(page.entries.len())))
+    page_response(
+        &CatalogBody {
+            repositories: &page.entries,
+        },
+        &page,
+        "/v2/_catalog",
+        n.or(Some(page.entries.len())),
+    )
 }
 
 #[derive(Serialize)]
@@ -82,7 +92,10 @@ struct TagsBody<'a> {
 pub async fn tags(app: &AppState, name: &RepoName, uri: &Uri) -> ApiResult {
     let (n, last) = page_query(uri)?;
     let page = app.registry.list_tags(name, n, last.as_deref()).await?;
-    let body = TagsBody { name: name.as_str(), tags: &page.entries };
+    let body = TagsBody {
+        name: name.as_str(),
+        tags: &page.entries,
+    };
     page_response(&body, &page, &format!("/v2/{name}/tags/list"), n)
 }
 
@@ -98,8 +111,14 @@ struct ReferrersIndex<'a> {
 pub async fn referrers(app: &AppState, name: &RepoName, subject: &Digest, uri: &Uri) -> ApiResult {
     let q = Query::<ReferrersQuery>::try_from_uri(uri)
         .map(|q| q.0)
-        .map_err(|e| ApiError::new(Code::Unsupported, format!("invalid query: {e}")).with_status(StatusCode::BAD_REQUEST))?;
-    let found = app.registry.referrers(name, subject, q.artifact_type.as_deref()).await?;
+        .map_err(|e| {
+            ApiError::new(Code::Unsupported, format!("invalid query: {e}"))
+                .with_status(StatusCode::BAD_REQUEST)
+        })?;
+    let found = app
+        .registry
+        .referrers(name, subject, q.artifact_type.as_deref())
+        .await?;
     let index = ReferrersIndex {
         schema_version: 2,
         media_type: OCI_INDEX,

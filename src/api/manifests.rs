@@ -4,7 +4,9 @@ use axum::body::Body;
 use axum::extract::Request;
 use axum::http::{header, HeaderMap, StatusCode};
 
-use super::{header_str, respond, ApiError, ApiResult, AppState, Code, CONTENT_DIGEST, OCI_SUBJECT};
+use super::{
+    header_str, respond, ApiError, ApiResult, AppState, Code, CONTENT_DIGEST, OCI_SUBJECT,
+};
 use crate::registry::manifest_format::{OCI_INDEX, OCI_MANIFEST};
 use crate::registry::names::{Reference, RepoName};
 
@@ -12,7 +14,13 @@ use crate::registry::names::{Reference, RepoName};
 pub const MAX_MANIFEST_BYTES: usize = 4 * 1024 * 1024;
 
 /// Serves a manifest if the client accepts its media type.
-pub async fn get(app: &AppState, name: &RepoName, reference: &Reference, headers: &HeaderMap, head: bool) -> ApiResult {
+pub async fn get(
+    app: &AppState,
+    name: &RepoName,
+    reference: &Reference,
+    headers: &HeaderMap,
+    head: bool,
+) -> ApiResult {
     let manifest = app.registry.get_manifest(name, reference).await?;
     if !accepts(headers, &manifest.media_type) {
         return Err(ApiError::new(
@@ -29,7 +37,11 @@ pub async fn get(app: &AppState, name: &RepoName, reference: &Reference, headers
         (header::ETAG, format!("\"{}\"", manifest.digest)),
         (header::CONTENT_LENGTH, manifest.bytes.len().to_string()),
     ];
-    let body = if head { Body::empty() } else { Body::from(manifest.bytes) };
+    let body = if head {
+        Body::empty()
+    } else {
+        Body::from(manifest.bytes)
+    };
     Ok(respond(StatusCode::OK, &fields, body))
 }
 
@@ -50,12 +62,21 @@ fn accepts(headers: &HeaderMap, media_type: &str) -> bool {
 }
 
 /// Stores a manifest after validating it and everything it references.
-pub async fn put(app: &AppState, name: &RepoName, reference: &Reference, request: Request) -> ApiResult {
+pub async fn put(
+    app: &AppState,
+    name: &RepoName,
+    reference: &Reference,
+    request: Request,
+) -> ApiResult {
     let too_large = || {
-        ApiError::new(Code::SizeInvalid, format!("manifest is larger than {MAX_MANIFEST_BYTES} bytes"))
-            .with_status(StatusCode::PAYLOAD_TOO_LARGE)
+        ApiError::new(
+            Code::SizeInvalid,
+            format!("manifest is larger than {MAX_MANIFEST_BYTES} bytes"),
+        )
+        .with_status(StatusCode::PAYLOAD_TOO_LARGE)
     };
-    let declared = header_str(request.headers(), header::CONTENT_LENGTH).and_then(|l| l.parse::<usize>().ok());
+    let declared =
+        header_str(request.headers(), header::CONTENT_LENGTH).and_then(|l| l.parse::<usize>().ok());
     if declared.is_some_and(|l| l > MAX_MANIFEST_BYTES) {
         return Err(too_large());
     }
@@ -65,10 +86,19 @@ pub async fn put(app: &AppState, name: &RepoName, reference: &Reference, request
         .map_err(|_| too_large())?;
     let pushed = app
         .registry
-        .put_manifest(name, reference, header_str(&headers, header::CONTENT_TYPE), bytes)
+        .put_manifest(
+            name,
+            reference,
+            header_str(&headers, header::CONTENT_TYPE),
+            bytes,
+        )
         .await?;
     let mut fields = vec![
-        (header::LOCATION, app.urls.url(&headers, &format!("/v2/{name}/manifests/{}", pushed.digest))),
+        (
+            header::LOCATION,
+            app.urls
+                .url(&headers, &format!("/v2/{name}/manifests/{}", pushed.digest)),
+        ),
         (CONTENT_DIGEST, pushed.digest.to_string()),
         (header::CONTENT_LENGTH, "0".into()),
     ];
@@ -81,7 +111,11 @@ pub async fn put(app: &AppState, name: &RepoName, reference: &Reference, request
 /// Deletes a manifest by digest (with its tags) or a tag.
 pub async fn delete(app: &AppState, name: &RepoName, reference: &Reference) -> ApiResult {
     app.registry.delete_manifest(name, reference).await?;
-    Ok(respond(StatusCode::ACCEPTED, &[(header::CONTENT_LENGTH, "0".into())], Body::empty()))
+    Ok(respond(
+        StatusCode::ACCEPTED,
+        &[(header::CONTENT_LENGTH, "0".into())],
+        Body::empty(),
+    ))
 }
 
 #[cfg(test)]

@@ -72,21 +72,38 @@ async fn handle(app: &AppState, request: Request) -> ApiResult {
     let method = request.method().clone();
     let head = method == Method::HEAD;
     match (method, route) {
-        (Method::GET | Method::HEAD, Route::Base) => Ok(axum::Json(serde_json::json!({})).into_response()),
+        (Method::GET | Method::HEAD, Route::Base) => {
+            Ok(axum::Json(serde_json::json!({})).into_response())
+        }
         (Method::GET, Route::Catalog) => listing::catalog(app, request.uri()).await,
         (Method::GET, Route::Tags(name)) => listing::tags(app, &name, request.uri()).await,
-        (Method::GET, Route::Referrers(name, digest)) => listing::referrers(app, &name, &digest, request.uri()).await,
-        (Method::GET | Method::HEAD, Route::Manifest(name, r)) => manifests::get(app, &name, &r, request.headers(), head).await,
+        (Method::GET, Route::Referrers(name, digest)) => {
+            listing::referrers(app, &name, &digest, request.uri()).await
+        }
+        (Method::GET | Method::HEAD, Route::Manifest(name, r)) => {
+            manifests::get(app, &name, &r, request.headers(), head).await
+        }
         (Method::PUT, Route::Manifest(name, r)) => manifests::put(app, &name, &r, request).await,
         (Method::DELETE, Route::Manifest(name, r)) => manifests::delete(app, &name, &r).await,
-        (Method::GET | Method::HEAD, Route::Blob(name, d)) => blobs::get(app, &name, &d, request.headers(), head).await,
+        (Method::GET | Method::HEAD, Route::Blob(name, d)) => {
+            blobs::get(app, &name, &d, request.headers(), head).await
+        }
         (Method::DELETE, Route::Blob(name, d)) => blobs::delete(app, &name, &d).await,
         (Method::POST, Route::Uploads(name)) => blobs::start_upload(app, &name, request).await,
-        (Method::GET, Route::Upload(name, id)) => blobs::upload_status(app, &name, id, request.headers()).await,
-        (Method::PATCH, Route::Upload(name, id)) => blobs::patch_upload(app, &name, id, request).await,
-        (Method::PUT, Route::Upload(name, id)) => blobs::finish_upload(app, &name, id, request).await,
+        (Method::GET, Route::Upload(name, id)) => {
+            blobs::upload_status(app, &name, id, request.headers()).await
+        }
+        (Method::PATCH, Route::Upload(name, id)) => {
+            blobs::patch_upload(app, &name, id, request).await
+        }
+        (Method::PUT, Route::Upload(name, id)) => {
+            blobs::finish_upload(app, &name, id, request).await
+        }
         (Method::DELETE, Route::Upload(name, id)) => blobs::cancel_upload(app, &name, id).await,
-        (method, _) => Err(ApiError::new(Code::Unsupported, format!("method {method} is not allowed here"))),
+        (method, _) => Err(ApiError::new(
+            Code::Unsupported,
+            format!("method {method} is not allowed here"),
+        )),
     }
 }
 
@@ -96,12 +113,19 @@ pub(crate) fn body_stream(body: Body) -> ByteStream {
 }
 
 /// The value of a header as text, if present and valid.
-pub(crate) fn header_str<'a>(headers: &'a HeaderMap, name: impl header::AsHeaderName) -> Option<&'a str> {
+pub(crate) fn header_str<'a>(
+    headers: &'a HeaderMap,
+    name: impl header::AsHeaderName,
+) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
 /// Builds a response with a status and headers; header values that are not valid are skipped.
-pub(crate) fn respond(status: StatusCode, headers: &[(HeaderName, String)], body: Body) -> Response {
+pub(crate) fn respond(
+    status: StatusCode,
+    headers: &[(HeaderName, String)],
+    body: Body,
+) -> Response {
     let mut response = Response::new(body);
     *response.status_mut() = status;
     for (name, value) in headers {

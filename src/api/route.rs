@@ -118,7 +118,10 @@ mod tests {
             ("/v2/a/b/c/tags/list".into(), Ok(Route::Tags(n("a/b/c")))),
             (
                 "/v2/library/ubuntu/manifests/latest".into(),
-                Ok(Route::Manifest(n("library/ubuntu"), Reference::Tag("latest".parse().unwrap()))),
+                Ok(Route::Manifest(
+                    n("library/ubuntu"),
+                    Reference::Tag("latest".parse().unwrap()),
+                )),
             ),
             (
                 format!("/v2/x/manifests/sha256:{hex}"),
@@ -127,23 +130,56 @@ mod tests {
             // A repository may contain path components that look like endpoint words.
             (
                 "/v2/manifests/manifests/v1".into(),
-                Ok(Route::Manifest(n("manifests"), Reference::Tag("v1".parse().unwrap()))),
+                Ok(Route::Manifest(
+                    n("manifests"),
+                    Reference::Tag("v1".parse().unwrap()),
+                )),
             ),
-            (format!("/v2/a/blobs/blobs/sha256:{hex}"), Ok(Route::Blob(n("a/blobs"), d.clone()))),
-            ("/v2/a/b/blobs/uploads/".into(), Ok(Route::Uploads(n("a/b")))),
+            (
+                format!("/v2/a/blobs/blobs/sha256:{hex}"),
+                Ok(Route::Blob(n("a/blobs"), d.clone())),
+            ),
+            (
+                "/v2/a/b/blobs/uploads/".into(),
+                Ok(Route::Uploads(n("a/b"))),
+            ),
             ("/v2/a/b/blobs/uploads".into(), Ok(Route::Uploads(n("a/b")))),
             (
                 format!("/v2/a/blobs/uploads/{id}"),
                 Ok(Route::Upload(n("a"), id.parse().unwrap())),
             ),
-            (format!("/v2/a/referrers/sha256:{hex}"), Ok(Route::Referrers(n("a"), d.clone()))),
-            ("/v2/a/blobs/uploads/not-a-uuid".into(), Err(RouteError::UploadId)),
-            ("/v2/a/manifests/sha256:totallywrong".into(), Err(RouteError::Digest(DigestError::Hex(64)))),
-            ("/v2/a/manifests/-bad".into(), Err(RouteError::Tag(NameError::Tag))),
-            ("/v2/A/tags/list".into(), Err(RouteError::Name(NameError::Name))),
-            ("/v2/a/../b/tags/list".into(), Err(RouteError::Name(NameError::Name))),
-            ("/v2/_layers/manifests/x".into(), Err(RouteError::Name(NameError::Name))),
-            ("/v2/a/blobs/md5:abc".into(), Err(RouteError::Digest(DigestError::Algorithm("md5".into())))),
+            (
+                format!("/v2/a/referrers/sha256:{hex}"),
+                Ok(Route::Referrers(n("a"), d.clone())),
+            ),
+            (
+                "/v2/a/blobs/uploads/not-a-uuid".into(),
+                Err(RouteError::UploadId),
+            ),
+            (
+                "/v2/a/manifests/sha256:totallywrong".into(),
+                Err(RouteError::Digest(DigestError::Hex(64))),
+            ),
+            (
+                "/v2/a/manifests/-bad".into(),
+                Err(RouteError::Tag(NameError::Tag)),
+            ),
+            (
+                "/v2/A/tags/list".into(),
+                Err(RouteError::Name(NameError::Name)),
+            ),
+            (
+                "/v2/a/../b/tags/list".into(),
+                Err(RouteError::Name(NameError::Name)),
+            ),
+            (
+                "/v2/_layers/manifests/x".into(),
+                Err(RouteError::Name(NameError::Name)),
+            ),
+            (
+                "/v2/a/blobs/md5:abc".into(),
+                Err(RouteError::Digest(DigestError::Algorithm("md5".into()))),
+            ),
             ("/v2/a/unknown".into(), Err(RouteError::NotFound)),
             ("/v2/a/manifests/x/y".into(), Err(RouteError::NotFound)),
             ("/v1/a".into(), Err(RouteError::NotFound)),

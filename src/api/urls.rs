@@ -84,23 +84,45 @@ mod tests {
     fn base_url_table() {
         let plain = UrlBuilder::default();
         let cases = [
-            (plain.clone(), headers(&[("host", "h:5000")]), "http://h:5000"),
             (
                 plain.clone(),
-                headers(&[("host", "h"), ("x-forwarded-proto", "https"), ("x-forwarded-host", "r.example, other")]),
+                headers(&[("host", "h:5000")]),
+                "http://h:5000",
+            ),
+            (
+                plain.clone(),
+                headers(&[
+                    ("host", "h"),
+                    ("x-forwarded-proto", "https"),
+                    ("x-forwarded-host", "r.example, other"),
+                ]),
                 "https://r.example",
             ),
             (
                 plain.clone(),
-                headers(&[("host", "h"), ("forwarded", "for=1.2.3.4;proto=https;host=\"f.example\""), ("x-forwarded-host", "x")]),
+                headers(&[
+                    ("host", "h"),
+                    ("forwarded", "for=1.2.3.4;proto=https;host=\"f.example\""),
+                    ("x-forwarded-host", "x"),
+                ]),
                 "https://f.example",
             ),
             (
-                UrlBuilder { host: Some("https://cfg.example/".into()), relative: false },
+                UrlBuilder {
+                    host: Some("https://cfg.example/".into()),
+                    relative: false,
+                },
                 headers(&[("host", "h")]),
                 "https://cfg.example",
             ),
-            (UrlBuilder { host: None, relative: true }, headers(&[("host", "h")]), ""),
+            (
+                UrlBuilder {
+                    host: None,
+                    relative: true,
+                },
+                headers(&[("host", "h")]),
+                "",
+            ),
         ];
         for (builder, h, want) in cases {
             assert_eq!(builder.base(&h), want, "{h:?}");

@@ -48,8 +48,8 @@ impl RegistryEnv {
             }
             let yaml: serde_yaml::Value = serde_yaml::from_str(raw)
                 .unwrap_or_else(|_| serde_yaml::Value::String(raw.clone()));
-            let mut value = Value::serialize(&yaml)
-                .map_err(|e| Error::from(format!("{name}: {e}")))?;
+            let mut value =
+                Value::serialize(&yaml).map_err(|e| Error::from(format!("{name}: {e}")))?;
             if path.len() == 1 && TYPE_SELECTORS.contains(&path[0].as_str()) {
                 if let Some(kind) = value.as_str() {
                     let mut selected = Dict::new();
@@ -123,13 +123,22 @@ mod tests {
             ("REGISTRY_CONFIGURATION_PATH", "/etc/x.yml"),
             ("OTHER_VAR", "x"),
         ]);
-        assert_eq!(at(&d, &["http", "addr"]).and_then(Value::as_str), Some(":5001"));
-        assert_eq!(at(&d, &["storage", "delete", "enabled"]).and_then(Value::to_bool), Some(true));
+        assert_eq!(
+            at(&d, &["http", "addr"]).and_then(Value::as_str),
+            Some(":5001")
+        );
+        assert_eq!(
+            at(&d, &["storage", "delete", "enabled"]).and_then(Value::to_bool),
+            Some(true)
+        );
         assert_eq!(
             at(&d, &["storage", "filesystem", "rootdirectory"]).and_then(Value::as_str),
             Some("/data")
         );
-        assert_eq!(at(&d, &["catalog", "maxentries"]).and_then(Value::to_u128), Some(50));
+        assert_eq!(
+            at(&d, &["catalog", "maxentries"]).and_then(Value::to_u128),
+            Some(50)
+        );
         assert!(d.get("configuration").is_none());
         assert_eq!(d.len(), 3);
     }

@@ -199,10 +199,16 @@ impl Config {
                 message: format!("must be 0.1, found {:?}", self.version),
             });
         }
-        if !matches!(self.log.level.to_ascii_lowercase().as_str(), "error" | "warn" | "info" | "debug") {
+        if !matches!(
+            self.log.level.to_ascii_lowercase().as_str(),
+            "error" | "warn" | "info" | "debug"
+        ) {
             return Err(ConfigError::Invalid {
                 key: "log.level",
-                message: format!("{:?} is not one of error, warn, info, debug", self.log.level),
+                message: format!(
+                    "{:?} is not one of error, warn, info, debug",
+                    self.log.level
+                ),
             });
         }
         if self.catalog.maxentries == 0 {
@@ -219,13 +225,19 @@ impl Config {
     /// The socket address to listen on (`:5000` means every interface).
     pub fn listen_addr(&self) -> Result<SocketAddr, ConfigError> {
         let addr = &self.http.addr;
-        let full = if addr.starts_with(':') { format!("0.0.0.0{addr}") } else { addr.clone() };
+        let full = if addr.starts_with(':') {
+            format!("0.0.0.0{addr}")
+        } else {
+            addr.clone()
+        };
         full.to_socket_addrs()
             .ok()
             .and_then(|mut a| a.next())
             .ok_or_else(|| ConfigError::Invalid {
                 key: "http.addr",
-                message: format!("{addr:?} is not HOST:PORT or :PORT (REGISTRY_HTTP_ADDR=:5000, for example)"),
+                message: format!(
+                    "{addr:?} is not HOST:PORT or :PORT (REGISTRY_HTTP_ADDR=:5000, for example)"
+                ),
             })
     }
 
@@ -234,10 +246,17 @@ impl Config {
         match (&self.storage.filesystem, &self.storage.inmemory) {
             (Some(_), Some(_)) => Err(ConfigError::Invalid {
                 key: "storage",
-                message: "more than one storage driver is configured (filesystem and inmemory); keep one".into(),
+                message:
+                    "more than one storage driver is configured (filesystem and inmemory); keep one"
+                        .into(),
             }),
             (None, Some(_)) => Ok(Driver::InMemory),
-            (Some(FilesystemConfig { rootdirectory: Some(root) }), None) => Ok(Driver::Filesystem(root.clone())),
+            (
+                Some(FilesystemConfig {
+                    rootdirectory: Some(root),
+                }),
+                None,
+            ) => Ok(Driver::Filesystem(root.clone())),
             _ => Ok(Driver::Filesystem(default_root())),
         }
     }

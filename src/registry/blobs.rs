@@ -26,7 +26,11 @@ impl Registry {
 
     /// Streams `len` bytes of a blob from `offset`. Callers check existence with [`Registry::blob_size`].
     pub async fn read_blob(&self, digest: &Digest, offset: u64, len: u64) -> Result<ByteStream> {
-        match self.storage.read(&paths::blob_data(digest), offset, len).await {
+        match self
+            .storage
+            .read(&paths::blob_data(digest), offset, len)
+            .await
+        {
             Ok(s) => Ok(s),
             Err(StorageError::NotFound(_)) => Err(RegistryError::BlobUnknown(digest.clone())),
             Err(e) => Err(e.into()),
@@ -44,7 +48,12 @@ impl Registry {
     }
 
     /// Links a blob held by repository `from` into `name`. Returns false when `from` does not have it.
-    pub async fn mount_blob(&self, name: &RepoName, digest: &Digest, from: &RepoName) -> Result<bool> {
+    pub async fn mount_blob(
+        &self,
+        name: &RepoName,
+        digest: &Digest,
+        from: &RepoName,
+    ) -> Result<bool> {
         match self.blob_size(from, digest).await {
             Ok(_) => {
                 self.link_blob(name, digest).await?;
@@ -68,7 +77,10 @@ impl Registry {
 
     pub(super) async fn link_blob(&self, name: &RepoName, digest: &Digest) -> Result<()> {
         self.storage
-            .put(&paths::layer_link(name, digest), Bytes::from(digest.to_string()))
+            .put(
+                &paths::layer_link(name, digest),
+                Bytes::from(digest.to_string()),
+            )
             .await?;
         Ok(())
     }

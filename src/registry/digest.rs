@@ -107,7 +107,9 @@ impl FromStr for Digest {
             other => return Err(DigestError::Algorithm(other.to_string())),
         };
         let valid = hex.len() == algorithm.hex_len()
-            && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
         if !valid {
             return Err(DigestError::Hex(algorithm.hex_len()));
         }
@@ -172,13 +174,19 @@ mod tests {
         let good = format!("sha256:{}", "a".repeat(64));
         assert_eq!(good.parse::<Digest>().unwrap().to_string(), good);
         let sha512 = format!("sha512:{}", "0".repeat(128));
-        assert_eq!(sha512.parse::<Digest>().unwrap().algorithm(), Algorithm::Sha512);
+        assert_eq!(
+            sha512.parse::<Digest>().unwrap().algorithm(),
+            Algorithm::Sha512
+        );
         let cases: &[(&str, DigestError)] = &[
             ("sha256", DigestError::Format),
             ("sha256:totallywrong", DigestError::Hex(64)),
             (&format!("sha256:{}", "A".repeat(64)), DigestError::Hex(64)),
             (&format!("sha256:{}", "a".repeat(63)), DigestError::Hex(64)),
-            (&format!("sha256:../{}", "a".repeat(61)), DigestError::Hex(64)),
+            (
+                &format!("sha256:../{}", "a".repeat(61)),
+                DigestError::Hex(64),
+            ),
             ("md5:abc", DigestError::Algorithm("md5".into())),
         ];
         for (input, want) in cases {

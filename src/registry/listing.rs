@@ -54,12 +54,21 @@ pub struct ReferrerDescriptor {
 
 impl Registry {
     /// A page of a repository's tags; `NameUnknown` when the repository has never held a manifest.
-    pub async fn list_tags(&self, name: &RepoName, n: Option<usize>, last: Option<&str>) -> Result<Page> {
+    pub async fn list_tags(
+        &self,
+        name: &RepoName,
+        n: Option<usize>,
+        last: Option<&str>,
+    ) -> Result<Page> {
         if !self.exists(&paths::manifests_dir(name)).await? {
             return Err(RegistryError::NameUnknown);
         }
         let tags = self.all_tags(name).await?;
-        Ok(paginate(tags.iter().map(|t| t.to_string()).collect(), n, last))
+        Ok(paginate(
+            tags.iter().map(|t| t.to_string()).collect(),
+            n,
+            last,
+        ))
     }
 
     /// Every tag of a repository, sorted.
@@ -85,7 +94,12 @@ impl Registry {
     }
 
     /// Depth-first walk: a directory with a `_manifests` child is a repository; `_` dirs are not entered.
-    async fn walk_repositories(&self, dir: String, prefix: String, out: &mut Vec<String>) -> Result<()> {
+    async fn walk_repositories(
+        &self,
+        dir: String,
+        prefix: String,
+        out: &mut Vec<String>,
+    ) -> Result<()> {
         let mut stack = vec![(dir, prefix)];
         while let Some((dir, prefix)) = stack.pop() {
             let children = match self.storage.list(&dir).await {
@@ -97,7 +111,11 @@ impl Registry {
                 if child == "_manifests" {
                     out.push(prefix.clone());
                 } else if !child.starts_with('_') {
-                    let name = if prefix.is_empty() { child.clone() } else { format!("{prefix}/{child}") };
+                    let name = if prefix.is_empty() {
+                        child.clone()
+                    } else {
+                        format!("{prefix}/{child}")
+                    };
                     stack.push((format!("{dir}/{child}"), name));
                 }
             }
@@ -127,13 +145,20 @@ impl Registry {
                 Err(e) => return Err(e.into()),
             };
             for hex in hexes {
-                let Ok(digest) = format!("{alg}:{hex}").parse::<Digest>() else { continue };
-                let manifest = match self.get_manifest(name, &super::names::Reference::Digest(digest)).await {
+                let Ok(digest) = format!("{alg}:{hex}").parse::<Digest>() else {
+                    continue;
+                };
+                let manifest = match self
+                    .get_manifest(name, &super::names::Reference::Digest(digest))
+                    .await
+                {
                     Ok(m) => m,
                     Err(RegistryError::ManifestUnknown(_)) => continue,
                     Err(e) => return Err(e),
                 };
-                let Ok(parsed) = manifest_format::parse(None, &manifest.bytes) else { continue };
+                let Ok(parsed) = manifest_format::parse(None, &manifest.bytes) else {
+                    continue;
+                };
                 if artifact_type.is_some_and(|want| parsed.artifact_type.as_deref() != Some(want)) {
                     continue;
                 }

@@ -59,7 +59,10 @@ enum Kind {
 }
 
 fn is_generic(content_type: &str) -> bool {
-    matches!(content_type, "" | "application/json" | "application/octet-stream")
+    matches!(
+        content_type,
+        "" | "application/json" | "application/octet-stream"
+    )
 }
 
 /// Parses and validates a manifest. `content_type` is the request's `Content-Type`, if any.
@@ -68,7 +71,9 @@ pub fn parse(content_type: Option<&str>, bytes: &[u8]) -> Result<ParsedManifest,
         serde_json::from_slice(bytes).map_err(|e| format!("manifest is not valid JSON: {e}"))?;
     match probe.schema_version {
         Some(2) => {}
-        Some(1) => return Err("Docker schema1 manifests are not supported; push schema2 or OCI".into()),
+        Some(1) => {
+            return Err("Docker schema1 manifests are not supported; push schema2 or OCI".into())
+        }
         other => return Err(format!("schemaVersion must be 2, found {other:?}")),
     }
     let content_type = content_type
@@ -118,8 +123,8 @@ pub fn parse(content_type: Option<&str>, bytes: &[u8]) -> Result<ParsedManifest,
             })
         }
         Kind::Index => {
-            let i: ImageIndex = serde_json::from_slice(bytes)
-                .map_err(|e| format!("invalid image index: {e}"))?;
+            let i: ImageIndex =
+                serde_json::from_slice(bytes).map_err(|e| format!("invalid image index: {e}"))?;
             let references = i
                 .manifests()
                 .iter()
@@ -146,8 +151,13 @@ fn descriptor_digest(d: &Descriptor) -> Result<Digest, String> {
 /// distribution does when the field is absent.
 pub fn stored_media_type(bytes: &[u8]) -> String {
     match serde_json::from_slice::<Probe>(bytes) {
-        Ok(Probe { media_type: Some(m), .. }) => m,
-        Ok(Probe { manifests: Some(_), .. }) => OCI_INDEX.to_string(),
+        Ok(Probe {
+            media_type: Some(m),
+            ..
+        }) => m,
+        Ok(Probe {
+            manifests: Some(_), ..
+        }) => OCI_INDEX.to_string(),
         _ => OCI_MANIFEST.to_string(),
     }
 }
@@ -178,10 +188,16 @@ mod tests {
         assert_eq!(m.media_type, OCI_MANIFEST);
         assert_eq!(
             m.references,
-            vec![Reference::Blob(d('a').parse().unwrap()), Reference::Blob(d('b').parse().unwrap())]
+            vec![
+                Reference::Blob(d('a').parse().unwrap()),
+                Reference::Blob(d('b').parse().unwrap())
+            ]
         );
         assert_eq!(m.subject, Some(d('e').parse().unwrap()));
-        assert_eq!(m.artifact_type.as_deref(), Some("application/vnd.oci.image.config.v1+json"));
+        assert_eq!(
+            m.artifact_type.as_deref(),
+            Some("application/vnd.oci.image.config.v1+json")
+        );
     }
 
     /// A Docker manifest list is an index whose children are manifests.
@@ -193,7 +209,10 @@ mod tests {
         );
         let m = parse(None, body.as_bytes()).unwrap();
         assert_eq!(m.media_type, DOCKER_LIST);
-        assert_eq!(m.references, vec![Reference::Manifest(d('f').parse().unwrap())]);
+        assert_eq!(
+            m.references,
+            vec![Reference::Manifest(d('f').parse().unwrap())]
+        );
     }
 
     /// Bad documents are refused with a reason: not JSON, schema1, type mismatch, bad digests.
@@ -224,8 +243,17 @@ mod tests {
     /// Without a mediaType field the stored type is sniffed: `manifests` means an index.
     #[test]
     fn sniffing() {
-        assert_eq!(stored_media_type(br#"{"schemaVersion":2,"manifests":[]}"#), OCI_INDEX);
-        assert_eq!(stored_media_type(br#"{"schemaVersion":2,"config":{}}"#), OCI_MANIFEST);
-        assert_eq!(stored_media_type(format!(r#"{{"mediaType":"{DOCKER_MANIFEST}"}}"#).as_bytes()), DOCKER_MANIFEST);
+        assert_eq!(
+            stored_media_type(br#"{"schemaVersion":2,"manifests":[]}"#),
+            OCI_INDEX
+        );
+        assert_eq!(
+            stored_media_type(br#"{"schemaVersion":2,"config":{}}"#),
+            OCI_MANIFEST
+        );
+        assert_eq!(
+            stored_media_type(format!(r#"{{"mediaType":"{DOCKER_MANIFEST}"}}"#).as_bytes()),
+            DOCKER_MANIFEST
+        );
     }
 }

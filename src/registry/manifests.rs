@@ -49,7 +49,11 @@ impl Registry {
     }
 
     /// Reads a manifest by tag or digest.
-    pub async fn get_manifest(&self, name: &RepoName, reference: &Reference) -> Result<StoredManifest> {
+    pub async fn get_manifest(
+        &self,
+        name: &RepoName,
+        reference: &Reference,
+    ) -> Result<StoredManifest> {
         let digest = self.resolve(name, reference).await?;
         let bytes = match self.storage.get(&paths::blob_data(&digest)).await {
             Ok(b) => b,
@@ -86,7 +90,8 @@ impl Registry {
             }
             Reference::Tag(_) => Digest::compute(Algorithm::Sha256, &bytes),
         };
-        let parsed = manifest_format::parse(content_type, &bytes).map_err(RegistryError::ManifestInvalid)?;
+        let parsed =
+            manifest_format::parse(content_type, &bytes).map_err(RegistryError::ManifestInvalid)?;
         self.check_references(name, &parsed).await?;
 
         let blob = paths::blob_data(&digest);
@@ -94,7 +99,9 @@ impl Registry {
             self.storage.put(&blob, bytes).await?;
         }
         let link = Bytes::from(digest.to_string());
-        self.storage.put(&paths::revision_link(name, &digest), link.clone()).await?;
+        self.storage
+            .put(&paths::revision_link(name, &digest), link.clone())
+            .await?;
         if let Some(subject) = &parsed.subject {
             self.storage
                 .put(&paths::referrer_link(name, subject, &digest), link.clone())
@@ -104,7 +111,9 @@ impl Registry {
             self.storage
                 .put(&paths::tag_index_link(name, tag, &digest), link.clone())
                 .await?;
-            self.storage.put(&paths::tag_current_link(name, tag), link).await?;
+            self.storage
+                .put(&paths::tag_current_link(name, tag), link)
+                .await?;
         }
         Ok(PushedManifest {
             digest,
@@ -135,12 +144,19 @@ impl Registry {
                 let manifest = self.get_manifest(name, reference).await?;
                 if let Ok(parsed) = manifest_format::parse(None, &manifest.bytes) {
                     if let Some(subject) = parsed.subject {
-                        self.delete_if_present(&paths::referrer_link(name, &subject, digest)).await?;
+                        self.delete_if_present(&paths::referrer_link(name, &subject, digest))
+                            .await?;
                     }
                 }
-                self.delete_if_present(&paths::revision_link(name, digest)).await?;
+                self.delete_if_present(&paths::revision_link(name, digest))
+                    .await?;
                 for tag in self.all_tags(name).await? {
-                    if self.read_link(&paths::tag_current_link(name, &tag)).await?.as_ref() == Some(digest) {
+                    if self
+                        .read_link(&paths::tag_current_link(name, &tag))
+                        .await?
+                        .as_ref()
+                        == Some(digest)
+                    {
                         self.delete_if_present(&paths::tag_dir(name, &tag)).await?;
                     }
                 }
@@ -152,7 +168,9 @@ impl Registry {
     async fn delete_tag(&self, name: &RepoName, tag: &Tag) -> Result<()> {
         match self.storage.delete(&paths::tag_dir(name, tag)).await {
             Ok(()) => Ok(()),
-            Err(StorageError::NotFound(_)) => Err(RegistryError::ManifestUnknown(format!("{name}:{tag}"))),
+            Err(StorageError::NotFound(_)) => {
+                Err(RegistryError::ManifestUnknown(format!("{name}:{tag}")))
+            }
             Err(e) => Err(e.into()),
         }
     }

@@ -176,7 +176,10 @@ mod tests {
             long.as_str(),
         ];
         for name in bad {
-            assert!(name.parse::<RepoName>().is_err(), "{name:?} should be invalid");
+            assert!(
+                name.parse::<RepoName>().is_err(),
+                "{name:?} should be invalid"
+            );
         }
     }
 

@@ -94,7 +94,11 @@ impl Registry {
 
     /// Bytes a session holds so far.
     pub async fn upload_size(&self, name: &RepoName, id: UploadId) -> Result<u64> {
-        match self.storage.stat(&paths::upload_started_at(name, &id)).await {
+        match self
+            .storage
+            .stat(&paths::upload_started_at(name, &id))
+            .await
+        {
             Ok(_) => {}
             Err(StorageError::NotFound(_)) => return Err(RegistryError::BlobUploadUnknown),
             Err(e) => return Err(e.into()),
@@ -139,7 +143,10 @@ impl Registry {
             _ if size == 0 => Some(Algorithm::Sha256.hasher()),
             _ => None,
         };
-        let mut file = self.storage.appender(&paths::upload_data(name, &id)).await?;
+        let mut file = self
+            .storage
+            .appender(&paths::upload_data(name, &id))
+            .await?;
         let mut written = 0u64;
         let mut failure = None;
         while let Some(chunk) = body.next().await {
@@ -197,16 +204,26 @@ impl Registry {
         let lock = self.sessions.lock_for(name, id);
         let mut hashed = lock.lock().await;
         let size = match last_chunk {
-            Some((range, body)) => self.append_locked(name, id, &mut hashed, range, body).await?,
+            Some((range, body)) => {
+                self.append_locked(name, id, &mut hashed, range, body)
+                    .await?
+            }
             None => self.upload_size(name, id).await?,
         };
         let data = paths::upload_data(name, &id);
         if size == 0 {
             // A zero-length upload may have no data file yet.
-            self.storage.appender(&data).await?.close().await.map_err(|e| StorageError::from_io(&data, e))?;
+            self.storage
+                .appender(&data)
+                .await?
+                .close()
+                .await
+                .map_err(|e| StorageError::from_io(&data, e))?;
         }
         let actual = match hashed.take() {
-            Some(h) if h.offset == size && digest.algorithm() == Algorithm::Sha256 => h.hasher.finish(),
+            Some(h) if h.offset == size && digest.algorithm() == Algorithm::Sha256 => {
+                h.hasher.finish()
+            }
             _ => self.hash_stored(&data, size, digest.algorithm()).await?,
         };
         if actual != *digest {
@@ -215,7 +232,9 @@ impl Registry {
                 "content has digest {actual}, not {digest}"
             )));
         }
-        self.storage.commit(&data, &paths::blob_data(digest)).await?;
+        self.storage
+            .commit(&data, &paths::blob_data(digest))
+            .await?;
         self.link_blob(name, digest).await?;
         self.storage.delete(&paths::upload_dir(name, &id)).await?;
         drop(hashed);
@@ -236,7 +255,9 @@ impl Registry {
     /// Stores a whole blob sent in one request: a session that is opened and finished at once.
     pub async fn put_blob(&self, name: &RepoName, digest: &Digest, body: ByteStream) -> Result<()> {
         let id = self.start_upload(name).await?;
-        let result = self.finish_upload(name, id, digest, Some((None, body))).await;
+        let result = self
+            .finish_upload(name, id, digest, Some((None, body)))
+            .await;
         if result.is_err() {
             // Best effort: the bytes of a failed monolithic upload can never be resumed.
             let _ = self.cancel_upload(name, id).await;

@@ -39,7 +39,11 @@ pub fn blobs_root() -> String {
 /// The bytes of a blob.
 pub fn blob_data(d: &Digest) -> String {
     let hex = d.hex();
-    format!("{ROOT}/blobs/{}/{}/{hex}/data", d.algorithm().name(), &hex[..2])
+    format!(
+        "{ROOT}/blobs/{}/{}/{hex}/data",
+        d.algorithm().name(),
+        &hex[..2]
+    )
 }
 
 /// Directory holding every repository.
@@ -54,7 +58,12 @@ pub fn repo(name: &RepoName) -> String {
 
 /// Marks `d` as a blob of repository `name`.
 pub fn layer_link(name: &RepoName, d: &Digest) -> String {
-    format!("{}/_layers/{}/{}/link", repo(name), d.algorithm().name(), d.hex())
+    format!(
+        "{}/_layers/{}/{}/link",
+        repo(name),
+        d.algorithm().name(),
+        d.hex()
+    )
 }
 
 /// The `_manifests` directory whose presence makes a directory a repository.
@@ -149,10 +158,22 @@ mod tests {
         let name: RepoName = "library/ubuntu".parse().unwrap();
         let tag: Tag = "latest".parse().unwrap();
         let r = "docker/registry/v2/repositories/library/ubuntu";
-        assert_eq!(blob_data(&d), format!("docker/registry/v2/blobs/sha256/ab/{hex}/data"));
-        assert_eq!(layer_link(&name, &d), format!("{r}/_layers/sha256/{hex}/link"));
-        assert_eq!(revision_link(&name, &d), format!("{r}/_manifests/revisions/sha256/{hex}/link"));
-        assert_eq!(tag_current_link(&name, &tag), format!("{r}/_manifests/tags/latest/current/link"));
+        assert_eq!(
+            blob_data(&d),
+            format!("docker/registry/v2/blobs/sha256/ab/{hex}/data")
+        );
+        assert_eq!(
+            layer_link(&name, &d),
+            format!("{r}/_layers/sha256/{hex}/link")
+        );
+        assert_eq!(
+            revision_link(&name, &d),
+            format!("{r}/_manifests/revisions/sha256/{hex}/link")
+        );
+        assert_eq!(
+            tag_current_link(&name, &tag),
+            format!("{r}/_manifests/tags/latest/current/link")
+        );
         assert_eq!(
             tag_index_link(&name, &tag, &d),
             format!("{r}/_manifests/tags/latest/index/sha256/{hex}/link")

@@ -110,3 +110,91 @@ pub async fn error_code(response: reqwest::Response) -> String {
         .expect("errors[0].code")
         .to_string()
 }
+
+/// Uploads `bytes` to `repo` in one `POST ?digest=` and returns the digest.
+pub async fn push_blob(server: &TestServer, repo: &str, bytes: &[u8]) -> String {
+    let digest = sha256(bytes);
+    let r = http()
+        .post(format!(
+            "{}/v2/{repo}/blobs/uploads/?digest={digest}",
+            server.url
+        ))
+        .body(bytes.to_vec())
+        .send()
+        .await
+        .expect("blob upload");
+    assert_eq!(r.status(), 201, "blob push to {repo}");
+    digest
+}
+
+/// An OCI image manifest over a config and layers already pushed, as JSON bytes.
+pub fn image_manifest(config: &[u8], layers: &[&[u8]]) -> Vec<u8> {
+    let layer_descs: Vec<serde_json::Value> = layers
+        .iter()
+        .map(|l| {
+            serde_json::json!({
+                "mediaType": "application/vnd.oci.image.layer.v1.tar",
+                "digest": sha256(l),
+                "size": l.len(),
+            })
+        })
+        .collect();
+    serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {
+            "mediaType": "application/vnd.oci.image.config.v1+json",
+            "digest": sha256(config),
+            "size": config.len(),
+        },
+        "layers": layer_descs,
+    }))
+    .expect("manifest JSON")
+}
+
+/// Pushes a small image (config + one layer, both unique to `seed`) under `reference`; returns the
+/// manifest bytes and digest.
+pub async fn push_image(
+    server: &TestServer,
+    repo: &str,
+    reference: &str,
+    seed: &str,
+) -> (Vec<u8>, String) {
+    let config = serde_json::to_vec(&serde_json::json!({
+        "architecture": "amd64", "os": "linux", "config": {"Labels": {"seed": seed}},
+        "rootfs": {"type": "layers", "diff_ids": []},
+    }))
+    .expect("config JSON");
+    let layer = format!("layer bytes for {seed}").into_bytes();
+    push_blob(server, repo, &config).await;
+    push_blob(server, repo, &layer).await;
+    let manifest = image_manifest(&config, &[&layer]);
+    let r = put_manifest(
+        server,
+        repo,
+        reference,
+        "application/vnd.oci.image.manifest.v1+json",
+        &manifest,
+    )
+    .await;
+    assert_eq!(r.status(), 201, "manifest push {repo}:{reference}");
+    let digest = sha256(&manifest);
+    (manifest, digest)
+}
+
+/// `PUT /v2/<repo>/manifests/<reference>` with a content type.
+pub async fn put_manifest(
+    server: &TestServer,
+    repo: &str,
+    reference: &str,
+    media_type: &str,
+    body: &[u8],
+) -> reqwest::Response {
+    http()
+        .put(format!("{}/v2/{repo}/manifests/{reference}", server.url))
+        .header("content-type", media_type)
+        .body(body.to_vec())
+        .send()
+        .await
+        .expect("manifest PUT")
+}
