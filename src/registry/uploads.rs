@@ -12,14 +12,17 @@ use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 
 use super::digest::{Algorithm, Digest, Hasher};
 use super::error::{RegistryError, Result};
 use super::names::RepoName;
 use super::Registry;
-use crate::storage::{paths, ByteStream, StorageError};
+use crate::storage::{paths, Appender, ByteStream, StorageError};
+
+/// Bytes gathered from the request before each write to storage.
+const WRITE_BATCH: usize = 1024 * 1024;
 
 /// An upload session id (a UUID, as distribution uses).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -130,7 +133,7 @@ impl Registry {
         id: UploadId,
         hashed: &mut Option<HashedPrefix>,
         range: Option<ChunkRange>,
-        mut body: ByteStream,
+        body: ByteStream,
     ) -> Result<u64> {
         let size = self.upload_size(name, id).await?;
         if let Some(r) = range {
@@ -143,36 +146,11 @@ impl Registry {
             _ if size == 0 => Some(Algorithm::Sha256.hasher()),
             _ => None,
         };
-        let mut file = self
+        let file = self
             .storage
             .appender(&paths::upload_data(name, &id))
             .await?;
-        let mut written = 0u64;
-        let mut failure = None;
-        while let Some(chunk) = body.next().await {
-            let chunk = match chunk {
-                Ok(c) => c,
-                Err(e) => {
-                    failure = Some(RegistryError::BlobUploadInvalid(format!(
-                        "request body ended early: {e}"
-                    )));
-                    break;
-                }
-            };
-            if let Err(e) = file.append(&chunk).await {
-                hasher = None;
-                failure = Some(StorageError::from_io("upload data", e).into());
-                break;
-            }
-            if let Some(h) = hasher.as_mut() {
-                h.update(&chunk);
-            }
-            written += chunk.len() as u64;
-        }
-        if let Err(e) = file.close().await {
-            hasher = None;
-            failure.get_or_insert(StorageError::from_io("upload data", e).into());
-        }
+        let (written, failure) = write_body(file, body, &mut hasher).await;
         *hashed = hasher.map(|hasher| HashedPrefix {
             offset: size + written,
             hasher,
@@ -273,4 +251,57 @@ impl Registry {
         }
         Ok(hasher.finish())
     }
+}
+
+/// Streams `body` into `file` in batches of [`WRITE_BATCH`], hashing as bytes arrive. Returns the bytes
+/// written and the failure that stopped it, if any. Bytes received before a client failure are still
+/// written, so the client can resume after them; after a storage failure `hasher` is cleared, as it no
+/// longer matches the data.
+async fn write_body(
+    mut file: Box<dyn Appender>,
+    mut body: ByteStream,
+    hasher: &mut Option<Hasher>,
+) -> (u64, Option<RegistryError>) {
+    let mut batch = BytesMut::with_capacity(WRITE_BATCH);
+    let mut written = 0u64;
+    let mut failure = None;
+    loop {
+        let done = match body.next().await {
+            Some(Ok(chunk)) => {
+                if let Some(h) = hasher.as_mut() {
+                    h.update(&chunk);
+                }
+                batch.extend_from_slice(&chunk);
+                false
+            }
+            Some(Err(e)) => {
+                failure = Some(RegistryError::BlobUploadInvalid(format!(
+                    "request body ended early: {e}"
+                )));
+                true
+            }
+            None => true,
+        };
+        if batch.len() >= WRITE_BATCH || (done && !batch.is_empty()) {
+            let bytes = batch.split().freeze();
+            let len = bytes.len() as u64;
+            if let Err(e) = file.append(bytes).await {
+                *hasher = None;
+                return (
+                    written,
+                    Some(StorageError::from_io("upload data", e).into()),
+                );
+            }
+            written += len;
+            batch.reserve(WRITE_BATCH);
+        }
+        if done {
+            break;
+        }
+    }
+    if let Err(e) = file.close().await {
+        *hasher = None;
+        failure = Some(StorageError::from_io("upload data", e).into());
+    }
+    (written, failure)
 }

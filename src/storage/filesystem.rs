@@ -4,14 +4,16 @@
 //! fsynced, so a crash leaves the old or the new content. Blob data is fsynced before it is renamed into
 //! place by [`Storage::commit`].
 
-use std::io::{self, SeekFrom};
+use std::io::{self, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use tokio::fs;
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+use tokio::task::JoinHandle;
 use tokio_util::io::ReaderStream;
 
 use super::{Appender, ByteStream, Meta, Result, Storage, StorageError};
@@ -154,7 +156,10 @@ impl Storage for Filesystem {
                 .await
         };
         let file = io.await.map_err(|e| StorageError::from_io(key, e))?;
-        Ok(Box::new(FileAppender { file }))
+        Ok(Box::new(FileAppender {
+            file: Arc::new(file.into_std().await),
+            in_flight: None,
+        }))
     }
 
     async fn commit(&self, from: &str, to: &str) -> Result<()> {
@@ -193,17 +198,33 @@ impl Storage for Filesystem {
     }
 }
 
+/// Appends on the blocking pool, one write in flight while the caller gathers the next bytes.
 struct FileAppender {
-    file: fs::File,
+    file: Arc<std::fs::File>,
+    in_flight: Option<JoinHandle<io::Result<()>>>,
+}
+
+impl FileAppender {
+    async fn wait(&mut self) -> io::Result<()> {
+        match self.in_flight.take() {
+            Some(write) => write.await.map_err(io::Error::other)?,
+            None => Ok(()),
+        }
+    }
 }
 
 #[async_trait]
 impl Appender for FileAppender {
-    async fn append(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.file.write_all(bytes).await
+    async fn append(&mut self, bytes: Bytes) -> io::Result<()> {
+        self.wait().await?;
+        let file = self.file.clone();
+        self.in_flight = Some(tokio::task::spawn_blocking(move || {
+            (&*file).write_all(&bytes)
+        }));
+        Ok(())
     }
 
     async fn close(mut self: Box<Self>) -> io::Result<()> {
-        self.file.flush().await
+        self.wait().await
     }
 }

@@ -144,8 +144,8 @@ struct MemoryAppender {
 
 #[async_trait]
 impl Appender for MemoryAppender {
-    async fn append(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.buf.extend_from_slice(bytes);
+    async fn append(&mut self, bytes: Bytes) -> io::Result<()> {
+        self.buf.extend_from_slice(&bytes);
         Ok(())
     }
 

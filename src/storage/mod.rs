@@ -69,9 +69,11 @@ pub struct Meta {
 /// An open file that bytes are appended to, for uploads.
 #[async_trait]
 pub trait Appender: Send {
-    /// Appends `bytes`; returns once they are written (not necessarily durable).
-    async fn append(&mut self, bytes: &[u8]) -> io::Result<()>;
-    /// Flushes what was appended so it is visible to readers and `stat`.
+    /// Appends `bytes`. A backend may return before the write completes (so the caller can receive the
+    /// next bytes meanwhile); a failed write is reported by a later `append` or by `close`.
+    async fn append(&mut self, bytes: Bytes) -> io::Result<()>;
+    /// Completes every write, so what was appended is visible to readers and `stat` (not necessarily
+    /// durable: [`Storage::commit`] makes it so).
     async fn close(self: Box<Self>) -> io::Result<()>;
 }
 
