@@ -98,3 +98,6 @@ pub trait Storage: Send + Sync + 'static {
     /// Deletes a file or a whole directory tree. Deleting something absent is `NotFound`.
     async fn delete(&self, path: &str) -> Result<()>;
 }
+
+#[cfg(test)]
+mod contract_tests;
