@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 use tokio::net::TcpListener;
 
-use crate::config::{Config, Driver, RegistryEnv};
+use crate::config::{Config, Driver, Loaded, RegistryEnv};
 
 /// A private container registry, drop-in compatible with registry:2.
 #[derive(Debug, Parser)]
@@ -25,22 +25,55 @@ pub enum Command {
         /// defaults (port 5000, filesystem storage).
         config: Option<PathBuf>,
     },
+    /// Print the effective configuration (secrets redacted) and where each value came from.
+    Config {
+        /// Only validate: print nothing on success, exit non-zero with the error otherwise.
+        #[arg(long)]
+        check: bool,
+        /// The config.yml to read, as for `serve`.
+        config: Option<PathBuf>,
+    },
+}
+
+/// Loads the configuration the way every subcommand does: the given file, else
+/// `$REGISTRY_CONFIGURATION_PATH`, else defaults; then the `REGISTRY_*` environment.
+fn load(config: Option<PathBuf>) -> Result<Loaded, String> {
+    let path =
+        config.or_else(|| std::env::var_os("REGISTRY_CONFIGURATION_PATH").map(PathBuf::from));
+    Config::load_with_sources(path.as_deref(), RegistryEnv::from_process())
+        .map_err(|e| e.to_string())
 }
 
 /// Runs the command line; returns the process exit code.
 pub fn run(cli: Cli) -> i32 {
     match cli.command {
+        Command::Config { check, config } => match load(config) {
+            Ok(loaded) => {
+                for w in &loaded.warnings {
+                    eprintln!("wharf: warning: {w}");
+                }
+                if !check {
+                    print!("{}", loaded.render());
+                }
+                0
+            }
+            Err(e) => {
+                eprintln!("wharf: {e}");
+                2
+            }
+        },
         Command::Serve { config } => {
-            let path = config
-                .or_else(|| std::env::var_os("REGISTRY_CONFIGURATION_PATH").map(PathBuf::from));
-            let config = match Config::load(path.as_deref(), RegistryEnv::from_process()) {
-                Ok(c) => c,
+            let loaded = match load(config) {
+                Ok(l) => l,
                 Err(e) => {
                     eprintln!("wharf: {e}");
                     return 2;
                 }
             };
-            crate::logging::init(&config.log);
+            crate::logging::init(&loaded.config.log);
+            for w in &loaded.warnings {
+                tracing::warn!("{w}");
+            }
             let runtime = match tokio::runtime::Runtime::new() {
                 Ok(r) => r,
                 Err(e) => {
@@ -48,7 +81,7 @@ pub fn run(cli: Cli) -> i32 {
                     return 1;
                 }
             };
-            match runtime.block_on(serve_from_config(config)) {
+            match runtime.block_on(serve_from_config(loaded.config)) {
                 Ok(()) => 0,
                 Err(e) => {
                     tracing::error!("{e}");

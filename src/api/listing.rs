@@ -96,7 +96,12 @@ pub async fn tags(app: &AppState, name: &RepoName, uri: &Uri) -> ApiResult {
         name: name.as_str(),
         tags: &page.entries,
     };
-    page_response(&body, &page, &format!("/v2/{name}/tags/list"), n)
+    page_response(
+        &body,
+        &page,
+        &format!("{}/v2/{name}/tags/list", app.urls.prefix),
+        n,
+    )
 }
 
 #[derive(Serialize)]

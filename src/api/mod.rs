@@ -3,6 +3,7 @@
 
 mod blobs;
 mod error;
+mod headers;
 mod listing;
 mod manifests;
 pub mod route;
@@ -20,6 +21,7 @@ use futures_util::TryStreamExt;
 use tower_http::set_header::SetResponseHeaderLayer;
 
 pub use error::{ApiError, Code};
+pub use headers::{split_cors, ExtraHeaders};
 use route::Route;
 pub use urls::UrlBuilder;
 
@@ -43,18 +45,35 @@ pub struct AppState {
     pub urls: UrlBuilder,
 }
 
+/// Cross-cutting HTTP behaviour configured by `http:`.
+#[derive(Default)]
+pub struct HttpOptions {
+    /// Headers for `/v2/` responses.
+    pub extra: ExtraHeaders,
+    /// CORS policy, when `Access-Control-*` headers are configured.
+    pub cors: Option<tower_http::cors::CorsLayer>,
+}
+
 /// Result of a handler.
 pub(crate) type ApiResult = Result<Response, ApiError>;
 
-/// The router for the whole HTTP API.
-pub fn router(state: Arc<AppState>) -> Router {
-    Router::new()
+/// The router for the whole HTTP API. Layers, outermost first: CORS, configured headers, API version.
+pub fn router(state: Arc<AppState>, options: HttpOptions) -> Router {
+    let router = Router::new()
         .fallback(dispatch)
         .with_state(state)
         .layer(SetResponseHeaderLayer::overriding(
             HeaderName::from_static("docker-distribution-api-version"),
             HeaderValue::from_static("registry/2.0"),
         ))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::new(options.extra),
+            headers::add_headers,
+        ));
+    match options.cors {
+        Some(cors) => router.layer(cors),
+        None => router,
+    }
 }
 
 async fn dispatch(State(app): State<Arc<AppState>>, request: Request) -> Response {
@@ -68,7 +87,17 @@ async fn dispatch(State(app): State<Arc<AppState>>, request: Request) -> Respons
 }
 
 async fn handle(app: &AppState, request: Request) -> ApiResult {
-    let route = route::parse(request.uri().path())?;
+    let path = request
+        .uri()
+        .path()
+        .strip_prefix(app.urls.prefix.as_str())
+        .ok_or_else(|| {
+            ApiError::new(
+                Code::NotFound,
+                format!("the API is served under {}/v2/", app.urls.prefix),
+            )
+        })?;
+    let route = route::parse(path)?;
     let method = request.method().clone();
     let head = method == Method::HEAD;
     match (method, route) {

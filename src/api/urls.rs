@@ -11,6 +11,8 @@ pub struct UrlBuilder {
     pub host: Option<String>,
     /// `http.relativeurls`.
     pub relative: bool,
+    /// `http.prefix` without its trailing slash, prepended to every API path.
+    pub prefix: String,
 }
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -63,7 +65,7 @@ impl UrlBuilder {
 
     /// `path` made absolute (or kept relative) for a request with `headers`.
     pub fn url(&self, headers: &HeaderMap, path: &str) -> String {
-        format!("{}{path}", self.base(headers))
+        format!("{}{}{path}", self.base(headers), self.prefix)
     }
 }
 
@@ -110,15 +112,15 @@ mod tests {
             (
                 UrlBuilder {
                     host: Some("https://cfg.example/".into()),
-                    relative: false,
+                    ..Default::default()
                 },
                 headers(&[("host", "h")]),
                 "https://cfg.example",
             ),
             (
                 UrlBuilder {
-                    host: None,
                     relative: true,
+                    ..Default::default()
                 },
                 headers(&[("host", "h")]),
                 "",

@@ -1,18 +1,25 @@
 //! Wharf's configuration: one typed struct in distribution's `config.yml` shape (`version: 0.1`), loaded
-//! by figment as built-in defaults ← `config.yml` ← `REGISTRY_*` environment variables, then validated
-//! once at start-up.
+//! as built-in defaults ← `config.yml` ← `REGISTRY_*` environment variables ([`sources`]), checked
+//! against the known keys ([`keys`]), then typed by figment and validated once at start-up. Every error
+//! is one line naming the setting, where its value came from, and the fix.
 
-mod env;
+mod http;
+pub mod keys;
+mod log;
+mod render;
+mod sources;
+mod storage;
 
-use std::collections::BTreeMap;
-use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 
-use figment::providers::{Format, Serialized, Yaml};
+use figment::providers::Serialized;
 use figment::Figment;
 use serde::{Deserialize, Deserializer, Serialize};
 
-pub use env::RegistryEnv;
+pub use http::HttpConfig;
+pub use log::LogConfig;
+pub use sources::{Layers, Origin, RegistryEnv};
+pub use storage::{DeleteConfig, Driver, FilesystemConfig, StorageConfig};
 
 /// Where registry:2 keeps its data, and Wharf's first choice too.
 pub const DISTRIBUTION_ROOT: &str = "/var/lib/registry";
@@ -20,14 +27,16 @@ pub const DISTRIBUTION_ROOT: &str = "/var/lib/registry";
 /// A configuration problem, reported as one line naming the setting and the fix.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    /// The file or environment could not be read or does not fit the schema.
+    /// The file could not be read or parsed.
     #[error("configuration error: {0}")]
     Load(String),
-    /// A value is present but unusable.
-    #[error("invalid setting {key}: {message}")]
+    /// A setting is unknown or its value unusable.
+    #[error("invalid setting {key} (from {origin}): {message}")]
     Invalid {
         /// The setting, in `config.yml` dotted form.
-        key: &'static str,
+        key: String,
+        /// Where the value came from.
+        origin: String,
         /// What is wrong and how to fix it.
         message: String,
     },
@@ -40,6 +49,8 @@ pub struct Config {
     /// Format version of the file; distribution accepts only `0.1`.
     #[serde(deserialize_with = "string_or_number")]
     pub version: String,
+    /// Deprecated spelling of `log.level`, still read as registry:2 reads it.
+    pub loglevel: Option<String>,
     /// Logging.
     pub log: LogConfig,
     /// The HTTP server.
@@ -54,85 +65,13 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             version: "0.1".into(),
+            loglevel: None,
             log: Default::default(),
             http: Default::default(),
             storage: Default::default(),
             catalog: Default::default(),
         }
     }
-}
-
-/// `log:` settings.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
-pub struct LogConfig {
-    /// Least severe level logged: `error`, `warn`, `info` or `debug`.
-    pub level: String,
-    /// `text` or `json`.
-    pub formatter: String,
-    /// Fields added to every log line (for example `service: registry`).
-    pub fields: BTreeMap<String, String>,
-}
-
-impl Default for LogConfig {
-    fn default() -> Self {
-        LogConfig {
-            level: "info".into(),
-            formatter: "text".into(),
-            fields: BTreeMap::new(),
-        }
-    }
-}
-
-/// `http:` settings.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
-pub struct HttpConfig {
-    /// Listen address, `HOST:PORT` or `:PORT` for every interface.
-    pub addr: String,
-    /// Public base URL used in `Location` headers (e.g. `https://registry.example.com`).
-    pub host: Option<String>,
-    /// Send relative `Location` headers.
-    pub relativeurls: bool,
-}
-
-impl Default for HttpConfig {
-    fn default() -> Self {
-        HttpConfig {
-            addr: ":5000".into(),
-            host: None,
-            relativeurls: false,
-        }
-    }
-}
-
-/// `storage:` settings: exactly one driver plus the shared switches.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(default)]
-pub struct StorageConfig {
-    /// The filesystem driver.
-    pub filesystem: Option<FilesystemConfig>,
-    /// The in-memory driver (content is lost when the process stops; for tests).
-    pub inmemory: Option<BTreeMap<String, serde_yaml::Value>>,
-    /// Deletion of blobs and manifests.
-    pub delete: DeleteConfig,
-}
-
-/// `storage.filesystem:` settings.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(default)]
-pub struct FilesystemConfig {
-    /// Directory holding `docker/registry/v2`. Unset: `/var/lib/registry` when writable, else a per-user
-    /// data directory.
-    pub rootdirectory: Option<PathBuf>,
-}
-
-/// `storage.delete:` settings.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(default)]
-pub struct DeleteConfig {
-    /// Allow `DELETE` of blobs, manifests and tags.
-    pub enabled: bool,
 }
 
 /// `catalog:` settings.
@@ -149,15 +88,6 @@ impl Default for CatalogConfig {
     }
 }
 
-/// The storage driver chosen, with what it needs.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Driver {
-    /// Files under a root directory.
-    Filesystem(PathBuf),
-    /// Process memory.
-    InMemory,
-}
-
 fn string_or_number<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
@@ -171,94 +101,114 @@ fn string_or_number<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error>
     })
 }
 
+/// A loaded configuration with the provenance of its values and the warnings to log.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    /// The typed, validated configuration.
+    pub config: Config,
+    /// The raw tree and where each value came from.
+    pub layers: Layers,
+    /// Accepted settings that have no effect yet.
+    pub warnings: Vec<String>,
+}
+
+impl Loaded {
+    /// The effective configuration as YAML, secrets redacted, with where each value came from.
+    pub fn render(&self) -> String {
+        render::render(&self.config, &self.layers)
+    }
+}
+
 impl Config {
     /// Loads defaults ← `file` (if any) ← `env` and validates the result.
     pub fn load(file: Option<&Path>, env: RegistryEnv) -> Result<Config, ConfigError> {
-        let mut figment = Figment::from(Serialized::defaults(Config::default()));
-        if let Some(path) = file {
-            if !path.is_file() {
-                return Err(ConfigError::Load(format!(
-                    "config file {} does not exist or is not a file; pass an existing config.yml or none",
-                    path.display()
-                )));
-            }
-            figment = figment.merge(Yaml::file_exact(path));
-        }
-        let config: Config = figment
-            .merge(env)
-            .extract()
-            .map_err(|e| ConfigError::Load(e.to_string()))?;
-        config.validate()?;
-        Ok(config)
+        Self::load_with_sources(file, env).map(|l| l.config)
     }
 
-    fn validate(&self) -> Result<(), ConfigError> {
+    /// Like [`Config::load`], keeping provenance and warnings.
+    pub fn load_with_sources(file: Option<&Path>, env: RegistryEnv) -> Result<Loaded, ConfigError> {
+        let mut layers = match file {
+            Some(path) => Layers::from_file(path)?,
+            None => Layers::default(),
+        };
+        layers.apply_env(&env);
+        let mut warnings = keys::check(&layers)?;
+        let origin_of = |key: &str| {
+            layers
+                .origin(key)
+                .map(|o| o.to_string())
+                .unwrap_or_else(|| "defaults".into())
+        };
+        let mut config: Config = Figment::from(Serialized::defaults(Config::default()))
+            .merge(Serialized::globals(layers.tree().clone()))
+            .extract()
+            .map_err(|e| {
+                let key = e.path.join(".");
+                ConfigError::Invalid {
+                    origin: origin_of(&key),
+                    message: format!(
+                        "{}; see docs/configuration.md for the expected form",
+                        e.kind
+                    ),
+                    key,
+                }
+            })?;
+        if let (Some(level), None) = (config.loglevel.take(), layers.origin("log.level")) {
+            config.log.level = level;
+        }
+        config
+            .validate()
+            .map_err(|(key, message)| ConfigError::Invalid {
+                origin: origin_of(key),
+                key: key.to_string(),
+                message,
+            })?;
+        if config.http.headers.contains_key("access-control-origin") {
+            warnings.push(format!(
+                "http.headers has Access-Control-Origin (from {}), which is not a CORS header; it is sent as configured, but Access-Control-Allow-Origin was probably meant",
+                origin_of("http.headers.access-control-origin")
+            ));
+        }
+        Ok(Loaded {
+            config,
+            layers,
+            warnings,
+        })
+    }
+
+    fn validate(&self) -> Result<(), (&'static str, String)> {
         if self.version != "0.1" {
-            return Err(ConfigError::Invalid {
-                key: "version",
-                message: format!("must be 0.1, found {:?}", self.version),
-            });
+            return Err(("version", format!("must be 0.1, found {:?}", self.version)));
         }
-        if !matches!(
-            self.log.level.to_ascii_lowercase().as_str(),
-            "error" | "warn" | "info" | "debug"
-        ) {
-            return Err(ConfigError::Invalid {
-                key: "log.level",
-                message: format!(
-                    "{:?} is not one of error, warn, info, debug",
-                    self.log.level
-                ),
-            });
-        }
+        self.log.validate()?;
+        self.http.validate()?;
+        self.storage.validate()?;
         if self.catalog.maxentries == 0 {
-            return Err(ConfigError::Invalid {
-                key: "catalog.maxentries",
-                message: "must be at least 1".into(),
-            });
+            return Err(("catalog.maxentries", "must be at least 1".into()));
         }
-        self.listen_addr()?;
-        self.driver()?;
         Ok(())
     }
 
-    /// The socket address to listen on (`:5000` means every interface).
-    pub fn listen_addr(&self) -> Result<SocketAddr, ConfigError> {
-        let addr = &self.http.addr;
-        let full = if addr.starts_with(':') {
-            format!("0.0.0.0{addr}")
-        } else {
-            addr.clone()
-        };
-        full.to_socket_addrs()
-            .ok()
-            .and_then(|mut a| a.next())
-            .ok_or_else(|| ConfigError::Invalid {
-                key: "http.addr",
-                message: format!(
-                    "{addr:?} is not HOST:PORT or :PORT (REGISTRY_HTTP_ADDR=:5000, for example)"
-                ),
+    /// The socket address to listen on.
+    pub fn listen_addr(&self) -> Result<std::net::SocketAddr, ConfigError> {
+        self.http
+            .listen_addr()
+            .map_err(|message| ConfigError::Invalid {
+                key: "http.addr".into(),
+                origin: "configuration".into(),
+                message,
             })
     }
 
     /// The storage driver, with the filesystem root resolved.
     pub fn driver(&self) -> Result<Driver, ConfigError> {
-        match (&self.storage.filesystem, &self.storage.inmemory) {
-            (Some(_), Some(_)) => Err(ConfigError::Invalid {
-                key: "storage",
-                message:
-                    "more than one storage driver is configured (filesystem and inmemory); keep one"
-                        .into(),
-            }),
-            (None, Some(_)) => Ok(Driver::InMemory),
-            (
-                Some(FilesystemConfig {
-                    rootdirectory: Some(root),
-                }),
-                None,
-            ) => Ok(Driver::Filesystem(root.clone())),
-            _ => Ok(Driver::Filesystem(default_root())),
-        }
+        self.storage
+            .driver()
+            .map_err(|(key, message)| ConfigError::Invalid {
+                key: key.into(),
+                origin: "configuration".into(),
+                message,
+            })
     }
 }
 

@@ -1,0 +1,167 @@
+//! Every configuration key Wharf recognises, and what it does with each: implemented, accepted because
+//! Wharf does not need it, or accepted with a warning because it is not implemented yet. Keys that do
+//! not exist at all are an error naming the closest valid key.
+//!
+//! Patterns: `a.b` is one key; `a.*` is any one key under `a` (a map such as `http.headers`); `a.**` is
+//! anything under `a`.
+
+use super::sources::Layers;
+use super::ConfigError;
+
+/// How Wharf treats a key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Support {
+    /// The key works as documented.
+    Implemented,
+    /// Accepted silently: Wharf needs no such setting (the docs say why).
+    Unneeded,
+    /// Accepted, with a warning that it has no effect yet.
+    NotYet,
+    /// Not implemented yet, and ignoring it would be unsafe (serving without the TLS, authentication
+    /// or storage asked for): start-up stops with an error.
+    Refused,
+}
+
+use Support::{Implemented, NotYet, Refused, Unneeded};
+
+/// The known keys.
+pub const KEYS: &[(&str, Support)] = &[
+    ("version", Implemented),
+    ("log.level", Implemented),
+    ("log.formatter", Implemented),
+    ("log.fields.*", Implemented),
+    ("loglevel", Implemented),
+    ("log.accesslog.disabled", NotYet),
+    ("log.hooks", NotYet),
+    ("log.reportcaller", NotYet),
+    ("http.addr", Implemented),
+    ("http.net", Implemented),
+    ("http.prefix", Implemented),
+    ("http.host", Implemented),
+    ("http.secret", Unneeded),
+    ("http.relativeurls", Implemented),
+    ("http.headers.*", Implemented),
+    ("http.draintimeout", NotYet),
+    ("http.tls.**", Refused),
+    ("http.http2.disabled", NotYet),
+    ("http.h2c.enabled", NotYet),
+    ("http.debug.**", NotYet),
+    ("storage.filesystem.rootdirectory", Implemented),
+    ("storage.filesystem.maxthreads", Unneeded),
+    ("storage.inmemory", Implemented),
+    ("storage.delete.enabled", Implemented),
+    ("storage.redirect.disable", Unneeded),
+    ("storage.cache.**", Unneeded),
+    ("storage.tag.concurrencylimit", Unneeded),
+    ("storage.maintenance.**", NotYet),
+    ("storage.s3.**", Refused),
+    ("storage.azure.**", Refused),
+    ("storage.gcs.**", Refused),
+    ("storage.swift.**", Refused),
+    ("storage.oss.**", Refused),
+    ("auth.**", Refused),
+    ("catalog.maxentries", Implemented),
+    ("tags.maxtags", NotYet),
+    ("validation.**", NotYet),
+    ("health.**", NotYet),
+    ("notifications.**", NotYet),
+    ("middleware.**", NotYet),
+    ("reporting.**", NotYet),
+    ("redis.**", NotYet),
+    ("proxy.**", NotYet),
+    ("compatibility.**", NotYet),
+    ("policy.**", NotYet),
+];
+
+/// The support of the key matching `path`, if any. More specific patterns win.
+pub fn lookup(path: &str) -> Option<Support> {
+    KEYS.iter()
+        .filter(|(pattern, _)| matches(pattern, path))
+        .max_by_key(|(pattern, _)| pattern.len())
+        .map(|(_, s)| *s)
+}
+
+fn matches(pattern: &str, path: &str) -> bool {
+    if let Some(prefix) = pattern.strip_suffix(".**") {
+        return path == prefix || path.starts_with(&format!("{prefix}."));
+    }
+    if let Some(prefix) = pattern.strip_suffix(".*") {
+        // The map itself (empty or absent entries) or exactly one key below it.
+        return path == prefix
+            || path
+                .strip_prefix(&format!("{prefix}."))
+                .is_some_and(|rest| !rest.contains('.'));
+    }
+    pattern == path
+}
+
+/// The known key closest in spelling to `path`.
+fn closest(path: &str) -> &'static str {
+    KEYS.iter()
+        .map(|(p, _)| p.trim_end_matches(".**").trim_end_matches(".*"))
+        .min_by_key(|p| strsim::levenshtein(p, path))
+        .unwrap_or("version")
+}
+
+/// Checks every key present in the file and environment. Unknown keys are an error; keys not
+/// implemented yet are returned as warnings to log.
+pub fn check(layers: &Layers) -> Result<Vec<String>, ConfigError> {
+    let mut warnings = Vec::new();
+    for leaf in layers.leaves() {
+        let origin = layers
+            .origin(&leaf)
+            .map(|o| o.to_string())
+            .unwrap_or_else(|| "defaults".into());
+        match lookup(&leaf) {
+            None => {
+                return Err(ConfigError::Invalid {
+                    key: leaf.clone(),
+                    origin,
+                    message: format!(
+                        "no such setting; did you mean `{}`? (see docs/configuration.md)",
+                        closest(&leaf)
+                    ),
+                })
+            }
+            Some(NotYet) => warnings.push(format!(
+                "setting {leaf} (from {origin}) is accepted for compatibility with registry:2 but Wharf does not implement it yet; it has no effect"
+            )),
+            Some(Refused) => {
+                return Err(ConfigError::Invalid {
+                    key: leaf.clone(),
+                    origin,
+                    message: "Wharf does not implement this setting yet, and serving without it would be unsafe; remove it, or keep registry:2 for this deployment".into(),
+                })
+            }
+            Some(Implemented | Unneeded) => {}
+        }
+    }
+    Ok(warnings)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Keys resolve to the most specific pattern; typos suggest the nearest real key.
+    #[test]
+    fn lookup_table() {
+        let cases = [
+            ("http.addr", Some(Implemented)),
+            ("http.headers.x-frame-options", Some(Implemented)),
+            ("http.headers.a.b", None),
+            ("storage.cache.blobdescriptor", Some(Unneeded)),
+            ("storage.s3.bucket", Some(Refused)),
+            ("health.storagedriver.enabled", Some(NotYet)),
+            ("storage.inmemory", Some(Implemented)),
+            ("http.adr", None),
+            ("nonsense", None),
+        ];
+        for (path, want) in cases {
+            assert_eq!(lookup(path), want, "{path}");
+        }
+        assert_eq!(closest("http.adr"), "http.addr");
+        assert_eq!(closest("storage.delete.enable"), "storage.delete.enabled");
+        assert_eq!(closest("catalog.maxentry"), "catalog.maxentries");
+    }
+}
