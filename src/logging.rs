@@ -13,7 +13,11 @@ pub fn init(log: &LogConfig) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
-    let _ = if log.formatter.eq_ignore_ascii_case("json") {
+    let json = matches!(
+        log.formatter.to_ascii_lowercase().as_str(),
+        "json" | "logstash"
+    );
+    let _ = if json {
         builder.json().try_init()
     } else {
         builder.try_init()

@@ -29,7 +29,7 @@ pub const KEYS: &[(&str, Support)] = &[
     ("version", Implemented),
     ("log.level", Implemented),
     ("log.formatter", Implemented),
-    ("log.fields.*", Implemented),
+    ("log.fields.*", NotYet),
     ("loglevel", Implemented),
     ("log.accesslog.disabled", NotYet),
     ("log.hooks", NotYet),
@@ -142,6 +142,51 @@ pub fn check(layers: &Layers) -> Result<Vec<String>, ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::{Config, FilesystemConfig};
+
+    fn leaves(prefix: &str, v: &serde_yaml::Value, out: &mut Vec<String>) {
+        match v {
+            serde_yaml::Value::Mapping(m) if !m.is_empty() => {
+                for (k, v) in m {
+                    let k = k.as_str().expect("string keys");
+                    let path = if prefix.is_empty() {
+                        k.to_string()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
+                    leaves(&path, v, out);
+                }
+            }
+            _ => out.push(prefix.to_string()),
+        }
+    }
+
+    /// Every field of the typed configuration is a known key, and every implemented key
+    /// that is not a map pattern is a field of the typed configuration.
+    #[test]
+    fn table_matches_struct() {
+        let mut example = Config::default();
+        example.storage.filesystem = Some(FilesystemConfig::default());
+        example.storage.inmemory = Some(Default::default());
+        let mut fields = Vec::new();
+        leaves("", &serde_yaml::to_value(&example).unwrap(), &mut fields);
+        for field in &fields {
+            assert!(
+                lookup(field).is_some(),
+                "config field {field} is missing from KEYS or not marked implemented"
+            );
+        }
+        for (pattern, support) in KEYS {
+            if *support != Implemented {
+                continue;
+            }
+            let field = pattern.trim_end_matches(".**").trim_end_matches(".*");
+            assert!(
+                fields.iter().any(|f| f == field),
+                "KEYS has {pattern} but Config has no field {field}"
+            );
+        }
+    }
 
     /// Keys resolve to the most specific pattern; typos suggest the nearest real key.
     #[test]

@@ -133,26 +133,24 @@ impl Config {
         };
         layers.apply_env(&env);
         let mut warnings = keys::check(&layers)?;
+        let mut config = extract(&mut layers);
         let origin_of = |key: &str| {
             layers
                 .origin(key)
                 .map(|o| o.to_string())
                 .unwrap_or_else(|| "defaults".into())
         };
-        let mut config: Config = Figment::from(Serialized::defaults(Config::default()))
-            .merge(Serialized::globals(layers.tree().clone()))
-            .extract()
-            .map_err(|e| {
-                let key = e.path.join(".");
-                ConfigError::Invalid {
-                    origin: origin_of(&key),
-                    message: format!(
-                        "{}; see docs/configuration.md for the expected form",
-                        e.kind
-                    ),
-                    key,
-                }
-            })?;
+        let mut config = config.map_err(|e| {
+            let key = e.path.join(".");
+            ConfigError::Invalid {
+                origin: origin_of(&key),
+                message: format!(
+                    "{}; see docs/configuration.md for the expected form",
+                    e.kind
+                ),
+                key,
+            }
+        })?;
         if let (Some(level), None) = (config.loglevel.take(), layers.origin("log.level")) {
             config.log.level = level;
         }
@@ -210,6 +208,29 @@ impl Config {
                 message,
             })
     }
+}
+
+/// Types the tree. As distribution's YAML decoder does, a number or boolean where text is expected is
+/// read as its text (`REGISTRY_HTTP_ADDR=5000` is the string "5000", for validation to judge).
+fn extract(layers: &mut Layers) -> Result<Config, figment::Error> {
+    loop {
+        let result = Figment::from(Serialized::defaults(Config::default()))
+            .merge(Serialized::globals(layers.tree().clone()))
+            .extract::<Config>();
+        match result {
+            Err(e) if expects_text(&e) && layers.stringify(&e.path) => continue,
+            other => return other,
+        }
+    }
+}
+
+fn expects_text(e: &figment::Error) -> bool {
+    use figment::error::{Actual, Kind};
+    matches!(
+        &e.kind,
+        Kind::InvalidType(Actual::Unsigned(_) | Actual::Signed(_) | Actual::Float(_) | Actual::Bool(_), expected)
+            if expected.contains("string")
+    )
 }
 
 /// `/var/lib/registry` when it exists and is writable or can be created, else

@@ -208,6 +208,38 @@ impl Layers {
         &self.origins
     }
 
+    /// Replaces the number or boolean at `path` with its text. Returns false when there is none, so
+    /// callers retrying an extraction cannot loop.
+    pub fn stringify(&mut self, path: &[String]) -> bool {
+        let mut current: Option<&mut Value> = None;
+        for (i, key) in path.iter().enumerate() {
+            current = match (i, current) {
+                (0, _) => self.tree.get_mut(key),
+                (_, Some(Value::Dict(_, d))) => d.get_mut(key),
+                (_, Some(Value::Array(_, items))) => {
+                    key.parse::<usize>().ok().and_then(|n| items.get_mut(n))
+                }
+                _ => None,
+            };
+        }
+        let text = match current.as_deref() {
+            Some(Value::Num(_, n)) => match n.to_u128() {
+                Some(u) => u.to_string(),
+                None => n
+                    .to_i128()
+                    .map(|i| i.to_string())
+                    .or_else(|| n.to_f64().map(|f| f.to_string()))
+                    .unwrap_or_default(),
+            },
+            Some(Value::Bool(_, b)) => b.to_string(),
+            _ => return false,
+        };
+        if let Some(v) = current {
+            *v = Value::from(text);
+        }
+        true
+    }
+
     /// Dotted paths of every leaf of the tree (scalars, lists, empty maps).
     pub fn leaves(&self) -> Vec<String> {
         leaf_paths(&self.tree)

@@ -1,0 +1,184 @@
+//! The configuration as users meet it: the real `wharf` binary with a `config.yml` and `REGISTRY_*`
+//! variables, through `wharf config` and `wharf serve`, including every kind of error message.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn wharf(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_wharf"));
+    cmd.args(args);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("REGISTRY_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.envs(env.iter().copied());
+    cmd.output().expect("run wharf")
+}
+
+fn text(o: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+fn write(dir: &Path, body: &str) -> String {
+    let path = dir.join("config.yml");
+    std::fs::write(&path, body).unwrap();
+    path.display().to_string()
+}
+
+/// The file sets values, env variables override them, and `wharf config` says where each came from,
+/// with the secret redacted.
+#[test]
+fn file_then_env_with_origins() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "version: 0.1\nhttp:\n  addr: :5000\n  secret: file-secret-value\nstorage:\n  delete:\n    enabled: false\n  filesystem:\n    rootdirectory: /srv/registry\n",
+    );
+    let out = wharf(
+        &["config", &file],
+        &[
+            ("REGISTRY_STORAGE_DELETE_ENABLED", "true"),
+            ("REGISTRY_HTTP_ADDR", ":5001"),
+        ],
+    );
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.contains("addr: :5001"), "{stdout}");
+    assert!(stdout.contains("enabled: true"), "{stdout}");
+    assert!(stdout.contains("rootdirectory: /srv/registry"), "{stdout}");
+    assert!(!stdout.contains("file-secret-value"), "{stdout}");
+    assert!(
+        stdout.contains("#   http.addr: environment variable REGISTRY_HTTP_ADDR"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("#   storage.filesystem.rootdirectory: {file}")),
+        "{stdout}"
+    );
+}
+
+/// `REGISTRY_CONFIGURATION_PATH` names the file when no argument is given.
+#[test]
+fn configuration_path_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "version: 0.1\ncatalog:\n  maxentries: 77\n");
+    let out = wharf(&["config"], &[("REGISTRY_CONFIGURATION_PATH", &file)]);
+    assert!(text(&out).0.contains("maxentries: 77"), "{:?}", text(&out));
+}
+
+/// Every kind of bad input stops with exit code 2 and one line naming the setting, its source and a fix.
+#[test]
+fn error_messages() {
+    let dir = tempfile::tempdir().unwrap();
+    let typo = write(dir.path(), "version: 0.1\nhttp:\n  adr: :5000\n");
+    let cases: Vec<(Vec<&str>, Vec<(&str, &str)>, Vec<&str>)> = vec![
+        (
+            vec!["config", "--check", &typo],
+            vec![],
+            vec!["http.adr", "config.yml", "did you mean `http.addr`"],
+        ),
+        (
+            vec!["config", "--check"],
+            vec![("REGISTRY_CATALOG_MAXENTRIES", "lots")],
+            vec![
+                "catalog.maxentries",
+                "REGISTRY_CATALOG_MAXENTRIES",
+                "invalid type",
+            ],
+        ),
+        (
+            vec!["config", "--check"],
+            vec![("REGISTRY_HTTP_ADDR", "5000")],
+            vec!["http.addr", "REGISTRY_HTTP_ADDR", ":PORT"],
+        ),
+        (
+            vec!["config", "--check"],
+            vec![("REGISTRY_LOG_LEVEL", "chatty")],
+            vec!["log.level", "REGISTRY_LOG_LEVEL", "debug"],
+        ),
+        (
+            vec!["config", "--check"],
+            vec![("REGISTRY_HTTP_HEADERS_X-Bad", "[\"a\\nb\"]")],
+            vec!["http.headers", "not a valid header value"],
+        ),
+        (
+            vec!["serve"],
+            vec![
+                ("REGISTRY_STORAGE", "s3"),
+                ("REGISTRY_STORAGE_S3_BUCKET", "b"),
+            ],
+            vec!["storage.s3", "REGISTRY_STORAGE", "unsafe"],
+        ),
+        (
+            vec!["config", "--check", "/nonexistent/config.yml"],
+            vec![],
+            vec!["/nonexistent/config.yml", "pass an existing config.yml"],
+        ),
+        (
+            vec!["config", "--check"],
+            vec![("REGISTRY_HTTP_PREFIX", "registry")],
+            vec!["http.prefix", "must start and end with '/'"],
+        ),
+    ];
+    for (args, env, want) in cases {
+        let out = wharf(&args, &env);
+        let (_, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?} {env:?}: {stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+        for w in want {
+            assert!(
+                stderr.contains(w),
+                "{args:?} {env:?}: {stderr:?} lacks {w:?}"
+            );
+        }
+    }
+}
+
+/// registry:2's own default config.yml loads unchanged; settings Wharf does not implement yet are
+/// accepted with a warning naming them, as are the maintenance leaf variables that crash registry:2
+/// (distribution #1736).
+#[test]
+fn registry2_default_config_and_maintenance_leaves() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "version: 0.1\nlog:\n  fields:\n    service: registry\nstorage:\n  cache:\n    blobdescriptor: inmemory\n  filesystem:\n    rootdirectory: /var/lib/registry\nhttp:\n  addr: :5000\n  headers:\n    X-Content-Type-Options: [nosniff]\nhealth:\n  storagedriver:\n    enabled: true\n    interval: 10s\n    threshold: 3\n",
+    );
+    let out = wharf(
+        &["config", "--check", &file],
+        &[
+            ("REGISTRY_STORAGE_MAINTENANCE_READONLY_ENABLED", "true"),
+            (
+                "REGISTRY_STORAGE_MAINTENANCE_UPLOADPURGING_ENABLED",
+                "false",
+            ),
+        ],
+    );
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.is_empty(), "--check prints nothing on success");
+    assert!(
+        !stderr.contains("blobdescriptor"),
+        "unneeded keys are silent: {stderr}"
+    );
+    assert!(stderr.contains("health.storagedriver.enabled"), "{stderr}");
+}
+
+/// The seeds' `Access-Control-Origin` header (not a CORS header) is accepted with a warning.
+#[test]
+fn access_control_origin_warning() {
+    let out = wharf(
+        &["config", "--check"],
+        &[("REGISTRY_HTTP_HEADERS_Access-Control-Origin", "['*']")],
+    );
+    let (_, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("Access-Control-Allow-Origin was probably meant"),
+        "{stderr}"
+    );
+}
