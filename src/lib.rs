@@ -11,5 +11,6 @@ pub mod logging;
 pub mod registry;
 pub mod server;
 pub mod storage;
+pub mod tls;
 
 pub use server::serve;

@@ -4,6 +4,7 @@
 use std::future::Future;
 use std::sync::Arc;
 
+use axum_server::tls_rustls::RustlsConfig;
 use tokio::net::TcpListener;
 
 use crate::api::{self, AppState, ExtraHeaders, HttpOptions, UrlBuilder};
@@ -31,6 +32,7 @@ pub fn app(config: &Config) -> Result<axum::Router, ConfigError> {
         host: config.http.host.clone().filter(|h| !h.is_empty()),
         relative: config.http.relativeurls,
         prefix: prefix.clone(),
+        tls: config.http.tls.enabled(),
     };
     let headers = config
         .http
@@ -48,14 +50,39 @@ pub fn app(config: &Config) -> Result<axum::Router, ConfigError> {
     Ok(api::router(Arc::new(AppState { registry, urls }), options))
 }
 
-/// Serves the registry on `listener` until `shutdown` completes, then lets in-flight requests finish.
+/// Serves the registry on `listener` (over TLS when `http.tls` is configured) until `shutdown`
+/// completes, then lets in-flight requests finish.
 pub async fn serve(
     listener: TcpListener,
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let app = app(&config).map_err(std::io::Error::other)?;
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    if !config.http.tls.enabled() {
+        return axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await;
+    }
+    let http2 = !config.http.http2.disabled;
+    let tls_config = crate::tls::server_config(&config.http.tls, http2)
+        .map_err(|(key, message)| std::io::Error::other(format!("{key}: {message}")))?;
+    let live = RustlsConfig::from_config(Arc::new(tls_config));
+    let watcher = tokio::spawn(crate::tls::watch(
+        live.clone(),
+        config.http.tls.clone(),
+        http2,
+    ));
+    let handle = axum_server::Handle::new();
+    let stopper = handle.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        stopper.graceful_shutdown(None);
+    });
+    let mut server = axum_server::from_tcp_rustls(listener.into_std()?, live)?.handle(handle);
+    if !http2 {
+        server = server.http1_only();
+    }
+    let result = server.serve(app.into_make_service()).await;
+    watcher.abort();
+    result
 }

@@ -13,6 +13,8 @@ pub struct UrlBuilder {
     pub relative: bool,
     /// `http.prefix` without its trailing slash, prepended to every API path.
     pub prefix: String,
+    /// Whether the listener serves TLS, making `https` the scheme when no proxy header names one.
+    pub tls: bool,
 }
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -53,7 +55,7 @@ impl UrlBuilder {
         let (fwd_proto, fwd_host) = forwarded(headers);
         let proto = fwd_proto
             .or_else(|| header(headers, "x-forwarded-proto").map(str::to_string))
-            .unwrap_or_else(|| "http".into());
+            .unwrap_or_else(|| if self.tls { "https" } else { "http" }.into());
         let host = fwd_host
             .or_else(|| header(headers, "x-forwarded-host").map(str::to_string))
             .or_else(|| header(headers, "host").map(str::to_string));

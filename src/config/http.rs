@@ -6,6 +6,8 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use axum::http::{HeaderName, HeaderValue};
 use serde::{Deserialize, Deserializer, Serialize};
 
+use super::tls::{Http2Config, TlsConfig};
+
 /// `http:` settings.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
@@ -25,6 +27,10 @@ pub struct HttpConfig {
     /// Headers added to every `/v2/` response, errors and 401s included: name → list of values.
     #[serde(deserialize_with = "header_map")]
     pub headers: BTreeMap<String, Vec<String>>,
+    /// TLS.
+    pub tls: TlsConfig,
+    /// HTTP/2 over TLS.
+    pub http2: Http2Config,
 }
 
 impl Default for HttpConfig {
@@ -37,6 +43,8 @@ impl Default for HttpConfig {
             secret: None,
             relativeurls: false,
             headers: BTreeMap::new(),
+            tls: TlsConfig::default(),
+            http2: Http2Config::default(),
         }
     }
 }
@@ -145,6 +153,9 @@ impl HttpConfig {
             }
         }
         self.header_list().map_err(|m| ("http.headers", m))?;
+        if self.tls.enabled() || self.tls.key.is_some() {
+            crate::tls::server_config(&self.tls, !self.http2.disabled)?;
+        }
         Ok(())
     }
 }

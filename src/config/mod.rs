@@ -9,6 +9,7 @@ mod log;
 mod render;
 mod sources;
 mod storage;
+pub mod tls;
 
 use std::path::{Path, PathBuf};
 
@@ -133,7 +134,7 @@ impl Config {
         };
         layers.apply_env(&env);
         let mut warnings = keys::check(&layers)?;
-        let mut config = extract(&mut layers);
+        let config = extract(&mut layers);
         let origin_of = |key: &str| {
             layers
                 .origin(key)

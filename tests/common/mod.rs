@@ -12,7 +12,7 @@ use wharf::config::{Config, RegistryEnv};
 
 /// A running server and the directory it stores into.
 pub struct TestServer {
-    /// `http://127.0.0.1:PORT`.
+    /// `http://127.0.0.1:PORT`, or `https://` when TLS is configured.
     pub url: String,
     /// The bound address.
     pub addr: SocketAddr,
@@ -46,6 +46,9 @@ impl TestServer {
         )];
         all.extend(vars.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let config = Config::load(None, RegistryEnv::from_vars(all)).expect("valid test config");
+        let tls = vars
+            .iter()
+            .any(|(k, _)| *k == "REGISTRY_HTTP_TLS_CERTIFICATE");
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("local addr");
         let (stop, stopped) = oneshot::channel::<()>();
@@ -53,7 +56,7 @@ impl TestServer {
             let _ = stopped.await;
         }));
         TestServer {
-            url: format!("http://{addr}"),
+            url: format!("{}://{addr}", if tls { "https" } else { "http" }),
             addr,
             root: root.to_path_buf(),
             _dir: None,
