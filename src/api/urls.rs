@@ -94,6 +94,14 @@ mod tests {
                 "http://h:5000",
             ),
             (
+                UrlBuilder {
+                    tls: true,
+                    ..Default::default()
+                },
+                headers(&[("host", "h:5000")]),
+                "https://h:5000",
+            ),
+            (
                 plain.clone(),
                 headers(&[
                     ("host", "h"),
