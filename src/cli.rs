@@ -1,5 +1,6 @@
 //! The `wharf` command line: subcommands and what each runs.
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
@@ -33,6 +34,20 @@ pub enum Command {
         /// The config.yml to read, as for `serve`.
         config: Option<PathBuf>,
     },
+}
+
+/// Arguments as registry:2's image entrypoint reads them: a first argument naming a `.yml`/`.yaml` file
+/// means `serve` that file, so `docker run IMAGE /etc/config.yml` works with Wharf's image too.
+pub fn registry_args(args: impl IntoIterator<Item = OsString>) -> Vec<OsString> {
+    let mut args: Vec<OsString> = args.into_iter().collect();
+    let is_config = args
+        .get(1)
+        .and_then(|a| a.to_str())
+        .is_some_and(|a| a.ends_with(".yml") || a.ends_with(".yaml"));
+    if is_config {
+        args.insert(1, OsString::from("serve"));
+    }
+    args
 }
 
 /// Loads the configuration the way every subcommand does: the given file, else
@@ -126,4 +141,37 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
     tracing::info!("shutting down");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A config file as the first argument means `serve` it; anything else is left alone.
+    #[test]
+    fn registry_entrypoint_args() {
+        let args = |a: &[&str]| a.iter().map(OsString::from).collect::<Vec<_>>();
+        let cases = [
+            (
+                args(&["wharf", "/etc/docker/registry/config.yml"]),
+                args(&["wharf", "serve", "/etc/docker/registry/config.yml"]),
+            ),
+            (
+                args(&["wharf", "cfg.yaml"]),
+                args(&["wharf", "serve", "cfg.yaml"]),
+            ),
+            (
+                args(&["wharf", "serve", "x.yml"]),
+                args(&["wharf", "serve", "x.yml"]),
+            ),
+            (
+                args(&["wharf", "garbage-collect", "x.yml"]),
+                args(&["wharf", "garbage-collect", "x.yml"]),
+            ),
+            (args(&["wharf"]), args(&["wharf"])),
+        ];
+        for (input, want) in cases {
+            assert_eq!(registry_args(input.clone()), want, "{input:?}");
+        }
+    }
 }

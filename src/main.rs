@@ -3,5 +3,6 @@
 use clap::Parser;
 
 fn main() {
-    std::process::exit(wharf::cli::run(wharf::cli::Cli::parse()));
+    let args = wharf::cli::registry_args(std::env::args_os());
+    std::process::exit(wharf::cli::run(wharf::cli::Cli::parse_from(args)));
 }

@@ -182,3 +182,28 @@ fn access_control_origin_warning() {
         "{stderr}"
     );
 }
+
+/// Variables that share the prefix without being settings (Kubernetes service links for a Service
+/// named `registry`, joxit's REGISTRY_TITLE) are ignored with a warning; a typo inside a real section
+/// is still an error.
+#[test]
+fn foreign_registry_variables() {
+    let out = wharf(
+        &["config", "--check"],
+        &[
+            ("REGISTRY_SERVICE_HOST", "10.0.0.1"),
+            ("REGISTRY_PORT_5000_TCP_ADDR", "10.0.0.1"),
+            ("REGISTRY_TITLE", "My registry"),
+        ],
+    );
+    let (_, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("REGISTRY_SERVICE_HOST: not a registry setting"),
+        "{stderr}"
+    );
+    let out = wharf(&["config", "--check"], &[("REGISTRY_HTTP_ADR", ":5000")]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("did you mean `http.addr`"), "{stderr}");
+}

@@ -101,6 +101,12 @@ fn matches(pattern: &str, path: &str) -> bool {
     pattern == path
 }
 
+/// Whether the first component of `path` is a known top-level section.
+fn is_section(path: &str) -> bool {
+    let first = path.split('.').next().unwrap_or(path);
+    KEYS.iter().any(|(p, _)| p.split('.').next() == Some(first))
+}
+
 /// The known key closest in spelling to `path`.
 fn closest(path: &str) -> &'static str {
     KEYS.iter()
@@ -118,7 +124,13 @@ pub fn check(layers: &Layers) -> Result<Vec<String>, ConfigError> {
             .origin(&leaf)
             .map(|o| o.to_string())
             .unwrap_or_else(|| "defaults".into());
+        let env_origin = matches!(layers.origin(&leaf), Some(super::sources::Origin::Env(_)));
         match lookup(&leaf) {
+            // Variables such as Kubernetes' REGISTRY_SERVICE_HOST (for a Service named `registry`) or
+            // joxit's REGISTRY_TITLE share the prefix without being settings: ignored, as registry:2 does.
+            None if env_origin && !is_section(&leaf) => warnings.push(format!(
+                "ignoring {origin}: not a registry setting"
+            )),
             None => {
                 return Err(ConfigError::Invalid {
                     key: leaf.clone(),
