@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 use tokio::net::TcpListener;
 
+use crate::auth::tool::HtpasswdArgs;
 use crate::config::{Config, Driver, RegistryEnv};
 
 /// A private container registry, drop-in compatible with registry:2.
@@ -25,11 +26,20 @@ pub enum Command {
         /// defaults (port 5000, filesystem storage).
         config: Option<PathBuf>,
     },
+    /// Create and edit htpasswd files (bcrypt), like Apache's htpasswd: `wharf htpasswd -Bbn USER PASS`.
+    Htpasswd(HtpasswdArgs),
 }
 
 /// Runs the command line; returns the process exit code.
 pub fn run(cli: Cli) -> i32 {
     match cli.command {
+        Command::Htpasswd(args) => match crate::auth::tool::run(&args) {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("wharf htpasswd: {e}");
+                e.exit_code()
+            }
+        },
         Command::Serve { config } => {
             let path = config
                 .or_else(|| std::env::var_os("REGISTRY_CONFIGURATION_PATH").map(PathBuf::from));

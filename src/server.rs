@@ -7,14 +7,16 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 
 use crate::api::{self, AppState, UrlBuilder};
-use crate::config::{Config, Driver};
+use crate::auth::Authenticator;
+use crate::config::{Config, ConfigError, Driver};
 use crate::registry::{Registry, Settings};
 use crate::storage::filesystem::Filesystem;
 use crate::storage::memory::Memory;
 use crate::storage::Storage;
 
 /// The application (router and state) for a configuration.
-pub fn app(config: &Config) -> Result<axum::Router, crate::config::ConfigError> {
+/// With authentication configured, a missing htpasswd file is created here.
+pub fn app(config: &Config) -> Result<axum::Router, ConfigError> {
     let storage: Arc<dyn Storage> = match config.driver()? {
         Driver::Filesystem(root) => Arc::new(Filesystem::new(root)),
         Driver::InMemory => Arc::new(Memory::new()),
@@ -30,7 +32,15 @@ pub fn app(config: &Config) -> Result<axum::Router, crate::config::ConfigError> 
         host: config.http.host.clone().filter(|h| !h.is_empty()),
         relative: config.http.relativeurls,
     };
-    Ok(api::router(Arc::new(AppState { registry, urls })))
+    let auth = Authenticator::from_config(&config.auth).map_err(|e| ConfigError::Invalid {
+        key: e.setting(),
+        message: e.to_string(),
+    })?;
+    Ok(api::router(Arc::new(AppState {
+        registry,
+        urls,
+        auth,
+    })))
 }
 
 /// Serves the registry on `listener` until `shutdown` completes, then lets in-flight requests finish.
@@ -40,7 +50,10 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let app = app(&config).map_err(std::io::Error::other)?;
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }

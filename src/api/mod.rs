@@ -1,6 +1,7 @@
-//! The HTTP surface: one axum fallback handler parses the path into a [`route::Route`] and dispatches by
-//! method. Handlers translate HTTP to registry calls and back; they never build storage paths.
+//! The HTTP surface: one axum fallback handler parses the path into a [`route::Route`], has the
+//! request authorized (`auth`) and dispatches by method. Handlers translate HTTP to registry calls and back; they never build storage paths.
 
+mod auth;
 mod blobs;
 mod error;
 mod listing;
@@ -41,6 +42,8 @@ pub struct AppState {
     pub registry: Registry,
     /// How to build absolute URLs.
     pub urls: UrlBuilder,
+    /// Authentication and access policy; `None` when authentication is off.
+    pub auth: Option<crate::auth::Authenticator>,
 }
 
 /// Result of a handler.
@@ -57,18 +60,25 @@ pub fn router(state: Arc<AppState>) -> Router {
         ))
 }
 
-async fn dispatch(State(app): State<Arc<AppState>>, request: Request) -> Response {
+async fn dispatch(State(app): State<Arc<AppState>>, mut request: Request) -> Response {
     if request.uri().path() == "/" {
         return StatusCode::OK.into_response();
     }
-    match handle(&app, request).await {
+    let route = route::parse(request.uri().path());
+    if let Err(e) = auth::authorize(&app, route.as_ref().ok(), &mut request).await {
+        return e.into_response();
+    }
+    let result = match route {
+        Ok(route) => handle(&app, route, request).await,
+        Err(e) => Err(e.into()),
+    };
+    match result {
         Ok(response) => response,
         Err(e) => e.into_response(),
     }
 }
 
-async fn handle(app: &AppState, request: Request) -> ApiResult {
-    let route = route::parse(request.uri().path())?;
+async fn handle(app: &AppState, route: Route, request: Request) -> ApiResult {
     let method = request.method().clone();
     let head = method == Method::HEAD;
     match (method, route) {

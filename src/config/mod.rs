@@ -2,6 +2,7 @@
 //! by figment as built-in defaults ← `config.yml` ← `REGISTRY_*` environment variables, then validated
 //! once at start-up.
 
+mod auth;
 mod env;
 
 use std::collections::BTreeMap;
@@ -12,6 +13,7 @@ use figment::providers::{Format, Serialized, Yaml};
 use figment::Figment;
 use serde::{Deserialize, Deserializer, Serialize};
 
+pub use auth::{AccessAction, AccessRule, AuthConfig, HtpasswdConfig, TokenConfig};
 pub use env::RegistryEnv;
 
 /// Where registry:2 keeps its data, and Wharf's first choice too.
@@ -48,6 +50,8 @@ pub struct Config {
     pub storage: StorageConfig,
     /// The `_catalog` endpoint.
     pub catalog: CatalogConfig,
+    /// Authentication and access rules.
+    pub auth: AuthConfig,
 }
 
 impl Default for Config {
@@ -58,6 +62,7 @@ impl Default for Config {
             http: Default::default(),
             storage: Default::default(),
             catalog: Default::default(),
+            auth: Default::default(),
         }
     }
 }
@@ -219,6 +224,7 @@ impl Config {
         }
         self.listen_addr()?;
         self.driver()?;
+        self.auth.validate()?;
         Ok(())
     }
 
