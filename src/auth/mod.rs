@@ -73,6 +73,7 @@ impl AuthError {
     pub fn setting(&self) -> &'static str {
         match self {
             AuthError::TokenUnsupported => "auth.token",
+            AuthError::InitialCredentials(_) => "WHARF_USERNAME/WHARF_PASSWORD/WHARF_HTPASSWD",
             _ => "auth.htpasswd.path",
         }
     }
