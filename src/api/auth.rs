@@ -1,7 +1,9 @@
 //! The HTTP side of authentication: reads the `Authorization` header and the client address, works
 //! out what the route needs (pull for `GET`/`HEAD`, push for uploads and `PUT`, delete for
 //! `DELETE`, catalog), asks [`crate::auth`], and answers 401 `UNAUTHORIZED` with a
-//! `WWW-Authenticate` challenge, 403 `DENIED` or 429 `TOOMANYREQUESTS`. On success the
+//! `WWW-Authenticate` challenge, 403 `DENIED` or 429 `TOOMANYREQUESTS`. With token auth a valid
+//! token without the needed access gets 401 with `error="insufficient_scope"` instead of 403, so
+//! clients fetch a token for the scope the challenge names, as with registry:2. On success the
 //! [`Principal`] is stored in the request's extensions.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -9,7 +11,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use axum::extract::{ConnectInfo, Request};
 use axum::http::uri::PathAndQuery;
 use axum::http::{header, HeaderMap, Method, Uri};
-use headers::authorization::Basic;
+use headers::authorization::{Basic, Bearer};
 use headers::{Authorization, HeaderMapExt};
 
 use super::route::Route;
@@ -41,11 +43,14 @@ pub(crate) async fn authorize(
             )
             .with_header(header::RETRY_AFTER, &wait.as_secs().max(1).to_string()))
         }
-        Err(Failure::Missing | Failure::Invalid) => return Err(unauthorized(auth)),
+        Err(Failure::Missing | Failure::Invalid) => {
+            return Err(unauthorized(auth, access, false, request.headers()))
+        }
     };
     if !auth.allows(&principal, access) {
         return Err(match principal {
-            Principal::Anonymous => unauthorized(auth),
+            Principal::Anonymous => unauthorized(auth, access, false, request.headers()),
+            _ if auth.rechallenges_denied() => unauthorized(auth, access, true, request.headers()),
             _ => ApiError::new(Code::Denied, "requested access to the resource is denied"),
         });
     }
@@ -87,11 +92,14 @@ fn presented(headers: &HeaderMap) -> Presented {
     if !headers.contains_key(header::AUTHORIZATION) {
         return Presented::Nothing;
     }
-    match headers.typed_get::<Authorization<Basic>>() {
-        Some(Authorization(basic)) => Presented::Basic {
+    if let Some(Authorization(basic)) = headers.typed_get::<Authorization<Basic>>() {
+        return Presented::Basic {
             user: basic.username().to_string(),
             password: basic.password().to_string(),
-        },
+        };
+    }
+    match headers.typed_get::<Authorization<Bearer>>() {
+        Some(Authorization(bearer)) => Presented::Bearer(bearer.token().to_string()),
         None => Presented::Unusable,
     }
 }
@@ -104,9 +112,29 @@ fn client_ip(request: &Request) -> IpAddr {
         .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip())
 }
 
-fn unauthorized(auth: &Authenticator) -> ApiError {
+fn unauthorized(
+    auth: &Authenticator,
+    access: Access<'_>,
+    insufficient: bool,
+    headers: &HeaderMap,
+) -> ApiError {
+    let proto = header_first(headers, "x-forwarded-proto").unwrap_or("https");
+    let host = header_first(headers, "x-forwarded-host")
+        .or_else(|| header_first(headers, header::HOST.as_str()))
+        .unwrap_or("localhost");
+    let challenge = auth.challenge(access, insufficient, &format!("{proto}://{host}"));
     ApiError::new(Code::Unauthorized, "authentication required")
-        .with_header(header::WWW_AUTHENTICATE, &auth.challenge())
+        .with_header(header::WWW_AUTHENTICATE, &challenge)
+}
+
+/// The first value of a possibly comma-separated header.
+fn header_first<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    let value = headers.get(name)?.to_str().ok()?;
+    value
+        .split(',')
+        .next()
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
 }
 
 /// A cross-repository mount (`?mount=<digest>&from=<repo>`) from a repository the principal may not
@@ -199,6 +227,8 @@ mod tests {
             }
         );
         h.insert(header::AUTHORIZATION, "Bearer abc".parse().unwrap());
+        assert_eq!(presented(&h), Presented::Bearer("abc".into()));
+        h.insert(header::AUTHORIZATION, "Digest x=y".parse().unwrap());
         assert_eq!(presented(&h), Presented::Unusable);
         h.insert(header::AUTHORIZATION, "Basic !!!".parse().unwrap());
         assert_eq!(presented(&h), Presented::Unusable);

@@ -6,6 +6,7 @@
 //! - [`users_file`]: the hot-reloaded file; [`provision`]: creating it when missing.
 //! - [`basic`]: password checks, with the [`cache`] of verified credentials.
 //! - [`throttle`]: failed logins per client address.
+//! - [`token`]: bearer tokens from a token server (Docker token specification).
 //! - [`access`]: the access policy (anonymous read, `auth.access` rules, token grants).
 //!
 //! Secrets (passwords, `Authorization` values) are never logged; the one exception is the
@@ -17,6 +18,7 @@ pub mod cache;
 pub mod htpasswd;
 pub mod provision;
 pub mod throttle;
+pub mod token;
 pub mod tool;
 pub mod users_file;
 
@@ -31,6 +33,7 @@ use crate::config::AuthConfig;
 use basic::BasicAuth;
 use provision::Initial;
 use throttle::Throttle;
+use token::TokenAuth;
 
 /// Why authentication could not be set up, or a file could not be written.
 #[derive(Debug, thiserror::Error)]
@@ -59,9 +62,9 @@ pub enum AuthError {
     /// The operating system gave no random bytes.
     #[error("no random bytes from the operating system: {0}")]
     Random(String),
-    /// Token authentication is configured but not available.
-    #[error("token authentication (auth.token) is not supported yet; use auth.htpasswd")]
-    TokenUnsupported,
+    /// The token signing certificates cannot be used.
+    #[error("cannot use the token certificates {0} (auth.token.rootcertbundle): {1}; give a PEM file of the token server's certificates")]
+    TokenKeys(PathBuf, String),
 }
 
 impl AuthError {
@@ -72,7 +75,7 @@ impl AuthError {
     /// The configuration setting the error is about.
     pub fn setting(&self) -> &'static str {
         match self {
-            AuthError::TokenUnsupported => "auth.token",
+            AuthError::TokenKeys(..) => "auth.token.rootcertbundle",
             AuthError::InitialCredentials(_) => "WHARF_USERNAME/WHARF_PASSWORD/WHARF_HTPASSWD",
             _ => "auth.htpasswd.path",
         }
@@ -91,6 +94,8 @@ pub enum Presented {
         /// The password.
         password: String,
     },
+    /// `Authorization: Bearer`.
+    Bearer(String),
     /// An `Authorization` header of another scheme, or a malformed one.
     Unusable,
 }
@@ -100,6 +105,7 @@ impl std::fmt::Debug for Presented {
         match self {
             Presented::Nothing => write!(f, "Nothing"),
             Presented::Basic { user, .. } => write!(f, "Basic {{ user: {user:?}, .. }}"),
+            Presented::Bearer(_) => write!(f, "Bearer(..)"),
             Presented::Unusable => write!(f, "Unusable"),
         }
     }
@@ -116,10 +122,22 @@ pub enum Failure {
     Throttled(Duration),
 }
 
+/// How clients prove who they are.
+enum Scheme {
+    /// Basic authentication against the htpasswd file.
+    Basic {
+        /// The challenge's realm.
+        realm: String,
+        /// The users.
+        users: BasicAuth,
+    },
+    /// Bearer tokens from a token server.
+    Token(TokenAuth),
+}
+
 /// The configured authentication and access policy.
 pub struct Authenticator {
-    realm: String,
-    users: BasicAuth,
+    scheme: Scheme,
     policy: Policy,
     throttle: Throttle,
 }
@@ -128,8 +146,12 @@ impl Authenticator {
     /// Sets up what `config` asks for (`None` when authentication is off), creating a missing
     /// htpasswd file with the `WHARF_*` initial credentials of this process.
     pub fn from_config(config: &AuthConfig) -> Result<Option<Authenticator>, AuthError> {
-        if config.token.is_some() {
-            return Err(AuthError::TokenUnsupported);
+        if let Some(token) = &config.token {
+            return Ok(Some(Authenticator {
+                scheme: Scheme::Token(TokenAuth::open(token)?),
+                policy: Policy::default(),
+                throttle: Throttle::default(),
+            }));
         }
         let Some(htpasswd) = &config.htpasswd else {
             return Ok(None);
@@ -137,8 +159,10 @@ impl Authenticator {
         // Validated at load: the path is set.
         let path = htpasswd.path.clone().unwrap_or_default();
         Ok(Some(Authenticator {
-            realm: htpasswd.realm.clone(),
-            users: BasicAuth::open(&path, &Initial::from_env()?)?,
+            scheme: Scheme::Basic {
+                realm: htpasswd.realm.clone(),
+                users: BasicAuth::open(&path, &Initial::from_env()?)?,
+            },
             policy: Policy {
                 anonymous_read: htpasswd.anonymousread,
                 rules: config.access.clone(),
@@ -153,12 +177,14 @@ impl Authenticator {
         client: IpAddr,
         presented: Presented,
     ) -> Result<Principal, Failure> {
-        match presented {
-            Presented::Nothing => Ok(Principal::Anonymous),
-            Presented::Unusable => Err(Failure::Invalid),
-            Presented::Basic { user, password } => {
+        match (&self.scheme, presented) {
+            (_, Presented::Nothing) => Ok(Principal::Anonymous),
+            (Scheme::Token(tokens), Presented::Bearer(token)) => {
+                tokens.verify(&token).ok_or(Failure::Invalid)
+            }
+            (Scheme::Basic { users, .. }, Presented::Basic { user, password }) => {
                 self.throttle.check(client).map_err(Failure::Throttled)?;
-                if self.users.verify(&user, &password).await {
+                if users.verify(&user, &password).await {
                     Ok(Principal::User(user))
                 } else {
                     self.throttle.failure(client);
@@ -166,6 +192,7 @@ impl Authenticator {
                     Err(Failure::Invalid)
                 }
             }
+            _ => Err(Failure::Invalid),
         }
     }
 
@@ -174,8 +201,21 @@ impl Authenticator {
         self.policy.allows(principal, access)
     }
 
-    /// The `WWW-Authenticate` value asking for credentials.
-    pub fn challenge(&self) -> String {
-        format!("Basic realm=\"{}\"", self.realm)
+    /// Whether a refused authenticated principal should get a new challenge (401) rather than a
+    /// denial (403): token clients fetch a token with the scope the challenge names.
+    pub fn rechallenges_denied(&self) -> bool {
+        matches!(self.scheme, Scheme::Token(_))
+    }
+
+    /// The `WWW-Authenticate` value asking for credentials that allow `access`; `insufficient`
+    /// when the credentials presented were valid but not enough; `base` is the request's
+    /// `<scheme>://<host>` (for token `autoredirect`).
+    pub fn challenge(&self, access: Access<'_>, insufficient: bool, base: &str) -> String {
+        match &self.scheme {
+            Scheme::Basic { realm, .. } => format!("Basic realm=\"{realm}\""),
+            Scheme::Token(tokens) => {
+                tokens.challenge(access.scope().as_deref(), insufficient, base)
+            }
+        }
     }
 }
