@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 use tokio::net::TcpListener;
 
+use crate::auth::tool::HtpasswdArgs;
 use crate::config::{Config, Driver, Loaded, RegistryEnv};
 
 /// A private container registry, drop-in compatible with registry:2.
@@ -34,6 +35,8 @@ pub enum Command {
         /// The config.yml to read, as for `serve`.
         config: Option<PathBuf>,
     },
+    /// Create and edit htpasswd files (bcrypt), like Apache's htpasswd: `wharf htpasswd -Bbn USER PASS`.
+    Htpasswd(HtpasswdArgs),
 }
 
 /// Arguments as registry:2's image entrypoint reads them: a first argument naming a `.yml`/`.yaml` file
@@ -75,6 +78,13 @@ pub fn run(cli: Cli) -> i32 {
             Err(e) => {
                 eprintln!("wharf: {e}");
                 2
+            }
+        },
+        Command::Htpasswd(args) => match crate::auth::tool::run(&args) {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("wharf htpasswd: {e}");
+                e.exit_code()
             }
         },
         Command::Serve { config } => {

@@ -2,9 +2,11 @@
 //! replacement for `registry:2` (same API, configuration and on-disk layout).
 //!
 //! Layers, each depending only on the one below: [`api`] (HTTP) → [`registry`] (services) →
-//! [`storage`] (backends). [`server::serve`] runs it all on a listener; [`cli`] is the command line.
+//! [`storage`] (backends). [`auth`] authenticates and authorizes requests for [`api`].
+//! [`server::serve`] runs it all on a listener; [`cli`] is the command line.
 
 pub mod api;
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod logging;

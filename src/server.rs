@@ -2,12 +2,14 @@
 //! HTTP API on a listener until a shutdown signal.
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum_server::tls_rustls::RustlsConfig;
 use tokio::net::TcpListener;
 
 use crate::api::{self, AppState, ExtraHeaders, HttpOptions, UrlBuilder};
+use crate::auth::Authenticator;
 use crate::config::{Config, ConfigError, Driver};
 use crate::registry::{Registry, Settings};
 use crate::storage::filesystem::Filesystem;
@@ -15,6 +17,7 @@ use crate::storage::memory::Memory;
 use crate::storage::Storage;
 
 /// The application (router and state) for a configuration.
+/// With authentication configured, a missing htpasswd file is created here.
 pub fn app(config: &Config) -> Result<axum::Router, ConfigError> {
     let storage: Arc<dyn Storage> = match config.driver()? {
         Driver::Filesystem(root) => Arc::new(Filesystem::new(root)),
@@ -47,7 +50,19 @@ pub fn app(config: &Config) -> Result<axum::Router, ConfigError> {
         extra: ExtraHeaders { headers, prefix },
         cors,
     };
-    Ok(api::router(Arc::new(AppState { registry, urls }), options))
+    let auth = Authenticator::from_config(&config.auth).map_err(|e| ConfigError::Invalid {
+        key: e.setting().into(),
+        origin: "configuration".into(),
+        message: e.to_string(),
+    })?;
+    Ok(api::router(
+        Arc::new(AppState {
+            registry,
+            urls,
+            auth,
+        }),
+        options,
+    ))
 }
 
 /// Serves the registry on `listener` (over TLS when `http.tls` is configured) until `shutdown`
@@ -59,9 +74,12 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let app = app(&config).map_err(std::io::Error::other)?;
     if !config.http.tls.enabled() {
-        return axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await;
+        return axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await;
     }
     let http2 = !config.http.http2.disabled;
     let tls_config = crate::tls::server_config(&config.http.tls, http2)
@@ -82,7 +100,9 @@ pub async fn serve(
     if !http2 {
         server = server.http1_only();
     }
-    let result = server.serve(app.into_make_service()).await;
+    let result = server
+        .serve(app.into_make_service_with_connect_info::<SocketAddr>())
+        .await;
     watcher.abort();
     result
 }

@@ -43,6 +43,12 @@ pub enum Code {
     PaginationNumberInvalid,
     /// `NOT_FOUND`: no such endpoint.
     NotFound,
+    /// `UNAUTHORIZED`: credentials are missing or wrong.
+    Unauthorized,
+    /// `DENIED`: the authenticated client may not do this.
+    Denied,
+    /// `TOOMANYREQUESTS`: too many failed logins from this client.
+    TooManyRequests,
     /// `UNKNOWN`: an internal error.
     Unknown,
 }
@@ -66,6 +72,9 @@ impl Code {
             Code::RangeInvalid => "RANGE_INVALID",
             Code::PaginationNumberInvalid => "PAGINATION_NUMBER_INVALID",
             Code::NotFound => "NOT_FOUND",
+            Code::Unauthorized => "UNAUTHORIZED",
+            Code::Denied => "DENIED",
+            Code::TooManyRequests => "TOOMANYREQUESTS",
             Code::Unknown => "UNKNOWN",
         }
     }
@@ -79,6 +88,9 @@ impl Code {
             | Code::NameUnknown
             | Code::NotFound => StatusCode::NOT_FOUND,
             Code::Unsupported => StatusCode::METHOD_NOT_ALLOWED,
+            Code::Unauthorized => StatusCode::UNAUTHORIZED,
+            Code::Denied => StatusCode::FORBIDDEN,
+            Code::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             Code::RangeInvalid => StatusCode::RANGE_NOT_SATISFIABLE,
             Code::Unknown => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::BAD_REQUEST,

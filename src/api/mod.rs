@@ -1,6 +1,8 @@
-//! The HTTP surface: one axum fallback handler parses the path into a [`route::Route`] and dispatches by
-//! method. Handlers translate HTTP to registry calls and back; they never build storage paths.
+//! The HTTP surface: one axum fallback handler parses the path into a [`route::Route`], has the
+//! request authorized (`auth`) and dispatches by method. Handlers translate HTTP to registry calls
+//! and back; they never build storage paths.
 
+mod auth;
 mod blobs;
 mod error;
 mod headers;
@@ -43,6 +45,8 @@ pub struct AppState {
     pub registry: Registry,
     /// How to build absolute URLs.
     pub urls: UrlBuilder,
+    /// Authentication and access policy; `None` when authentication is off.
+    pub auth: Option<crate::auth::Authenticator>,
 }
 
 /// Cross-cutting HTTP behaviour configured by `http:`.
@@ -76,28 +80,31 @@ pub fn router(state: Arc<AppState>, options: HttpOptions) -> Router {
     }
 }
 
-async fn dispatch(State(app): State<Arc<AppState>>, request: Request) -> Response {
+async fn dispatch(State(app): State<Arc<AppState>>, mut request: Request) -> Response {
     if request.uri().path() == "/" {
         return StatusCode::OK.into_response();
     }
-    match handle(&app, request).await {
+    let route = match request.uri().path().strip_prefix(app.urls.prefix.as_str()) {
+        Some(path) => route::parse(path).map_err(ApiError::from),
+        None => Err(ApiError::new(
+            Code::NotFound,
+            format!("the API is served under {}/v2/", app.urls.prefix),
+        )),
+    };
+    if let Err(e) = auth::authorize(&app, route.as_ref().ok(), &mut request).await {
+        return e.into_response();
+    }
+    let result = match route {
+        Ok(route) => handle(&app, route, request).await,
+        Err(e) => Err(e),
+    };
+    match result {
         Ok(response) => response,
         Err(e) => e.into_response(),
     }
 }
 
-async fn handle(app: &AppState, request: Request) -> ApiResult {
-    let path = request
-        .uri()
-        .path()
-        .strip_prefix(app.urls.prefix.as_str())
-        .ok_or_else(|| {
-            ApiError::new(
-                Code::NotFound,
-                format!("the API is served under {}/v2/", app.urls.prefix),
-            )
-        })?;
-    let route = route::parse(path)?;
+async fn handle(app: &AppState, route: Route, request: Request) -> ApiResult {
     let method = request.method().clone();
     let head = method == Method::HEAD;
     match (method, route) {

@@ -65,7 +65,19 @@ pub const KEYS: &[(&str, Support)] = &[
     ("storage.gcs.**", Refused),
     ("storage.swift.**", Refused),
     ("storage.oss.**", Refused),
-    ("auth.**", Refused),
+    ("auth.htpasswd.path", Implemented),
+    ("auth.htpasswd.realm", Implemented),
+    ("auth.htpasswd.anonymousread", Implemented),
+    ("auth.access", Implemented),
+    ("auth.token.realm", Implemented),
+    ("auth.token.service", Implemented),
+    ("auth.token.issuer", Implemented),
+    ("auth.token.rootcertbundle", Implemented),
+    ("auth.token.autoredirect", Implemented),
+    ("auth.token.autoredirectpath", NotYet),
+    ("auth.token.jwks", NotYet),
+    ("auth.token.signingalgorithms", NotYet),
+    ("auth.silly.**", Refused),
     ("catalog.maxentries", Implemented),
     ("tags.maxtags", NotYet),
     ("validation.**", NotYet),
@@ -79,12 +91,19 @@ pub const KEYS: &[(&str, Support)] = &[
     ("policy.**", NotYet),
 ];
 
-/// The support of the key matching `path`, if any. More specific patterns win.
+/// The support of the key matching `path`, if any. More specific patterns win. A known section given
+/// empty (`REGISTRY_AUTH=htpasswd` selects `auth.htpasswd` with no parameters) is valid as such.
 pub fn lookup(path: &str) -> Option<Support> {
-    KEYS.iter()
+    let matched = KEYS
+        .iter()
         .filter(|(pattern, _)| matches(pattern, path))
         .max_by_key(|(pattern, _)| pattern.len())
-        .map(|(_, s)| *s)
+        .map(|(_, s)| *s);
+    matched.or_else(|| {
+        KEYS.iter()
+            .any(|(pattern, _)| pattern.starts_with(&format!("{path}.")))
+            .then_some(Implemented)
+    })
 }
 
 fn matches(pattern: &str, path: &str) -> bool {
@@ -186,6 +205,8 @@ mod tests {
         let mut example = Config::default();
         example.storage.filesystem = Some(FilesystemConfig::default());
         example.storage.inmemory = Some(Default::default());
+        example.auth.htpasswd = Some(Default::default());
+        example.auth.token = Some(Default::default());
         let mut fields = Vec::new();
         leaves("", &serde_yaml::to_value(&example).unwrap(), &mut fields);
         for field in &fields {
@@ -218,6 +239,8 @@ mod tests {
             ("health.storagedriver.enabled", Some(NotYet)),
             ("storage.inmemory", Some(Implemented)),
             ("http.adr", None),
+            ("auth.htpasswd", Some(Implemented)),
+            ("storage.filesystem", Some(Implemented)),
             ("nonsense", None),
         ];
         for (path, want) in cases {

@@ -3,6 +3,7 @@
 //! against the known keys ([`keys`]), then typed by figment and validated once at start-up. Every error
 //! is one line naming the setting, where its value came from, and the fix.
 
+mod auth;
 mod http;
 pub mod keys;
 mod log;
@@ -17,6 +18,7 @@ use figment::providers::Serialized;
 use figment::Figment;
 use serde::{Deserialize, Deserializer, Serialize};
 
+pub use auth::{AccessAction, AccessRule, AuthConfig, HtpasswdConfig, TokenConfig};
 pub use http::HttpConfig;
 pub use log::LogConfig;
 pub use sources::{Layers, Origin, RegistryEnv};
@@ -60,6 +62,8 @@ pub struct Config {
     pub storage: StorageConfig,
     /// The `_catalog` endpoint.
     pub catalog: CatalogConfig,
+    /// Authentication and access rules.
+    pub auth: AuthConfig,
 }
 
 impl Default for Config {
@@ -71,6 +75,7 @@ impl Default for Config {
             http: Default::default(),
             storage: Default::default(),
             catalog: Default::default(),
+            auth: Default::default(),
         }
     }
 }
@@ -185,6 +190,7 @@ impl Config {
         if self.catalog.maxentries == 0 {
             return Err(("catalog.maxentries", "must be at least 1".into()));
         }
+        self.auth.validate()?;
         Ok(())
     }
 

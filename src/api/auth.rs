@@ -1,0 +1,236 @@
+//! The HTTP side of authentication: reads the `Authorization` header and the client address, works
+//! out what the route needs (pull for `GET`/`HEAD`, push for uploads and `PUT`, delete for
+//! `DELETE`, catalog), asks [`crate::auth`], and answers 401 `UNAUTHORIZED` with a
+//! `WWW-Authenticate` challenge, 403 `DENIED` or 429 `TOOMANYREQUESTS`. With token auth a valid
+//! token without the needed access gets 401 with `error="insufficient_scope"` instead of 403, so
+//! clients fetch a token for the scope the challenge names, as with registry:2. On success the
+//! [`Principal`] is stored in the request's extensions.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use axum::extract::{ConnectInfo, Request};
+use axum::http::uri::PathAndQuery;
+use axum::http::{header, HeaderMap, Method, Uri};
+use headers::authorization::{Basic, Bearer};
+use headers::{Authorization, HeaderMapExt};
+
+use super::route::Route;
+use super::{ApiError, AppState, Code};
+use crate::auth::{Access, Authenticator, Failure, Presented, Principal};
+use crate::config::AccessAction;
+use crate::registry::names::RepoName;
+
+/// Authenticates and authorizes `request` for `route` (`None` when the path is not a valid route:
+/// then only authentication is required, so invalid paths reveal nothing to strangers).
+pub(crate) async fn authorize(
+    app: &AppState,
+    route: Option<&Route>,
+    request: &mut Request,
+) -> Result<(), ApiError> {
+    let Some(auth) = &app.auth else {
+        return Ok(());
+    };
+    let access = route.map_or(Access::Base, |r| required(request.method(), r));
+    let principal = match auth
+        .authenticate(client_ip(request), presented(request.headers()))
+        .await
+    {
+        Ok(principal) => principal,
+        Err(Failure::Throttled(wait)) => {
+            return Err(ApiError::new(
+                Code::TooManyRequests,
+                "too many failed logins from this address; try again later",
+            )
+            .with_header(header::RETRY_AFTER, &wait.as_secs().max(1).to_string()))
+        }
+        Err(Failure::Missing | Failure::Invalid) => {
+            return Err(unauthorized(auth, access, false, request.headers()))
+        }
+    };
+    if !auth.allows(&principal, access) {
+        return Err(match principal {
+            Principal::Anonymous => unauthorized(auth, access, false, request.headers()),
+            _ if auth.rechallenges_denied() => unauthorized(auth, access, true, request.headers()),
+            _ => ApiError::new(Code::Denied, "requested access to the resource is denied"),
+        });
+    }
+    if request.method() == Method::POST && matches!(route, Some(Route::Uploads(_))) {
+        drop_unreadable_mount(auth, &principal, request);
+    }
+    request.extensions_mut().insert(principal);
+    Ok(())
+}
+
+/// What a request on `route` needs.
+fn required<'a>(method: &Method, route: &'a Route) -> Access<'a> {
+    let read = *method == Method::GET || *method == Method::HEAD;
+    match route {
+        Route::Base => Access::Base,
+        Route::Catalog => Access::Catalog,
+        Route::Uploads(name) | Route::Upload(name, _) => {
+            Access::Repository(name.as_str(), AccessAction::Push)
+        }
+        Route::Manifest(name, _) | Route::Blob(name, _) if *method == Method::DELETE => {
+            Access::Repository(name.as_str(), AccessAction::Delete)
+        }
+        Route::Tags(name)
+        | Route::Manifest(name, _)
+        | Route::Blob(name, _)
+        | Route::Referrers(name, _) => Access::Repository(
+            name.as_str(),
+            if read {
+                AccessAction::Pull
+            } else {
+                AccessAction::Push
+            },
+        ),
+    }
+}
+
+/// The credentials in the `Authorization` header.
+fn presented(headers: &HeaderMap) -> Presented {
+    if !headers.contains_key(header::AUTHORIZATION) {
+        return Presented::Nothing;
+    }
+    if let Some(Authorization(basic)) = headers.typed_get::<Authorization<Basic>>() {
+        return Presented::Basic {
+            user: basic.username().to_string(),
+            password: basic.password().to_string(),
+        };
+    }
+    match headers.typed_get::<Authorization<Bearer>>() {
+        Some(Authorization(bearer)) => Presented::Bearer(bearer.token().to_string()),
+        None => Presented::Unusable,
+    }
+}
+
+/// The address of the connected client (unspecified when the server runs without connect info).
+fn client_ip(request: &Request) -> IpAddr {
+    request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip())
+}
+
+fn unauthorized(
+    auth: &Authenticator,
+    access: Access<'_>,
+    insufficient: bool,
+    headers: &HeaderMap,
+) -> ApiError {
+    let proto = header_first(headers, "x-forwarded-proto").unwrap_or("https");
+    let host = header_first(headers, "x-forwarded-host")
+        .or_else(|| header_first(headers, header::HOST.as_str()))
+        .unwrap_or("localhost");
+    let challenge = auth.challenge(access, insufficient, &format!("{proto}://{host}"));
+    ApiError::new(Code::Unauthorized, "authentication required")
+        .with_header(header::WWW_AUTHENTICATE, &challenge)
+}
+
+/// The first value of a possibly comma-separated header.
+fn header_first<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    let value = headers.get(name)?.to_str().ok()?;
+    value
+        .split(',')
+        .next()
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+}
+
+/// A cross-repository mount (`?mount=<digest>&from=<repo>`) from a repository the principal may not
+/// pull from becomes a plain upload session, as the spec allows, so blobs never leak across
+/// repositories.
+fn drop_unreadable_mount(auth: &Authenticator, principal: &Principal, request: &mut Request) {
+    let Some(query) = request.uri().query() else {
+        return;
+    };
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query).unwrap_or_default();
+    let Some((_, from)) = pairs.iter().find(|(k, _)| k == "from") else {
+        return;
+    };
+    let readable = from.parse::<RepoName>().is_ok_and(|from| {
+        auth.allows(
+            principal,
+            Access::Repository(from.as_str(), AccessAction::Pull),
+        )
+    });
+    if readable {
+        return;
+    }
+    let kept: Vec<&(String, String)> = pairs
+        .iter()
+        .filter(|(k, _)| k != "from" && k != "mount")
+        .collect();
+    let path = request.uri().path();
+    let rebuilt = match serde_urlencoded::to_string(&kept) {
+        Ok(q) if !q.is_empty() => format!("{path}?{q}"),
+        _ => path.to_string(),
+    };
+    let mut parts = request.uri().clone().into_parts();
+    if let Ok(pq) = rebuilt.parse::<PathAndQuery>() {
+        parts.path_and_query = Some(pq);
+        if let Ok(uri) = Uri::from_parts(parts) {
+            *request.uri_mut() = uri;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each route and method maps to the access distribution's token scopes would ask for.
+    #[test]
+    fn required_access_table() {
+        let name: RepoName = "a/b".parse().unwrap();
+        let digest = format!("sha256:{}", "c".repeat(64)).parse().unwrap();
+        let id = "0b7c2d3e-6f35-4a9e-8f2d-1c4b5a6d7e8f".parse().unwrap();
+        let manifest = Route::Manifest(
+            name.clone(),
+            "v1".parse()
+                .map(crate::registry::names::Reference::Tag)
+                .unwrap(),
+        );
+        let blob = Route::Blob(name.clone(), digest);
+        let repo = |a| Access::Repository("a/b", a);
+        use AccessAction::*;
+        let cases = [
+            (Method::GET, Route::Base, Access::Base),
+            (Method::GET, Route::Catalog, Access::Catalog),
+            (Method::GET, Route::Tags(name.clone()), repo(Pull)),
+            (Method::HEAD, manifest.clone(), repo(Pull)),
+            (Method::PUT, manifest.clone(), repo(Push)),
+            (Method::DELETE, manifest, repo(Delete)),
+            (Method::GET, blob.clone(), repo(Pull)),
+            (Method::DELETE, blob, repo(Delete)),
+            (Method::POST, Route::Uploads(name.clone()), repo(Push)),
+            (Method::GET, Route::Upload(name.clone(), id), repo(Push)),
+            (Method::PATCH, Route::Upload(name.clone(), id), repo(Push)),
+            (Method::DELETE, Route::Upload(name, id), repo(Push)),
+        ];
+        for (method, route, want) in cases {
+            assert_eq!(required(&method, &route), want, "{method} {route:?}");
+        }
+    }
+
+    /// Basic credentials are decoded; other schemes and garbage are unusable, absence is nothing.
+    #[test]
+    fn presented_credentials() {
+        let mut h = HeaderMap::new();
+        assert_eq!(presented(&h), Presented::Nothing);
+        h.insert(header::AUTHORIZATION, "Basic dTpwOmM=".parse().unwrap());
+        assert_eq!(
+            presented(&h),
+            Presented::Basic {
+                user: "u".into(),
+                password: "p:c".into()
+            }
+        );
+        h.insert(header::AUTHORIZATION, "Bearer abc".parse().unwrap());
+        assert_eq!(presented(&h), Presented::Bearer("abc".into()));
+        h.insert(header::AUTHORIZATION, "Digest x=y".parse().unwrap());
+        assert_eq!(presented(&h), Presented::Unusable);
+        h.insert(header::AUTHORIZATION, "Basic !!!".parse().unwrap());
+        assert_eq!(presented(&h), Presented::Unusable);
+    }
+}
