@@ -25,11 +25,14 @@ pub enum Command {
         /// defaults (port 5000, filesystem storage).
         config: Option<PathBuf>,
     },
+    /// Serve the web UI for a registry and proxy `/v2/` to it.
+    Ui(crate::ui::UiArgs),
 }
 
 /// Runs the command line; returns the process exit code.
 pub fn run(cli: Cli) -> i32 {
     match cli.command {
+        Command::Ui(args) => run_ui(args),
         Command::Serve { config } => {
             let path = config
                 .or_else(|| std::env::var_os("REGISTRY_CONFIGURATION_PATH").map(PathBuf::from));
@@ -56,6 +59,42 @@ pub fn run(cli: Cli) -> i32 {
                     1
                 }
             }
+        }
+    }
+}
+
+fn run_ui(args: crate::ui::UiArgs) -> i32 {
+    crate::logging::init(&crate::config::LogConfig::default());
+    let addr = args.listen_addr();
+    let config = match args.into_config() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("wharf ui: {e}");
+            return 2;
+        }
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("wharf ui: cannot start the async runtime: {e}");
+            return 1;
+        }
+    };
+    let served = runtime.block_on(async {
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|e| format!("cannot listen on {addr} (--listen / WHARF_UI_LISTEN): {e}"))?;
+        tracing::info!(%addr, upstream = %config.upstream, "web UI listening");
+        crate::ui::serve_ui(listener, config, shutdown_signal())
+            .await
+            .map_err(|e| e.to_string())
+    });
+    match served {
+        Ok(()) => 0,
+        Err(e) => {
+            tracing::error!("{e}");
+            eprintln!("wharf ui: {e}");
+            1
         }
     }
 }

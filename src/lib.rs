@@ -2,7 +2,8 @@
 //! replacement for `registry:2` (same API, configuration and on-disk layout).
 //!
 //! Layers, each depending only on the one below: [`api`] (HTTP) → [`registry`] (services) →
-//! [`storage`] (backends). [`server::serve`] runs it all on a listener; [`cli`] is the command line.
+//! [`storage`] (backends). [`server::serve`] runs it all on a listener; [`cli`] is the command line. [`ui`] is the
+//! web UI, a client of the registry API ([`ui::serve_ui`]).
 
 pub mod api;
 pub mod cli;
@@ -11,5 +12,6 @@ pub mod logging;
 pub mod registry;
 pub mod server;
 pub mod storage;
+pub mod ui;
 
 pub use server::serve;
