@@ -83,7 +83,10 @@ async fn browse_and_delete_on_distribution() {
     let (status, catalog) = get(&ui.url).await;
     assert_eq!(status, 200, "{catalog}");
     for repo in ["alpine", "multi", "team/app", "team/tools/cli"] {
-        assert!(catalog.contains(&format!(">{repo}</a>")), "{repo} in catalog");
+        assert!(
+            catalog.contains(&format!(">{repo}</a>")),
+            "{repo} in catalog"
+        );
     }
 
     let (status, repo) = get(&format!("{}/r/alpine?sort=newest", ui.url)).await;
@@ -127,7 +130,10 @@ async fn browse_and_delete_on_distribution() {
         .unwrap();
     let status = r.status();
     let body = r.text().await.unwrap();
-    assert_eq!(status, 405, "distribution 2.8 cannot delete a lone tag: {body}");
+    assert_eq!(
+        status, 405,
+        "distribution 2.8 cannot delete a lone tag: {body}"
+    );
     assert!(body.contains("delete the image by digest instead"));
     assert_eq!(registry_tags(&registry.url, "alpine").await, ["3.18"]);
 
