@@ -56,13 +56,15 @@ pub async fn forward(State(state): State<Arc<UiState>>, request: Request) -> Res
     let url = format!("{}{path}", state.config.upstream);
     let mut headers = parts.headers;
     strip_hop_by_hop(&mut headers);
+    // A reverse proxy in front of the UI (TLS termination) may have set these already; keep its.
     if let Some(host) = headers.get(header::HOST).cloned() {
-        headers.insert(HeaderName::from_static("x-forwarded-host"), host);
+        headers
+            .entry(HeaderName::from_static("x-forwarded-host"))
+            .or_insert(host);
     }
-    headers.insert(
-        HeaderName::from_static("x-forwarded-proto"),
-        HeaderValue::from_static("http"),
-    );
+    headers
+        .entry(HeaderName::from_static("x-forwarded-proto"))
+        .or_insert(HeaderValue::from_static("http"));
     let mut forwarded = state.proxy.request(parts.method, url).headers(headers);
     if !body.is_end_stream() {
         forwarded = forwarded.body(reqwest::Body::wrap_stream(body.into_data_stream()));

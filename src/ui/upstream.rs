@@ -115,8 +115,8 @@ impl Upstream {
         let mut all = Vec::new();
         let mut next = Some(self.url(&format!("/v2/_catalog?n={n}"))?);
         while let Some(url) = next.take() {
-            let response = self.send(auth, Method::GET, url, None).await?;
-            next = self.next_link(&response)?;
+            let response = self.send(auth, Method::GET, url.clone(), None).await?;
+            next = self.next_link(&response)?.filter(|n| *n != url);
             let body: CatalogBody = parse_json(&read_limited(response).await?)?;
             let page = body.repositories.unwrap_or_default();
             if page.is_empty() {
@@ -132,8 +132,8 @@ impl Upstream {
         let mut all = Vec::new();
         let mut next = Some(self.url(&format!("/v2/{repo}/tags/list"))?);
         while let Some(url) = next.take() {
-            let response = self.send(auth, Method::GET, url, None).await?;
-            next = self.next_link(&response)?;
+            let response = self.send(auth, Method::GET, url.clone(), None).await?;
+            next = self.next_link(&response)?.filter(|n| *n != url);
             let body: TagsBody = parse_json(&read_limited(response).await?)?;
             all.extend(body.tags.unwrap_or_default());
         }
