@@ -37,6 +37,8 @@ pub enum Command {
     },
     /// Create and edit htpasswd files (bcrypt), like Apache's htpasswd: `wharf htpasswd -Bbn USER PASS`.
     Htpasswd(HtpasswdArgs),
+    /// Serve the web UI for a registry and proxy `/v2/` to it.
+    Ui(crate::ui::UiArgs),
 }
 
 /// Arguments as registry:2's image entrypoint reads them: a first argument naming a `.yml`/`.yaml` file
@@ -87,6 +89,7 @@ pub fn run(cli: Cli) -> i32 {
                 e.exit_code()
             }
         },
+        Command::Ui(args) => run_ui(args),
         Command::Serve { config } => {
             let loaded = match load(config) {
                 Ok(l) => l,
@@ -114,6 +117,42 @@ pub fn run(cli: Cli) -> i32 {
                     1
                 }
             }
+        }
+    }
+}
+
+fn run_ui(args: crate::ui::UiArgs) -> i32 {
+    crate::logging::init(&crate::config::LogConfig::default());
+    let addr = args.listen_addr();
+    let config = match args.into_config() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("wharf ui: {e}");
+            return 2;
+        }
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("wharf ui: cannot start the async runtime: {e}");
+            return 1;
+        }
+    };
+    let served = runtime.block_on(async {
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|e| format!("cannot listen on {addr} (--listen / WHARF_UI_LISTEN): {e}"))?;
+        tracing::info!(%addr, upstream = %config.upstream, "web UI listening");
+        crate::ui::serve_ui(listener, config, shutdown_signal())
+            .await
+            .map_err(|e| e.to_string())
+    });
+    match served {
+        Ok(()) => 0,
+        Err(e) => {
+            tracing::error!("{e}");
+            eprintln!("wharf ui: {e}");
+            1
         }
     }
 }

@@ -3,7 +3,8 @@
 //!
 //! Layers, each depending only on the one below: [`api`] (HTTP) → [`registry`] (services) →
 //! [`storage`] (backends). [`auth`] authenticates and authorizes requests for [`api`].
-//! [`server::serve`] runs it all on a listener; [`cli`] is the command line.
+//! [`server::serve`] runs it all on a listener; [`cli`] is the command line. [`ui`] is the web UI, a
+//! client of the registry API ([`ui::serve_ui`]).
 
 pub mod api;
 pub mod auth;
@@ -14,5 +15,6 @@ pub mod registry;
 pub mod server;
 pub mod storage;
 pub mod tls;
+pub mod ui;
 
 pub use server::serve;

@@ -1,0 +1,142 @@
+//! The web UI: server-rendered pages for browsing and cleaning up a registry, plus a `/v2/` proxy so
+//! the UI's host doubles as the registry endpoint. It talks to its upstream only through the plain
+//! registry HTTP API ([`upstream`]), so it works in front of any registry, registry:2 included, and it
+//! forwards the browser's Basic credentials on every call without storing them.
+//!
+//! Layout: [`args`]/[`config`] (settings) → [`routes`] (page addresses) → [`pages`] (handlers and
+//! templates) → [`inspect`] (image facts, cached by digest) → [`upstream`] (HTTP client);
+//! [`proxy`] and [`assets`] stand beside the pages. Templates live in `src/ui/templates`.
+
+pub mod args;
+mod assets;
+pub mod config;
+pub mod error;
+pub mod inspect;
+pub mod model;
+pub mod pages;
+pub mod proxy;
+pub mod routes;
+pub mod upstream;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, RawForm, State};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue};
+use axum::response::Response;
+use axum::routing::{any, get};
+use axum::Router;
+use tokio::net::TcpListener;
+use tower_http::set_header::SetResponseHeaderLayer;
+
+pub use args::UiArgs;
+pub use config::{Theme, UiConfig};
+pub use error::UiError;
+
+use inspect::Inspector;
+use pages::delete::Form;
+use routes::RepoRoute;
+use upstream::Upstream;
+
+/// What the UI's handlers share.
+#[derive(Debug)]
+pub struct UiState {
+    /// The settings.
+    pub config: UiConfig,
+    /// Image facts from the upstream.
+    pub inspector: Inspector,
+    /// The client for `/v2/` pass-through.
+    pub proxy: reqwest::Client,
+}
+
+/// Content-Security-Policy of the pages: only the UI's own stylesheet and script.
+const CSP: &str = "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; \
+form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// The UI's router: pages, assets and the `/v2/` proxy.
+pub fn router(config: UiConfig) -> Result<Router, UiError> {
+    let upstream = Upstream::new(&config.upstream)?;
+    let state = Arc::new(UiState {
+        inspector: Inspector::new(upstream),
+        proxy: proxy::client().map_err(|e| UiError::Config(format!("HTTP client: {e}")))?,
+        config,
+    });
+    let pages = Router::new()
+        .route("/", get(pages::catalog::page))
+        .route("/r/{*path}", get(repo_get).post(repo_post))
+        .route("/assets/{file}", get(assets::serve))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CSP),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            HeaderName::from_static("referrer-policy"),
+            HeaderValue::from_static("same-origin"),
+        ));
+    let registry = Router::new()
+        .route("/v2", any(proxy::forward))
+        .route("/v2/", any(proxy::forward))
+        .route("/v2/{*rest}", any(proxy::forward));
+    Ok(pages.merge(registry).with_state(state))
+}
+
+/// Serves the UI on `listener` until `shutdown` completes, then lets in-flight requests finish.
+pub async fn serve_ui(
+    listener: TcpListener,
+    config: UiConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = router(config).map_err(std::io::Error::other)?;
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+fn not_found(path: &str) -> UiError {
+    UiError::NotFound(format!("no page at /r/{path}"))
+}
+
+async fn repo_get(
+    State(state): State<Arc<UiState>>,
+    Path(path): Path<String>,
+    headers: HeaderMap,
+    Query(query): Query<Vec<(String, String)>>,
+) -> Response {
+    let field = |key: &str| query.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone());
+    let result = match routes::parse(&path) {
+        Some(RepoRoute::Repository(name)) => {
+            let q = pages::repository::RepoQuery::new(field("sort"), field("page"));
+            pages::repository::page(&state, &headers, &name, q).await
+        }
+        Some(RepoRoute::Tag(name, tag)) => {
+            let q = pages::tag::TagQuery::new(field("platform"));
+            pages::tag::page(&state, &headers, &name, &tag, q).await
+        }
+        Some(RepoRoute::DeleteRepository(name)) => {
+            pages::delete::confirm_repository(&state, &headers, &name).await
+        }
+        Some(RepoRoute::Delete(_)) | None => Err(not_found(&path)),
+    };
+    pages::finish(&state, result)
+}
+
+async fn repo_post(
+    State(state): State<Arc<UiState>>,
+    Path(path): Path<String>,
+    headers: HeaderMap,
+    RawForm(body): RawForm,
+) -> Response {
+    let form = Form::parse(&body);
+    let result = match routes::parse(&path) {
+        Some(RepoRoute::Delete(name)) => pages::delete::delete(&state, &headers, &name, form).await,
+        Some(RepoRoute::DeleteRepository(name)) => {
+            pages::delete::delete_repository(&state, &headers, &name, form).await
+        }
+        _ => Err(not_found(&path)),
+    };
+    pages::finish(&state, result)
+}

@@ -1,0 +1,151 @@
+//! The catalog page (`/`): every repository, filtered by `?q=`, grouped by namespace (the first path
+//! component), `catalog_page_size` at a time, with tag count and storage use of each. The whole name
+//! list is read from the upstream's paginated `_catalog`; only the shown page is inspected further.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use askama::Template;
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use futures_util::stream::{self, StreamExt};
+use serde::Deserialize;
+
+use super::{credentials, finish, query, render, Chrome, Pager};
+use crate::ui::error::UiError;
+use crate::ui::inspect::CONCURRENCY;
+use crate::ui::model::human_size;
+use crate::ui::routes;
+use crate::ui::UiState;
+
+/// Query parameters of the catalog.
+#[derive(Debug, Default, Deserialize)]
+pub struct CatalogQuery {
+    /// Case-insensitive substring filter.
+    #[serde(default)]
+    q: String,
+    /// Page number, from 1 (anything else means the first).
+    #[serde(default)]
+    page: Option<String>,
+}
+
+/// One repository row.
+pub struct RepoRow {
+    name: String,
+    href: String,
+    tags: String,
+    size: String,
+    size_exact: String,
+}
+
+/// Repositories of one namespace.
+pub struct Group {
+    namespace: String,
+    repos: Vec<RepoRow>,
+}
+
+#[derive(Template)]
+#[template(path = "catalog.html")]
+struct CatalogPage {
+    chrome: Chrome,
+    query: String,
+    summary: String,
+    groups: Vec<Group>,
+    pager: Pager,
+}
+
+/// `GET /`.
+pub async fn page(
+    State(state): State<Arc<UiState>>,
+    headers: HeaderMap,
+    Query(q): Query<CatalogQuery>,
+) -> Response {
+    finish(&state, build(&state, &headers, q).await)
+}
+
+/// The namespace of a repository: its first path component, or `""` for a top-level name.
+pub fn namespace(name: &str) -> &str {
+    name.split_once('/').map_or("", |(ns, _)| ns)
+}
+
+async fn build(state: &UiState, headers: &HeaderMap, q: CatalogQuery) -> Result<Response, UiError> {
+    let auth = credentials(headers);
+    let upstream = state.inspector.upstream();
+    let mut names = upstream
+        .catalog(&auth, state.config.catalog_elements_limit)
+        .await?;
+    let filter = q.q.trim().to_lowercase();
+    if !filter.is_empty() {
+        names.retain(|n| n.to_lowercase().contains(&filter));
+    }
+    names.sort_by(|a, b| (namespace(a), a).cmp(&(namespace(b), b)));
+    let per_page = state.config.catalog_page_size;
+    let pager = Pager::new(
+        q.page.as_deref().and_then(|p| p.parse().ok()).unwrap_or(1),
+        names.len(),
+        per_page,
+        |page| {
+            let mut pairs = vec![("page", page.to_string())];
+            if !filter.is_empty() {
+                pairs.insert(0, ("q", q.q.trim().to_string()));
+            }
+            format!("/?{}", query(&pairs))
+        },
+    );
+    let range = pager.range(names.len(), per_page);
+    let shown = &names[range.clone()];
+    let auth = &auth;
+    let usages: Vec<_> = stream::iter(shown.iter().cloned())
+        .map(|name| async move { state.inspector.usage(auth, &name).await })
+        .buffered(CONCURRENCY)
+        .collect()
+        .await;
+    let mut groups: BTreeMap<&str, Vec<RepoRow>> = BTreeMap::new();
+    for (name, usage) in shown.iter().zip(usages) {
+        if let Err(UiError::Unauthorized { bearer }) = usage {
+            return Err(UiError::Unauthorized { bearer });
+        }
+        let (tags, size, size_exact) = match usage {
+            Ok(u) => (
+                u.tags.to_string(),
+                human_size(u.size),
+                format!("{} bytes", u.size),
+            ),
+            Err(e) => ("—".into(), "—".into(), e.to_string()),
+        };
+        groups.entry(namespace(name)).or_default().push(RepoRow {
+            name: name.clone(),
+            href: routes::repository(name),
+            tags,
+            size,
+            size_exact,
+        });
+    }
+    let summary = match (names.len(), filter.is_empty()) {
+        (0, _) => String::new(),
+        (n, true) => format!(
+            "{n} repositories; showing {}–{}",
+            range.start + 1,
+            range.end
+        ),
+        (n, false) => format!(
+            "{n} repositories match; showing {}–{}",
+            range.start + 1,
+            range.end
+        ),
+    };
+    render(&CatalogPage {
+        chrome: Chrome::of(state),
+        query: q.q.trim().to_string(),
+        summary,
+        groups: groups
+            .into_iter()
+            .map(|(namespace, repos)| Group {
+                namespace: namespace.to_string(),
+                repos,
+            })
+            .collect(),
+        pager,
+    })
+}

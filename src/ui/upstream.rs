@@ -1,0 +1,291 @@
+//! The UI's client for the upstream registry: the plain registry HTTP API (`_catalog`, `tags/list`,
+//! manifests, blobs, referrers, deletes), so it works against any registry. Every call carries the
+//! browser's `Authorization` header unchanged; nothing is stored.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use bytes::Bytes;
+use futures_util::StreamExt;
+use reqwest::{Method, Url};
+use serde::Deserialize;
+
+use super::error::UiError;
+
+/// Media types the UI asks for when fetching a manifest.
+const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.index.v1+json, \
+application/vnd.oci.image.manifest.v1+json, \
+application/vnd.docker.distribution.manifest.list.v2+json, \
+application/vnd.docker.distribution.manifest.v2+json";
+
+/// Largest manifest or config blob the UI reads (they are small JSON documents; this guards memory).
+const MAX_DOCUMENT: usize = 8 * 1024 * 1024;
+
+/// The browser's credentials for one request, forwarded as they came.
+#[derive(Debug, Clone, Default)]
+pub struct Credentials(pub Option<HeaderValue>);
+
+/// A manifest as fetched.
+#[derive(Debug, Clone)]
+pub struct Fetched {
+    /// Its digest (`Docker-Content-Digest`, else computed from the bytes).
+    pub digest: String,
+    /// Its `Content-Type`.
+    pub media_type: String,
+    /// The raw JSON.
+    pub bytes: Bytes,
+}
+
+/// A client for one upstream registry.
+#[derive(Debug, Clone)]
+pub struct Upstream {
+    client: reqwest::Client,
+    base: Url,
+}
+
+#[derive(Deserialize)]
+struct CatalogBody {
+    #[serde(default)]
+    repositories: Option<Vec<String>>,
+}
+
+#[derive(Deserialize)]
+struct TagsBody {
+    #[serde(default)]
+    tags: Option<Vec<String>>,
+}
+
+#[derive(Deserialize)]
+struct OciErrors {
+    #[serde(default)]
+    errors: Vec<OciError>,
+}
+
+#[derive(Deserialize)]
+struct OciError {
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    message: String,
+}
+
+impl Upstream {
+    /// A client for the registry at `base` (`http://host:port`).
+    pub fn new(base: &str) -> Result<Upstream, UiError> {
+        let base = Url::parse(base).map_err(|e| UiError::Config(format!("upstream URL: {e}")))?;
+        let client = reqwest::Client::builder()
+            .connect_timeout(std::time::Duration::from_secs(10))
+            .timeout(std::time::Duration::from_secs(60))
+            .build()
+            .map_err(|e| UiError::Config(format!("HTTP client: {e}")))?;
+        Ok(Upstream { client, base })
+    }
+
+    fn url(&self, path_and_query: &str) -> Result<Url, UiError> {
+        self.base
+            .join(path_and_query)
+            .map_err(|e| UiError::Upstream(format!("bad URL {path_and_query:?}: {e}")))
+    }
+
+    async fn send(
+        &self,
+        auth: &Credentials,
+        method: Method,
+        url: Url,
+        accept: Option<&str>,
+    ) -> Result<reqwest::Response, UiError> {
+        let mut request = self.client.request(method, url);
+        if let Some(a) = &auth.0 {
+            request = request.header(header::AUTHORIZATION, a.clone());
+        }
+        if let Some(a) = accept {
+            request = request.header(header::ACCEPT, a);
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|e| UiError::Upstream(format!("cannot reach the registry: {e}")))?;
+        if response.status().is_success() {
+            Ok(response)
+        } else {
+            Err(error_from(response).await)
+        }
+    }
+
+    /// Every repository name, following `Link` pages of `n` entries.
+    pub async fn catalog(&self, auth: &Credentials, n: usize) -> Result<Vec<String>, UiError> {
+        let mut all = Vec::new();
+        let mut next = Some(self.url(&format!("/v2/_catalog?n={n}"))?);
+        while let Some(url) = next.take() {
+            let response = self.send(auth, Method::GET, url.clone(), None).await?;
+            next = self.next_link(&response)?.filter(|n| *n != url);
+            let body: CatalogBody = parse_json(&read_limited(response).await?)?;
+            let page = body.repositories.unwrap_or_default();
+            if page.is_empty() {
+                break;
+            }
+            all.extend(page);
+        }
+        Ok(all)
+    }
+
+    /// Every tag of `repo`, following `Link` pages.
+    pub async fn tags(&self, auth: &Credentials, repo: &str) -> Result<Vec<String>, UiError> {
+        let mut all = Vec::new();
+        let mut next = Some(self.url(&format!("/v2/{repo}/tags/list"))?);
+        while let Some(url) = next.take() {
+            let response = self.send(auth, Method::GET, url.clone(), None).await?;
+            next = self.next_link(&response)?.filter(|n| *n != url);
+            let body: TagsBody = parse_json(&read_limited(response).await?)?;
+            all.extend(body.tags.unwrap_or_default());
+        }
+        Ok(all)
+    }
+
+    /// The manifest `repo:reference` (tag or digest).
+    pub async fn manifest(
+        &self,
+        auth: &Credentials,
+        repo: &str,
+        reference: &str,
+    ) -> Result<Fetched, UiError> {
+        let url = self.url(&format!("/v2/{repo}/manifests/{reference}"))?;
+        let response = self
+            .send(auth, Method::GET, url, Some(MANIFEST_ACCEPT))
+            .await?;
+        let header_text = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let digest = header_text("docker-content-digest");
+        let media_type = header_text("content-type").unwrap_or_default();
+        let bytes = read_limited(response).await?;
+        let digest = digest.unwrap_or_else(|| sha256_digest(&bytes));
+        Ok(Fetched {
+            digest,
+            media_type,
+            bytes,
+        })
+    }
+
+    /// A small blob (an image config), read whole.
+    pub async fn blob(
+        &self,
+        auth: &Credentials,
+        repo: &str,
+        digest: &str,
+    ) -> Result<Bytes, UiError> {
+        let url = self.url(&format!("/v2/{repo}/blobs/{digest}"))?;
+        read_limited(self.send(auth, Method::GET, url, None).await?).await
+    }
+
+    /// The referrers index of `digest`; empty when the registry has no referrers API.
+    pub async fn referrers(
+        &self,
+        auth: &Credentials,
+        repo: &str,
+        digest: &str,
+    ) -> Result<Option<Bytes>, UiError> {
+        let url = self.url(&format!("/v2/{repo}/referrers/{digest}"))?;
+        match self.send(auth, Method::GET, url, None).await {
+            Ok(response) => Ok(Some(read_limited(response).await?)),
+            Err(UiError::NotFound(_)) | Err(UiError::Unsupported(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `DELETE /v2/<repo>/manifests/<reference>`.
+    pub async fn delete_manifest(
+        &self,
+        auth: &Credentials,
+        repo: &str,
+        reference: &str,
+    ) -> Result<(), UiError> {
+        let url = self.url(&format!("/v2/{repo}/manifests/{reference}"))?;
+        self.send(auth, Method::DELETE, url, None).await.map(drop)
+    }
+
+    /// The next page from a `Link: <...>; rel="next"` header, only on the upstream's own origin (so
+    /// credentials never follow a link elsewhere).
+    fn next_link(&self, response: &reqwest::Response) -> Result<Option<Url>, UiError> {
+        let Some(link) = response
+            .headers()
+            .get(header::LINK)
+            .and_then(|v| v.to_str().ok())
+        else {
+            return Ok(None);
+        };
+        let Some(target) = link
+            .split(',')
+            .find(|part| part.contains("rel=\"next\"") || part.contains("rel=next"))
+            .and_then(|part| part.split_once('<'))
+            .and_then(|(_, rest)| rest.split_once('>'))
+            .map(|(target, _)| target.trim())
+        else {
+            return Ok(None);
+        };
+        let url = self.url(target)?;
+        if url.origin() != self.base.origin() {
+            return Err(UiError::Upstream(format!(
+                "the registry sent a next-page link to another host: {url}"
+            )));
+        }
+        Ok(Some(url))
+    }
+}
+
+/// Reads a JSON document of at most [`MAX_DOCUMENT`] bytes.
+async fn read_limited(response: reqwest::Response) -> Result<Bytes, UiError> {
+    let mut body = Vec::new();
+    let mut stream = response.bytes_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| UiError::Upstream(format!("reading the response: {e}")))?;
+        if body.len() + chunk.len() > MAX_DOCUMENT {
+            return Err(UiError::Upstream(format!(
+                "the registry sent a document larger than {MAX_DOCUMENT} bytes"
+            )));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Bytes::from(body))
+}
+
+/// Parses JSON from the registry, with a clear error when it is not what was expected.
+pub fn parse_json<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, UiError> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| UiError::Upstream(format!("the registry sent unexpected JSON: {e}")))
+}
+
+fn sha256_digest(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    format!("sha256:{}", hex::encode(sha2::Sha256::digest(bytes)))
+}
+
+/// The error for a non-success response, using the OCI error body when there is one.
+async fn error_from(response: reqwest::Response) -> UiError {
+    let status = response.status();
+    let bearer = response
+        .headers()
+        .get(header::WWW_AUTHENTICATE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("bearer"));
+    let body = response.bytes().await.unwrap_or_default();
+    let first = serde_json::from_slice::<OciErrors>(&body)
+        .ok()
+        .and_then(|e| e.errors.into_iter().next());
+    let message = match &first {
+        Some(e) if !e.message.is_empty() => format!("{} ({})", e.message, e.code),
+        Some(e) => e.code.clone(),
+        None => status.canonical_reason().unwrap_or("error").to_string(),
+    };
+    let code = first.map(|e| e.code).unwrap_or_default();
+    match status {
+        StatusCode::UNAUTHORIZED => UiError::Unauthorized { bearer },
+        StatusCode::FORBIDDEN => UiError::Forbidden(message),
+        StatusCode::NOT_FOUND => UiError::NotFound(message),
+        StatusCode::METHOD_NOT_ALLOWED => UiError::Unsupported(message),
+        _ if code == "UNSUPPORTED" => UiError::Unsupported(message),
+        _ => UiError::Upstream(format!("the registry answered {status}: {message}")),
+    }
+}
