@@ -25,18 +25,65 @@ pub enum Command {
         /// defaults (port 5000, filesystem storage).
         config: Option<PathBuf>,
     },
+    /// Delete blobs no manifest uses (and, with -m, manifests no tag reaches). Safe while a server
+    /// runs on the same storage: content younger than the grace period is kept.
+    GarbageCollect {
+        /// Report what would be deleted without deleting anything.
+        #[arg(short = 'd', long)]
+        dry_run: bool,
+        /// Also delete manifests that no tag reaches (directly, as an index child or as a referrer).
+        #[arg(short = 'm', long)]
+        delete_untagged: bool,
+        /// Print only the summary line.
+        #[arg(short = 'q', long)]
+        quiet: bool,
+        /// Keep content written within this time (Go duration, e.g. 1h or 0s when no server runs);
+        /// defaults to storage.gc.graceperiod.
+        #[arg(long, value_parser = crate::config::duration::parse)]
+        grace_period: Option<std::time::Duration>,
+        /// The registry's config.yml; defaults to $REGISTRY_CONFIGURATION_PATH, else built-in defaults.
+        config: Option<PathBuf>,
+    },
+}
+
+/// Loads the configuration from `path`, else `$REGISTRY_CONFIGURATION_PATH`, plus the environment.
+fn load_config(path: Option<PathBuf>) -> Result<Config, String> {
+    let path = path.or_else(|| std::env::var_os("REGISTRY_CONFIGURATION_PATH").map(PathBuf::from));
+    Config::load(path.as_deref(), RegistryEnv::from_process()).map_err(|e| format!("wharf: {e}"))
 }
 
 /// Runs the command line; returns the process exit code.
 pub fn run(cli: Cli) -> i32 {
     match cli.command {
-        Command::Serve { config } => {
-            let path = config
-                .or_else(|| std::env::var_os("REGISTRY_CONFIGURATION_PATH").map(PathBuf::from));
-            let config = match Config::load(path.as_deref(), RegistryEnv::from_process()) {
+        Command::GarbageCollect {
+            dry_run,
+            delete_untagged,
+            quiet,
+            grace_period,
+            config,
+        } => {
+            let config = match load_config(config) {
                 Ok(c) => c,
                 Err(e) => {
-                    eprintln!("wharf: {e}");
+                    eprintln!("{e}");
+                    return 2;
+                }
+            };
+            let command = crate::ops::gc_command::GcCommand {
+                options: crate::registry::gc::GcOptions {
+                    dry_run,
+                    delete_untagged,
+                    grace_period: crate::ops::gc_command::grace_period(&config, grace_period),
+                },
+                quiet,
+            };
+            crate::ops::gc_command::run(&config, &command, &mut std::io::stdout())
+        }
+        Command::Serve { config } => {
+            let config = match load_config(config) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("{e}");
                     return 2;
                 }
             };

@@ -8,6 +8,7 @@ pub mod api;
 pub mod cli;
 pub mod config;
 pub mod logging;
+pub mod ops;
 pub mod registry;
 pub mod server;
 pub mod storage;

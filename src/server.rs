@@ -13,19 +13,24 @@ use crate::storage::filesystem::Filesystem;
 use crate::storage::memory::Memory;
 use crate::storage::Storage;
 
-/// The application (router and state) for a configuration.
-pub fn app(config: &Config) -> Result<axum::Router, crate::config::ConfigError> {
+/// The registry services over the configured storage.
+pub fn registry(config: &Config) -> Result<Registry, crate::config::ConfigError> {
     let storage: Arc<dyn Storage> = match config.driver()? {
         Driver::Filesystem(root) => Arc::new(Filesystem::new(root)),
         Driver::InMemory => Arc::new(Memory::new()),
     };
-    let registry = Registry::new(
+    Ok(Registry::new(
         storage,
         Settings {
             delete_enabled: config.storage.delete.enabled,
             catalog_max_entries: config.catalog.maxentries,
         },
-    );
+    ))
+}
+
+/// The application (router and state) for a configuration.
+pub fn app(config: &Config) -> Result<axum::Router, crate::config::ConfigError> {
+    let registry = registry(config)?;
     let urls = UrlBuilder {
         host: config.http.host.clone().filter(|h| !h.is_empty()),
         relative: config.http.relativeurls,

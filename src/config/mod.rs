@@ -2,7 +2,13 @@
 //! by figment as built-in defaults ← `config.yml` ← `REGISTRY_*` environment variables, then validated
 //! once at start-up.
 
+pub mod debug;
+pub mod duration;
 mod env;
+pub mod gc;
+pub mod health;
+pub mod maintenance;
+pub mod notifications;
 
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -48,6 +54,10 @@ pub struct Config {
     pub storage: StorageConfig,
     /// The `_catalog` endpoint.
     pub catalog: CatalogConfig,
+    /// Health checks.
+    pub health: health::HealthConfig,
+    /// Webhooks.
+    pub notifications: notifications::NotificationsConfig,
 }
 
 impl Default for Config {
@@ -58,6 +68,8 @@ impl Default for Config {
             http: Default::default(),
             storage: Default::default(),
             catalog: Default::default(),
+            health: Default::default(),
+            notifications: Default::default(),
         }
     }
 }
@@ -94,6 +106,10 @@ pub struct HttpConfig {
     pub host: Option<String>,
     /// Send relative `Location` headers.
     pub relativeurls: bool,
+    /// The operators' listener.
+    pub debug: debug::DebugConfig,
+    /// On SIGTERM or SIGINT, how long in-flight requests may take to finish.
+    pub draintimeout: duration::GoDuration,
 }
 
 impl Default for HttpConfig {
@@ -102,6 +118,8 @@ impl Default for HttpConfig {
             addr: ":5000".into(),
             host: None,
             relativeurls: false,
+            debug: Default::default(),
+            draintimeout: duration::GoDuration::secs(60),
         }
     }
 }
@@ -116,6 +134,10 @@ pub struct StorageConfig {
     pub inmemory: Option<BTreeMap<String, serde_yaml::Value>>,
     /// Deletion of blobs and manifests.
     pub delete: DeleteConfig,
+    /// Upload purging and read-only mode.
+    pub maintenance: maintenance::MaintenanceConfig,
+    /// Garbage collection while serving.
+    pub gc: gc::GcConfig,
 }
 
 /// `storage.filesystem:` settings.
