@@ -8,6 +8,7 @@ use tokio::net::TcpListener;
 
 use crate::api::{self, AppState, UrlBuilder};
 use crate::config::{Config, Driver};
+use crate::ops::{self, ServeOptions};
 use crate::registry::{Registry, Settings};
 use crate::storage::filesystem::Filesystem;
 use crate::storage::memory::Memory;
@@ -28,14 +29,14 @@ pub fn registry(config: &Config) -> Result<Registry, crate::config::ConfigError>
     ))
 }
 
-/// The application (router and state) for a configuration.
-pub fn app(config: &Config) -> Result<axum::Router, crate::config::ConfigError> {
+/// The application's state for a configuration.
+pub fn state(config: &Config) -> Result<Arc<AppState>, crate::config::ConfigError> {
     let registry = registry(config)?;
     let urls = UrlBuilder {
         host: config.http.host.clone().filter(|h| !h.is_empty()),
         relative: config.http.relativeurls,
     };
-    Ok(api::router(Arc::new(AppState { registry, urls })))
+    Ok(Arc::new(AppState { registry, urls }))
 }
 
 /// Serves the registry on `listener` until `shutdown` completes, then lets in-flight requests finish.
@@ -44,8 +45,18 @@ pub async fn serve(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = app(&config).map_err(std::io::Error::other)?;
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    serve_with(listener, config, ServeOptions::default(), shutdown).await
+}
+
+/// [`serve`], with the background jobs and debug server adjusted by `options`.
+pub async fn serve_with(
+    listener: TcpListener,
+    config: Config,
+    options: ServeOptions,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let state = state(&config).map_err(std::io::Error::other)?;
+    let running = ops::start(&config, state.clone(), options).await?;
+    let app = ops::wrap(api::router(state), &config, &running.ops);
+    ops::drain::serve(listener, app, config.http.draintimeout.get(), shutdown).await
 }

@@ -45,6 +45,8 @@ pub enum Code {
     NotFound,
     /// `UNKNOWN`: an internal error.
     Unknown,
+    /// `UNAVAILABLE`: a health check is failing (distribution's code for 503).
+    Unavailable,
 }
 
 impl Code {
@@ -67,6 +69,7 @@ impl Code {
             Code::PaginationNumberInvalid => "PAGINATION_NUMBER_INVALID",
             Code::NotFound => "NOT_FOUND",
             Code::Unknown => "UNKNOWN",
+            Code::Unavailable => "UNAVAILABLE",
         }
     }
 
@@ -81,6 +84,7 @@ impl Code {
             Code::Unsupported => StatusCode::METHOD_NOT_ALLOWED,
             Code::RangeInvalid => StatusCode::RANGE_NOT_SATISFIABLE,
             Code::Unknown => StatusCode::INTERNAL_SERVER_ERROR,
+            Code::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::BAD_REQUEST,
         }
     }
