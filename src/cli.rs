@@ -39,6 +39,25 @@ pub enum Command {
     Htpasswd(HtpasswdArgs),
     /// Serve the web UI for a registry and proxy `/v2/` to it.
     Ui(crate::ui::UiArgs),
+    /// Delete blobs no manifest uses (and, with -m, manifests no tag reaches). Safe while a server
+    /// runs on the same storage: content younger than the grace period is kept.
+    GarbageCollect {
+        /// Report what would be deleted without deleting anything.
+        #[arg(short = 'd', long)]
+        dry_run: bool,
+        /// Also delete manifests that no tag reaches (directly, as an index child or as a referrer).
+        #[arg(short = 'm', long)]
+        delete_untagged: bool,
+        /// Print only the summary line.
+        #[arg(short = 'q', long)]
+        quiet: bool,
+        /// Keep content written within this time (Go duration, e.g. 1h or 0s when no server runs);
+        /// defaults to storage.gc.graceperiod.
+        #[arg(long, value_parser = crate::config::duration::parse)]
+        grace_period: Option<std::time::Duration>,
+        /// The registry's config.yml; defaults to $REGISTRY_CONFIGURATION_PATH, else built-in defaults.
+        config: Option<PathBuf>,
+    },
 }
 
 /// Arguments as registry:2's image entrypoint reads them: a first argument naming a `.yml`/`.yaml` file
@@ -67,6 +86,30 @@ fn load(config: Option<PathBuf>) -> Result<Loaded, String> {
 /// Runs the command line; returns the process exit code.
 pub fn run(cli: Cli) -> i32 {
     match cli.command {
+        Command::GarbageCollect {
+            dry_run,
+            delete_untagged,
+            quiet,
+            grace_period,
+            config,
+        } => {
+            let config = match load(config) {
+                Ok(loaded) => loaded.config,
+                Err(e) => {
+                    eprintln!("wharf: {e}");
+                    return 2;
+                }
+            };
+            let command = crate::ops::gc_command::GcCommand {
+                options: crate::registry::gc::GcOptions {
+                    dry_run,
+                    delete_untagged,
+                    grace_period: crate::ops::gc_command::grace_period(&config, grace_period),
+                },
+                quiet,
+            };
+            crate::ops::gc_command::run(&config, &command, &mut std::io::stdout())
+        }
         Command::Config { check, config } => match load(config) {
             Ok(loaded) => {
                 for w in &loaded.warnings {

@@ -11,6 +11,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod logging;
+pub mod ops;
 pub mod registry;
 pub mod server;
 pub mod storage;

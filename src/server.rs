@@ -1,35 +1,52 @@
-//! Starting the registry: build the storage backend and services from the configuration, and serve the
-//! HTTP API on a listener until a shutdown signal.
+//! Starting the registry: build the storage backend, services, authentication and HTTP options from
+//! the configuration, start the operational jobs, and serve the HTTP API on a listener (plain or TLS)
+//! until a shutdown signal, then drain for at most `http.draintimeout`.
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
+use axum::Router;
 use axum_server::tls_rustls::RustlsConfig;
 use tokio::net::TcpListener;
 
 use crate::api::{self, AppState, ExtraHeaders, HttpOptions, UrlBuilder};
 use crate::auth::Authenticator;
 use crate::config::{Config, ConfigError, Driver};
+use crate::ops::{self, ServeOptions};
 use crate::registry::{Registry, Settings};
 use crate::storage::filesystem::Filesystem;
 use crate::storage::memory::Memory;
 use crate::storage::Storage;
 
-/// The application (router and state) for a configuration.
-/// With authentication configured, a missing htpasswd file is created here.
-pub fn app(config: &Config) -> Result<axum::Router, ConfigError> {
+fn invalid(key: &str, message: String) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.into(),
+        origin: "configuration".into(),
+        message,
+    }
+}
+
+/// The registry services over the configured storage.
+pub fn registry(config: &Config) -> Result<Registry, ConfigError> {
     let storage: Arc<dyn Storage> = match config.driver()? {
         Driver::Filesystem(root) => Arc::new(Filesystem::new(root)),
         Driver::InMemory => Arc::new(Memory::new()),
     };
-    let registry = Registry::new(
+    Ok(Registry::new(
         storage,
         Settings {
             delete_enabled: config.storage.delete.enabled,
             catalog_max_entries: config.catalog.maxentries,
         },
-    );
+    ))
+}
+
+/// The application's state and HTTP options for a configuration. With authentication configured, a
+/// missing htpasswd file is created here.
+pub fn state(config: &Config) -> Result<(Arc<AppState>, HttpOptions), ConfigError> {
+    let registry = registry(config)?;
     let prefix = config.http.path_prefix().to_string();
     let urls = UrlBuilder {
         host: config.http.host.clone().filter(|h| !h.is_empty()),
@@ -40,22 +57,15 @@ pub fn app(config: &Config) -> Result<axum::Router, ConfigError> {
     let headers = config
         .http
         .header_list()
-        .map_err(|message| ConfigError::Invalid {
-            key: "http.headers".into(),
-            origin: "configuration".into(),
-            message,
-        })?;
+        .map_err(|message| invalid("http.headers", message))?;
     let (headers, cors) = api::split_cors(headers);
     let options = HttpOptions {
         extra: ExtraHeaders { headers, prefix },
         cors,
     };
-    let auth = Authenticator::from_config(&config.auth).map_err(|e| ConfigError::Invalid {
-        key: e.setting().into(),
-        origin: "configuration".into(),
-        message: e.to_string(),
-    })?;
-    Ok(api::router(
+    let auth = Authenticator::from_config(&config.auth)
+        .map_err(|e| invalid(e.setting(), e.to_string()))?;
+    Ok((
         Arc::new(AppState {
             registry,
             urls,
@@ -65,22 +75,41 @@ pub fn app(config: &Config) -> Result<axum::Router, ConfigError> {
     ))
 }
 
-/// Serves the registry on `listener` (over TLS when `http.tls` is configured) until `shutdown`
-/// completes, then lets in-flight requests finish.
+/// Serves the registry on `listener` until `shutdown` completes, then lets in-flight requests finish.
 pub async fn serve(
     listener: TcpListener,
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = app(&config).map_err(std::io::Error::other)?;
-    if !config.http.tls.enabled() {
-        return axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await;
+    serve_with(listener, config, ServeOptions::default(), shutdown).await
+}
+
+/// [`serve`], with the background jobs and debug server adjusted by `options`.
+pub async fn serve_with(
+    listener: TcpListener,
+    config: Config,
+    options: ServeOptions,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let (state, http) = state(&config).map_err(std::io::Error::other)?;
+    let running = ops::start(&config, state.clone(), options).await?;
+    let app = ops::wrap(api::router(state, http), &config, &running.ops);
+    let drain = config.http.draintimeout.get();
+    if config.http.tls.enabled() {
+        serve_tls(listener, app, &config, drain, shutdown).await
+    } else {
+        ops::drain::serve(listener, app, drain, shutdown).await
     }
+}
+
+/// Serves over TLS (HTTP/2 by ALPN unless disabled), reloading the certificate when its files change.
+async fn serve_tls(
+    listener: TcpListener,
+    app: Router,
+    config: &Config,
+    drain: Duration,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let http2 = !config.http.http2.disabled;
     let tls_config = crate::tls::server_config(&config.http.tls, http2)
         .map_err(|(key, message)| std::io::Error::other(format!("{key}: {message}")))?;
@@ -94,7 +123,7 @@ pub async fn serve(
     let stopper = handle.clone();
     tokio::spawn(async move {
         shutdown.await;
-        stopper.graceful_shutdown(None);
+        stopper.graceful_shutdown(Some(drain));
     });
     let mut server = axum_server::from_tcp_rustls(listener.into_std()?, live)?.handle(handle);
     if !http2 {

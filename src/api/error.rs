@@ -51,6 +51,8 @@ pub enum Code {
     TooManyRequests,
     /// `UNKNOWN`: an internal error.
     Unknown,
+    /// `UNAVAILABLE`: a health check is failing (distribution's code for 503).
+    Unavailable,
 }
 
 impl Code {
@@ -76,6 +78,7 @@ impl Code {
             Code::Denied => "DENIED",
             Code::TooManyRequests => "TOOMANYREQUESTS",
             Code::Unknown => "UNKNOWN",
+            Code::Unavailable => "UNAVAILABLE",
         }
     }
 
@@ -93,6 +96,7 @@ impl Code {
             Code::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             Code::RangeInvalid => StatusCode::RANGE_NOT_SATISFIABLE,
             Code::Unknown => StatusCode::INTERNAL_SERVER_ERROR,
+            Code::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::BAD_REQUEST,
         }
     }

@@ -6,6 +6,8 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use axum::http::{HeaderName, HeaderValue};
 use serde::{Deserialize, Deserializer, Serialize};
 
+use super::debug::DebugConfig;
+use super::duration::GoDuration;
 use super::tls::{Http2Config, TlsConfig};
 
 /// `http:` settings.
@@ -31,6 +33,10 @@ pub struct HttpConfig {
     pub tls: TlsConfig,
     /// HTTP/2 over TLS.
     pub http2: Http2Config,
+    /// The operators' listener (health, metrics, on-demand garbage collection).
+    pub debug: DebugConfig,
+    /// On SIGTERM or SIGINT, how long in-flight requests may take to finish.
+    pub draintimeout: GoDuration,
 }
 
 impl Default for HttpConfig {
@@ -45,6 +51,8 @@ impl Default for HttpConfig {
             headers: BTreeMap::new(),
             tls: TlsConfig::default(),
             http2: Http2Config::default(),
+            debug: DebugConfig::default(),
+            draintimeout: GoDuration::secs(60),
         }
     }
 }

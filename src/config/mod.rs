@@ -4,9 +4,15 @@
 //! is one line naming the setting, where its value came from, and the fix.
 
 mod auth;
+pub mod debug;
+pub mod duration;
+pub mod gc;
+pub mod health;
 mod http;
 pub mod keys;
 mod log;
+pub mod maintenance;
+pub mod notifications;
 mod render;
 mod sources;
 mod storage;
@@ -64,6 +70,10 @@ pub struct Config {
     pub catalog: CatalogConfig,
     /// Authentication and access rules.
     pub auth: AuthConfig,
+    /// Health checks.
+    pub health: health::HealthConfig,
+    /// Webhooks.
+    pub notifications: notifications::NotificationsConfig,
 }
 
 impl Default for Config {
@@ -76,6 +86,8 @@ impl Default for Config {
             storage: Default::default(),
             catalog: Default::default(),
             auth: Default::default(),
+            health: Default::default(),
+            notifications: Default::default(),
         }
     }
 }

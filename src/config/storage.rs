@@ -5,6 +5,9 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use super::gc::GcConfig;
+use super::maintenance::MaintenanceConfig;
+
 /// `storage:` settings: exactly one driver plus the shared switches.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default)]
@@ -15,6 +18,10 @@ pub struct StorageConfig {
     pub inmemory: Option<BTreeMap<String, serde_yaml::Value>>,
     /// Deletion of blobs and manifests.
     pub delete: DeleteConfig,
+    /// Upload purging and read-only mode.
+    pub maintenance: MaintenanceConfig,
+    /// Garbage collection while serving.
+    pub gc: GcConfig,
 }
 
 /// `storage.filesystem:` settings.

@@ -54,6 +54,7 @@ impl Registry {
         digest: &Digest,
         from: &RepoName,
     ) -> Result<bool> {
+        let _writing = self.gc.write(name, [digest]).await;
         match self.blob_size(from, digest).await {
             Ok(_) => {
                 self.link_blob(name, digest).await?;

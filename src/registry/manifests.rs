@@ -92,6 +92,14 @@ impl Registry {
         };
         let parsed =
             manifest_format::parse(content_type, &bytes).map_err(RegistryError::ManifestInvalid)?;
+        let touched = parsed
+            .references
+            .iter()
+            .map(|(Needed::Blob(d) | Needed::Manifest(d))| d);
+        let _writing = self
+            .gc
+            .write(name, touched.chain([&digest]).chain(&parsed.subject))
+            .await;
         self.check_references(name, &parsed).await?;
 
         let blob = paths::blob_data(&digest);

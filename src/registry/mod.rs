@@ -5,10 +5,13 @@
 pub mod blobs;
 pub mod digest;
 pub mod error;
+pub mod gc;
+pub mod health;
 pub mod listing;
 pub mod manifest_format;
 pub mod manifests;
 pub mod names;
+pub mod purge;
 pub mod uploads;
 
 use std::sync::Arc;
@@ -30,6 +33,7 @@ pub struct Registry {
     storage: Arc<dyn Storage>,
     settings: Settings,
     sessions: uploads::Sessions,
+    gc: gc::barrier::Barrier,
 }
 
 impl Registry {
@@ -39,6 +43,7 @@ impl Registry {
             storage,
             settings,
             sessions: Default::default(),
+            gc: Default::default(),
         }
     }
 

@@ -88,6 +88,7 @@ impl Registry {
     /// Opens an upload session.
     pub async fn start_upload(&self, name: &RepoName) -> Result<UploadId> {
         let id = UploadId::new();
+        let _writing = self.gc.write(name, []).await;
         let now = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
         self.storage
             .put(&paths::upload_started_at(name, &id), Bytes::from(now))
@@ -210,6 +211,7 @@ impl Registry {
                 "content has digest {actual}, not {digest}"
             )));
         }
+        let _writing = self.gc.write(name, [digest]).await;
         self.storage
             .commit(&data, &paths::blob_data(digest))
             .await?;
@@ -226,6 +228,16 @@ impl Registry {
         let _held = lock.lock().await;
         self.upload_size(name, id).await?;
         self.storage.delete(&paths::upload_dir(name, &id)).await?;
+        self.sessions.forget(name, id);
+        Ok(())
+    }
+
+    /// Removes a session whatever its state, once no request is appending to it (upload purging).
+    pub(super) async fn discard_upload(&self, name: &RepoName, id: UploadId) -> Result<()> {
+        let lock = self.sessions.lock_for(name, id);
+        let _held = lock.lock().await;
+        self.delete_if_present(&paths::upload_dir(name, &id))
+            .await?;
         self.sessions.forget(name, id);
         Ok(())
     }

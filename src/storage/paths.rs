@@ -6,9 +6,12 @@
 //!
 //! ```text
 //! <root>                                          storage.filesystem.rootdirectory
-//! └── docker/registry/v2/
+//! └── docker/registry/v2/                          the health check stats this directory
 //!     ├── blobs/<alg>/<hex[0:2]>/<hex>/data       raw bytes of layers, configs and manifests
-//!     └── repositories/<name>/                     <name> may hold '/', e.g. library/ubuntu
+//!     │                                           (garbage collection deletes <hex>/ whole)
+//!     └── repositories/<name>/                     <name> may hold '/', e.g. library/ubuntu;
+//!         │                                        a directory holding any of the `_` children
+//!         │                                        below is a repository
 //!         ├── _layers/<alg>/<hex>/link             blob linked into this repository
 //!         ├── _manifests/
 //!         │   ├── revisions/<alg>/<hex>/link       manifest stored in this repository
@@ -54,6 +57,54 @@ pub fn repositories_root() -> String {
 /// A repository's directory.
 pub fn repo(name: &RepoName) -> String {
     format!("{ROOT}/repositories/{name}")
+}
+
+/// Names of the directories a repository keeps its content in; any of them makes its parent a
+/// repository. Other children of a repository's directory are nested repositories.
+pub const REPO_CONTENT_DIRS: [&str; 4] = ["_layers", "_manifests", "_referrers", "_uploads"];
+
+/// The content directories of a repository ([`REPO_CONTENT_DIRS`]), which removing it deletes.
+pub fn repo_content_dirs(name: &RepoName) -> Vec<String> {
+    REPO_CONTENT_DIRS
+        .iter()
+        .map(|dir| format!("{}/{dir}", repo(name)))
+        .collect()
+}
+
+/// A repository's directory and those of its parents under `repositories/`, deepest first: what may
+/// be left empty once the repository is removed.
+pub fn repo_dir_and_parents(name: &RepoName) -> Vec<String> {
+    let components: Vec<&str> = name.components().collect();
+    (1..=components.len())
+        .rev()
+        .map(|n| format!("{ROOT}/repositories/{}", components[..n].join("/")))
+        .collect()
+}
+
+/// The key of `child`, a name listed in directory `dir` (for walks over listings).
+pub fn child(dir: &str, child: &str) -> String {
+    format!("{dir}/{child}")
+}
+
+/// The root of the layout, stat-ed by the storage health check.
+pub fn layout_root() -> String {
+    ROOT.to_string()
+}
+
+/// A blob's directory, removed whole by garbage collection.
+pub fn blob_dir(d: &Digest) -> String {
+    let hex = d.hex();
+    format!("{ROOT}/blobs/{}/{}/{hex}", d.algorithm().name(), &hex[..2])
+}
+
+/// Directory of a repository's layer links (`<alg>/<hex>/link`).
+pub fn layers_dir(name: &RepoName) -> String {
+    format!("{}/_layers", repo(name))
+}
+
+/// Directory of a repository's manifest revision links (`<alg>/<hex>/link`).
+pub fn revisions_dir(name: &RepoName) -> String {
+    format!("{}/_manifests/revisions", repo(name))
 }
 
 /// Marks `d` as a blob of repository `name`.
@@ -177,6 +228,17 @@ mod tests {
         assert_eq!(
             tag_index_link(&name, &tag, &d),
             format!("{r}/_manifests/tags/latest/index/sha256/{hex}/link")
+        );
+        assert_eq!(
+            blob_dir(&d),
+            format!("docker/registry/v2/blobs/sha256/ab/{hex}")
+        );
+        assert_eq!(
+            repo_dir_and_parents(&name),
+            vec![
+                r.to_string(),
+                "docker/registry/v2/repositories/library".into()
+            ]
         );
     }
 }

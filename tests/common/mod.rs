@@ -9,6 +9,7 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use wharf::config::{Config, RegistryEnv};
+use wharf::ops::ServeOptions;
 
 /// A running server and the directory it stores into.
 pub struct TestServer {
@@ -38,8 +39,27 @@ impl TestServer {
         server
     }
 
+    /// A server over a fresh temporary directory with extra variables and serve options (a debug
+    /// listener, no purge jitter).
+    pub async fn start_with(vars: &[(&str, &str)], options: ServeOptions) -> TestServer {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let root = dir.path().to_path_buf();
+        let mut server = Self::start_at_with(&root, vars, options).await;
+        server._dir = Some(dir);
+        server
+    }
+
     /// A server over an existing root directory (kept when the server stops).
     pub async fn start_at(root: &Path, vars: &[(&str, &str)]) -> TestServer {
+        Self::start_at_with(root, vars, ServeOptions::default()).await
+    }
+
+    /// [`TestServer::start_at`] with serve options.
+    pub async fn start_at_with(
+        root: &Path,
+        vars: &[(&str, &str)],
+        options: ServeOptions,
+    ) -> TestServer {
         let mut all: Vec<(String, String)> = vec![(
             "REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY".into(),
             root.display().to_string(),
@@ -52,9 +72,14 @@ impl TestServer {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("local addr");
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(wharf::serve(listener, config, async move {
-            let _ = stopped.await;
-        }));
+        let task = tokio::spawn(wharf::server::serve_with(
+            listener,
+            config,
+            options,
+            async move {
+                let _ = stopped.await;
+            },
+        ));
         TestServer {
             url: format!("{}://{addr}", if tls { "https" } else { "http" }),
             addr,
@@ -62,6 +87,21 @@ impl TestServer {
             _dir: None,
             stop: Some(stop),
             task: Some(task),
+        }
+    }
+
+    /// A handle on a server started elsewhere (to share with spawned tasks); stopping it does nothing.
+    pub fn attach(url: &str, root: &Path) -> TestServer {
+        TestServer {
+            url: url.to_string(),
+            addr: url
+                .trim_start_matches("http://")
+                .parse()
+                .expect("url of a test server"),
+            root: root.to_path_buf(),
+            _dir: None,
+            stop: None,
+            task: None,
         }
     }
 
@@ -89,6 +129,13 @@ impl TestServer {
         self.shutdown().await;
         self._dir.take().expect("server owns its directory")
     }
+}
+
+/// A listener on `127.0.0.1:0` for the debug server, and its base URL.
+pub async fn debug_listener() -> (TcpListener, String) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind debug");
+    let url = format!("http://{}", listener.local_addr().expect("debug addr"));
+    (listener, url)
 }
 
 /// sha256 digest string of bytes.

@@ -1,0 +1,31 @@
+//! `storage.gc:` (Wharf only): garbage collection inside the running server, on a schedule.
+
+use serde::{Deserialize, Serialize};
+
+use super::duration::GoDuration;
+
+/// `storage.gc:` settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct GcConfig {
+    /// Time between two collections while serving; `0` (the default) schedules none.
+    pub interval: GoDuration,
+    /// Blobs written or linked, and manifests stored, less than this long ago are never collected, so
+    /// a push in progress (here or in another process) keeps everything it uploaded.
+    pub graceperiod: GoDuration,
+    /// Scheduled collections also delete manifests no tag reaches (`--delete-untagged`).
+    pub deleteuntagged: bool,
+    /// Scheduled collections only report what they would delete.
+    pub dryrun: bool,
+}
+
+impl Default for GcConfig {
+    fn default() -> Self {
+        GcConfig {
+            interval: GoDuration::secs(0),
+            graceperiod: GoDuration::hours(1),
+            deleteuntagged: false,
+            dryrun: false,
+        }
+    }
+}

@@ -1,0 +1,56 @@
+//! The access log: one `wharf::access` line per request with method, path, status, response bytes,
+//! duration and user. The query string is left out and no header is logged, so no credential or token
+//! reaches the log. The span's `user` field is empty until authentication records the user in it
+//! (`tracing::Span::current().record("user", name)`).
+
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{header, Request, Response};
+use tower_http::classify::{ServerErrorsAsFailures, SharedClassifier};
+use tower_http::trace::{
+    DefaultOnBodyChunk, DefaultOnEos, DefaultOnFailure, DefaultOnRequest, TraceLayer,
+};
+use tracing::Span;
+
+/// The access log layer.
+pub type AccessLog = TraceLayer<
+    SharedClassifier<ServerErrorsAsFailures>,
+    fn(&Request<Body>) -> Span,
+    DefaultOnRequest,
+    fn(&Response<Body>, Duration, &Span),
+    DefaultOnBodyChunk,
+    DefaultOnEos,
+    DefaultOnFailure,
+>;
+
+fn span(request: &Request<Body>) -> Span {
+    tracing::info_span!(
+        "request",
+        method = %request.method(),
+        path = %request.uri().path(),
+        user = tracing::field::Empty,
+    )
+}
+
+fn on_response(response: &Response<Body>, latency: Duration, _span: &Span) {
+    let bytes = response
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-");
+    tracing::info!(
+        target: "wharf::access",
+        status = response.status().as_u16(),
+        bytes,
+        duration_ms = latency.as_secs_f64() * 1000.0,
+        "access"
+    );
+}
+
+/// A layer logging every request once its response starts.
+pub fn layer() -> AccessLog {
+    TraceLayer::new_for_http()
+        .make_span_with(span as fn(&Request<Body>) -> Span)
+        .on_response(on_response as fn(&Response<Body>, Duration, &Span))
+}

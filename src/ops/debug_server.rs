@@ -1,0 +1,92 @@
+//! The debug server (`http.debug.addr`), for operators only: bind it to a private address.
+//!
+//! - `GET /debug/health`: `{}` (200) or the failing check (503);
+//! - `GET <http.debug.prometheus.path>` (default `/metrics`) when Prometheus is enabled;
+//! - `POST /debug/gc?dryrun=<bool>&deleteuntagged=<bool>`: one garbage collection now, with the
+//!   configured grace period; answers its report as JSON (409 when one is already running).
+
+use std::sync::Arc;
+
+use axum::extract::{Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{jobs, Ops};
+use crate::api::AppState;
+use crate::registry::error::RegistryError;
+use crate::registry::gc::{GcOptions, GcReport};
+
+type Shared = (Arc<Ops>, Arc<AppState>);
+
+/// The debug server's routes.
+pub fn router(ops: Arc<Ops>, app: Arc<AppState>, prometheus_path: Option<&str>) -> Router {
+    let mut router = Router::new()
+        .route("/debug/health", get(health))
+        .route("/debug/gc", post(gc));
+    if let Some(path) = prometheus_path {
+        router = router.route(path, get(metrics));
+    }
+    router.with_state((ops, app))
+}
+
+async fn health(State((ops, _)): State<Shared>) -> Response {
+    ops.health.report()
+}
+
+async fn metrics(State((ops, _)): State<Shared>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        ops.metrics.encode(),
+    )
+        .into_response()
+}
+
+#[derive(Deserialize)]
+struct GcQuery {
+    #[serde(default)]
+    dryrun: bool,
+    #[serde(default)]
+    deleteuntagged: bool,
+}
+
+async fn gc(State((ops, app)): State<Shared>, Query(q): Query<GcQuery>) -> Response {
+    let options = GcOptions {
+        dry_run: q.dryrun,
+        delete_untagged: q.deleteuntagged,
+        grace_period: ops.gc_grace_period,
+    };
+    match jobs::collect_garbage(&ops, &app, &options).await {
+        Ok(report) => axum::Json(report_json(&report)).into_response(),
+        Err(RegistryError::Unsupported(why)) => {
+            (StatusCode::CONFLICT, axum::Json(json!({ "error": why }))).into_response()
+        }
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            axum::Json(json!({ "error": e.to_string() })),
+        )
+            .into_response(),
+    }
+}
+
+fn report_json(r: &GcReport) -> serde_json::Value {
+    json!({
+        "dryRun": r.dry_run,
+        "repositories": r.repositories,
+        "marked": r.marked,
+        "blobsDeleted": r.blobs_deleted.iter()
+            .map(|(d, size)| json!({"digest": d, "size": size})).collect::<Vec<_>>(),
+        "bytesFreed": r.bytes_freed,
+        "manifestsDeleted": r.manifests_deleted.iter()
+            .map(|(repo, d)| json!({"repository": repo.as_str(), "digest": d})).collect::<Vec<_>>(),
+        "layerLinksRemoved": r.layer_links_removed,
+        "blobsKeptRecent": r.blobs_kept_recent,
+        "repositoriesRemoved": r.repositories_removed.iter().map(|n| n.as_str()).collect::<Vec<_>>(),
+    })
+}

@@ -1,0 +1,299 @@
+//! Prometheus metrics of one server: HTTP requests by route kind, method and status, latency, bytes in
+//! and out, uploads in flight, garbage collection, upload purging and authentication failures. Served
+//! in the OpenMetrics text format on the debug server.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::Method;
+use axum::middleware::Next;
+use axum::response::Response;
+use bytes::Bytes;
+use http_body::{Frame, SizeHint};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+use crate::api::route::{self, Route};
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    route: &'static str,
+    method: String,
+    status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteLabels {
+    route: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabels {
+    result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabels {
+    reason: String,
+}
+
+type HistogramFamily = Family<RouteLabels, Histogram, fn() -> Histogram>;
+
+fn latency_histogram() -> Histogram {
+    // 1 ms to about 16 s.
+    Histogram::new(exponential_buckets(0.001, 2.0, 15))
+}
+
+/// Every metric of a server, and the registry that exposes them.
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    latency: HistogramFamily,
+    received: Family<RouteLabels, Counter>,
+    sent: Family<RouteLabels, Counter>,
+    uploads_in_flight: Gauge,
+    gc_runs: Family<ResultLabels, Counter>,
+    gc_freed_bytes: Counter,
+    gc_deleted_blobs: Counter,
+    uploads_purged: Counter,
+    auth_failures: Family<ReasonLabels, Counter>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut m = Metrics {
+            registry: Registry::with_prefix("wharf"),
+            requests: Family::default(),
+            latency: HistogramFamily::new_with_constructor(latency_histogram),
+            received: Family::default(),
+            sent: Family::default(),
+            uploads_in_flight: Gauge::default(),
+            gc_runs: Family::default(),
+            gc_freed_bytes: Counter::default(),
+            gc_deleted_blobs: Counter::default(),
+            uploads_purged: Counter::default(),
+            auth_failures: Family::default(),
+        };
+        let r = &mut m.registry;
+        r.register(
+            "http_requests",
+            "HTTP requests by route kind, method and status",
+            m.requests.clone(),
+        );
+        r.register(
+            "http_request_duration_seconds",
+            "Time until the response headers, by route kind",
+            m.latency.clone(),
+        );
+        r.register(
+            "http_received_bytes",
+            "Request body bytes received, by route kind",
+            m.received.clone(),
+        );
+        r.register(
+            "http_sent_bytes",
+            "Response body bytes sent, by route kind",
+            m.sent.clone(),
+        );
+        r.register(
+            "uploads_in_flight",
+            "Upload requests (POST, PATCH, PUT of blob data) being received",
+            m.uploads_in_flight.clone(),
+        );
+        r.register(
+            "gc_runs",
+            "Garbage collections run in the server, by result",
+            m.gc_runs.clone(),
+        );
+        r.register(
+            "gc_freed_bytes",
+            "Blob bytes deleted by garbage collection",
+            m.gc_freed_bytes.clone(),
+        );
+        r.register(
+            "gc_deleted_blobs",
+            "Blobs deleted by garbage collection",
+            m.gc_deleted_blobs.clone(),
+        );
+        r.register(
+            "uploads_purged",
+            "Abandoned upload sessions removed",
+            m.uploads_purged.clone(),
+        );
+        r.register(
+            "auth_failures",
+            "Requests refused for bad or missing credentials, by reason",
+            m.auth_failures.clone(),
+        );
+        m
+    }
+}
+
+impl Metrics {
+    /// The metrics in the OpenMetrics text format.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+
+    /// Counts a garbage collection and what it freed.
+    pub fn gc_run(&self, succeeded: bool, freed_bytes: u64, deleted_blobs: usize) {
+        let result = if succeeded { "success" } else { "failure" };
+        self.gc_runs.get_or_create(&ResultLabels { result }).inc();
+        self.gc_freed_bytes.inc_by(freed_bytes);
+        self.gc_deleted_blobs.inc_by(deleted_blobs as u64);
+    }
+
+    /// Counts removed upload sessions.
+    pub fn uploads_purged(&self, count: usize) {
+        self.uploads_purged.inc_by(count as u64);
+    }
+
+    /// Counts a request refused by authentication, e.g. `reason` `bad_credentials` or `missing`.
+    pub fn auth_failure(&self, reason: &str) {
+        self.auth_failures
+            .get_or_create(&ReasonLabels {
+                reason: reason.to_string(),
+            })
+            .inc();
+    }
+}
+
+/// The kind of endpoint a path is, as a label.
+fn route_kind(path: &str) -> &'static str {
+    if path == "/" {
+        return "root";
+    }
+    match route::parse(path) {
+        Ok(Route::Base) => "base",
+        Ok(Route::Catalog) => "catalog",
+        Ok(Route::Tags(..)) => "tags",
+        Ok(Route::Manifest(..)) => "manifest",
+        Ok(Route::Blob(..)) => "blob",
+        Ok(Route::Uploads(..)) | Ok(Route::Upload(..)) => "upload",
+        Ok(Route::Referrers(..)) => "referrers",
+        Err(_) => "other",
+    }
+}
+
+/// Middleware recording every request.
+pub async fn observe(
+    State(metrics): State<Arc<Metrics>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let started = Instant::now();
+    let route = route_kind(request.uri().path());
+    let method = request.method().clone();
+    let labels = RouteLabels { route };
+    let uploading =
+        route == "upload" && matches!(method, Method::POST | Method::PATCH | Method::PUT);
+    let _in_flight = uploading.then(|| InFlight::enter(&metrics.uploads_in_flight));
+    let received = metrics.received.get_or_create(&labels).clone();
+    let request = request.map(|body| Body::new(Counted::new(body, received)));
+    let response = next.run(request).await;
+    metrics
+        .latency
+        .get_or_create(&labels)
+        .observe(started.elapsed().as_secs_f64());
+    metrics
+        .requests
+        .get_or_create(&RequestLabels {
+            route,
+            method: method.to_string(),
+            status: response.status().as_u16(),
+        })
+        .inc();
+    let sent = metrics.sent.get_or_create(&labels).clone();
+    response.map(|body| Body::new(Counted::new(body, sent)))
+}
+
+/// Keeps a gauge raised while alive.
+struct InFlight(Gauge);
+
+impl InFlight {
+    fn enter(gauge: &Gauge) -> Self {
+        gauge.inc();
+        InFlight(gauge.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
+/// A body that adds the bytes passing through it to a counter.
+struct Counted {
+    inner: Body,
+    counter: Counter,
+}
+
+impl Counted {
+    fn new(inner: Body, counter: Counter) -> Self {
+        Counted { inner, counter }
+    }
+}
+
+impl http_body::Body for Counted {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        let this = &mut *self;
+        let polled = Pin::new(&mut this.inner).poll_frame(cx);
+        if let Poll::Ready(Some(Ok(frame))) = &polled {
+            if let Some(data) = frame.data_ref() {
+                this.counter.inc_by(data.len() as u64);
+            }
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Paths map to the route kinds used as labels; unknown paths share one label.
+    #[test]
+    fn route_kind_table() {
+        let d = format!("sha256:{}", "a".repeat(64));
+        let cases = [
+            ("/", "root"),
+            ("/v2/", "base"),
+            ("/v2/_catalog", "catalog"),
+            ("/v2/a/b/tags/list", "tags"),
+            ("/v2/a/manifests/latest", "manifest"),
+            (&format!("/v2/a/blobs/{d}"), "blob"),
+            ("/v2/a/blobs/uploads/", "upload"),
+            (&format!("/v2/a/referrers/{d}"), "referrers"),
+            ("/favicon.ico", "other"),
+        ];
+        for (path, want) in cases {
+            assert_eq!(route_kind(path), want, "{path}");
+        }
+    }
+}

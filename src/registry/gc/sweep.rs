@@ -1,0 +1,80 @@
+//! The sweep phase's deletions. Links go before the data they point at, so a sweep stopped half-way
+//! leaves unreferenced data for the next run, never a link to nothing.
+
+use super::mark::RepoScan;
+use super::walk;
+use crate::registry::digest::Digest;
+use crate::registry::error::Result;
+use crate::registry::manifest_format;
+use crate::registry::names::RepoName;
+use crate::registry::Registry;
+use crate::storage::paths;
+
+impl Registry {
+    /// Removes an untagged manifest from a repository: its referrer link, its entries in every tag's
+    /// history, then its revision link.
+    pub(super) async fn delete_revision(&self, scan: &RepoScan, digest: &Digest) -> Result<()> {
+        let name = &scan.name;
+        if let Ok(bytes) = self.storage.get(&paths::blob_data(digest)).await {
+            if let Some(subject) = manifest_format::parse(None, &bytes)
+                .ok()
+                .and_then(|p| p.subject)
+            {
+                self.delete_if_present(&paths::referrer_link(name, &subject, digest))
+                    .await?;
+            }
+        }
+        for (tag, _) in &scan.tags {
+            self.delete_if_present(&paths::tag_index_link(name, tag, digest))
+                .await?;
+        }
+        self.delete_if_present(&paths::revision_link(name, digest))
+            .await
+    }
+
+    /// Deletes a blob's links from `repos`, then the blob.
+    pub(super) async fn delete_blob_everywhere(
+        &self,
+        digest: &Digest,
+        repos: &[RepoName],
+    ) -> Result<()> {
+        for repo in repos {
+            self.delete_if_present(&paths::layer_link(repo, digest))
+                .await?;
+        }
+        self.delete_if_present(&paths::blob_dir(digest)).await
+    }
+
+    /// Whether a repository holds no tag, manifest or upload session (links to blobs do not count:
+    /// without a manifest nothing can be pulled from it).
+    pub(super) async fn repo_is_empty(&self, name: &RepoName) -> Result<bool> {
+        let storage = self.storage.as_ref();
+        Ok(self.all_tags(name).await?.is_empty()
+            && walk::live_links(storage, &paths::revisions_dir(name), |d| {
+                paths::revision_link(name, d)
+            })
+            .await?
+            .is_empty()
+            && walk::list_or_empty(storage, &paths::uploads_dir(name))
+                .await?
+                .is_empty())
+    }
+
+    /// Removes a repository's content directories, then its directory and parents left empty (nested
+    /// repositories under it stay).
+    pub(super) async fn remove_repo(&self, name: &RepoName) -> Result<()> {
+        for dir in paths::repo_content_dirs(name) {
+            self.delete_if_present(&dir).await?;
+        }
+        for dir in paths::repo_dir_and_parents(name) {
+            if !walk::list_or_empty(self.storage.as_ref(), &dir)
+                .await?
+                .is_empty()
+            {
+                break;
+            }
+            self.delete_if_present(&dir).await?;
+        }
+        Ok(())
+    }
+}

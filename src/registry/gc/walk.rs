@@ -1,0 +1,121 @@
+//! Walks over the whole layout for maintenance jobs: every repository, the digests under a link
+//! directory, every blob with its size and age.
+
+use std::time::SystemTime;
+
+use crate::registry::digest::Digest;
+use crate::registry::error::Result;
+use crate::registry::names::RepoName;
+use crate::storage::{paths, Storage, StorageError};
+
+/// A blob in the global blob store.
+#[derive(Debug, Clone)]
+pub struct StoredBlob {
+    /// Its digest.
+    pub digest: Digest,
+    /// Its size in bytes.
+    pub size: u64,
+    /// When its data was last written.
+    pub modified: SystemTime,
+}
+
+/// The children of a directory; an absent directory has none.
+pub async fn list_or_empty(storage: &dyn Storage, key: &str) -> Result<Vec<String>> {
+    match storage.list(key).await {
+        Ok(names) => Ok(names),
+        Err(StorageError::NotFound(_)) => Ok(Vec::new()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// When a file was last written, or `None` when it is absent.
+pub async fn modified(storage: &dyn Storage, key: &str) -> Result<Option<SystemTime>> {
+    match storage.stat(key).await {
+        Ok(meta) => Ok(Some(meta.modified)),
+        Err(StorageError::NotFound(_)) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Every repository, sorted: each directory under `repositories/` holding one of the content
+/// directories, whether or not it ever held a manifest.
+pub async fn all_repositories(storage: &dyn Storage) -> Result<Vec<RepoName>> {
+    let mut found = Vec::new();
+    let mut stack = vec![(paths::repositories_root(), String::new())];
+    while let Some((dir, prefix)) = stack.pop() {
+        let children = list_or_empty(storage, &dir).await?;
+        if children
+            .iter()
+            .any(|c| paths::REPO_CONTENT_DIRS.contains(&c.as_str()))
+        {
+            if let Ok(name) = prefix.parse() {
+                found.push(name);
+            }
+        }
+        for child in children.iter().filter(|c| !c.starts_with('_')) {
+            let name = if prefix.is_empty() {
+                child.clone()
+            } else {
+                format!("{prefix}/{child}")
+            };
+            stack.push((paths::child(&dir, child), name));
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+/// The digests named by `<dir>/<alg>/<hex>/` entries (link directories), skipping what does not parse.
+pub async fn linked_digests(storage: &dyn Storage, dir: &str) -> Result<Vec<Digest>> {
+    let mut found = Vec::new();
+    for alg in list_or_empty(storage, dir).await? {
+        for hex in list_or_empty(storage, &paths::child(dir, &alg)).await? {
+            if let Ok(d) = format!("{alg}:{hex}").parse() {
+                found.push(d);
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// The digests under a link directory whose link file exists (deleting a link leaves its directory),
+/// with when each link was written; `link` gives a digest's link file.
+pub async fn live_links(
+    storage: &dyn Storage,
+    dir: &str,
+    link: impl Fn(&Digest) -> String,
+) -> Result<Vec<(Digest, SystemTime)>> {
+    let mut found = Vec::new();
+    for d in linked_digests(storage, dir).await? {
+        if let Some(t) = modified(storage, &link(&d)).await? {
+            found.push((d, t));
+        }
+    }
+    Ok(found)
+}
+
+/// Every blob that has its data file.
+pub async fn all_blobs(storage: &dyn Storage) -> Result<Vec<StoredBlob>> {
+    let root = paths::blobs_root();
+    let mut found = Vec::new();
+    for alg in list_or_empty(storage, &root).await? {
+        let alg_dir = paths::child(&root, &alg);
+        for fan in list_or_empty(storage, &alg_dir).await? {
+            for hex in list_or_empty(storage, &paths::child(&alg_dir, &fan)).await? {
+                let Ok(digest) = format!("{alg}:{hex}").parse::<Digest>() else {
+                    continue;
+                };
+                match storage.stat(&paths::blob_data(&digest)).await {
+                    Ok(meta) => found.push(StoredBlob {
+                        digest,
+                        size: meta.size,
+                        modified: meta.modified,
+                    }),
+                    Err(StorageError::NotFound(_)) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+    }
+    Ok(found)
+}
