@@ -39,6 +39,15 @@ pub enum Command {
     Htpasswd(HtpasswdArgs),
     /// Serve the web UI for a registry and proxy `/v2/` to it.
     Ui(crate::ui::UiArgs),
+    /// Check that the local server (as configured) answers and its storage is healthy: exit 0 or 1
+    /// with a one-line reason. Used by the image's HEALTHCHECK.
+    Healthcheck {
+        /// Probe this URL instead of the configured listen address (e.g. with mutual TLS in front).
+        #[arg(long, env = "WHARF_HEALTHCHECK_URL")]
+        url: Option<String>,
+        /// The config.yml to read, as for `serve`.
+        config: Option<PathBuf>,
+    },
     /// Delete blobs no manifest uses (and, with -m, manifests no tag reaches). Safe while a server
     /// runs on the same storage: content younger than the grace period is kept.
     GarbageCollect {
@@ -133,6 +142,32 @@ pub fn run(cli: Cli) -> i32 {
             }
         },
         Command::Ui(args) => run_ui(args),
+        Command::Healthcheck { url, config } => {
+            let ui = crate::healthcheck::ui_probe_url(|k| std::env::var(k).ok());
+            let url = match url.or(ui) {
+                Some(u) => u,
+                None => match load(config).and_then(|l| crate::healthcheck::probe_url(&l.config)) {
+                    Ok(u) => u,
+                    Err(e) => {
+                        eprintln!("wharf healthcheck: {e}");
+                        return 1;
+                    }
+                },
+            };
+            let outcome = tokio::runtime::Runtime::new()
+                .map_err(|e| e.to_string())
+                .and_then(|rt| rt.block_on(crate::healthcheck::probe(&url)));
+            match outcome {
+                Ok(line) => {
+                    println!("healthy: {line}");
+                    0
+                }
+                Err(e) => {
+                    println!("unhealthy: {e}");
+                    1
+                }
+            }
+        }
         Command::Serve { config } => {
             let loaded = match load(config) {
                 Ok(l) => l,

@@ -10,6 +10,7 @@ pub mod api;
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod healthcheck;
 pub mod logging;
 pub mod ops;
 pub mod registry;
