@@ -16,6 +16,8 @@ FROM scratch AS base
 COPY docker/rootfs/ /
 COPY --chown=1000:1000 docker/volumes/ /
 USER 1000:1000
+# `wharf healthcheck` (and `registry garbage-collect` without an argument) read the config `serve` uses.
+ENV REGISTRY_CONFIGURATION_PATH=/etc/docker/registry/config.yml
 EXPOSE 5000
 VOLUME ["/var/lib/registry"]
 HEALTHCHECK --interval=30s --timeout=5s --start-period=5s --retries=3 CMD ["/wharf", "healthcheck"]
