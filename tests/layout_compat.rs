@@ -4,9 +4,9 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use common::layers::{noise, tar_gz_layer};
 use common::{http, sha256, TestServer};
 use oci_client::client::{ClientConfig, ClientProtocol, Config, ImageLayer};
 use oci_client::manifest::{IMAGE_DOCKER_LAYER_GZIP_MEDIA_TYPE, IMAGE_LAYER_GZIP_MEDIA_TYPE};
@@ -18,36 +18,6 @@ const V2: &str = "docker/registry/v2";
 const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
 const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-
-/// Deterministic pseudo-random bytes (xorshift), distinct per seed.
-fn noise(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
-}
-
-/// A gzipped tar layer holding one file of `len` noisy bytes; returns the layer and its diff id.
-fn tar_gz_layer(seed: u64, len: usize) -> (Vec<u8>, String) {
-    let data = noise(seed, len);
-    let mut builder = tar::Builder::new(Vec::new());
-    let mut header = tar::Header::new_gnu();
-    header.set_size(data.len() as u64);
-    header.set_mode(0o644);
-    header.set_mtime(1_700_000_000);
-    builder
-        .append_data(&mut header, format!("srv/file-{seed}.bin"), &data[..])
-        .expect("tar entry");
-    let tar = builder.into_inner().expect("tar archive");
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    gz.write_all(&tar).expect("gzip");
-    (gz.finish().expect("gzip"), sha256(&tar))
-}
 
 fn hex_of(digest: &str) -> &str {
     digest.strip_prefix("sha256:").expect("sha256 digest")

@@ -3,8 +3,7 @@
 //! does not expose.
 mod common;
 
-use std::io::Write;
-
+use common::layers::{noise, tar_gz_layer};
 use common::{http, sha256, TestServer};
 use oci_client::client::{ClientConfig, ClientProtocol, Config, ImageLayer};
 use oci_client::manifest::{
@@ -33,36 +32,6 @@ fn tagged(server: &TestServer, repo: &str, tag: &str) -> Reference {
 
 fn by_digest(server: &TestServer, repo: &str, digest: &str) -> Reference {
     Reference::with_digest(server.host(), repo.to_string(), digest.to_string())
-}
-
-/// Deterministic pseudo-random bytes (xorshift), so blobs are incompressible and distinct per seed.
-fn noise(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
-}
-
-/// A gzipped tar layer holding one file of `len` noisy bytes; returns the layer and its diff id.
-fn tar_gz_layer(seed: u64, len: usize) -> (Vec<u8>, String) {
-    let data = noise(seed, len);
-    let mut builder = tar::Builder::new(Vec::new());
-    let mut header = tar::Header::new_gnu();
-    header.set_size(data.len() as u64);
-    header.set_mode(0o644);
-    header.set_mtime(1_700_000_000);
-    builder
-        .append_data(&mut header, format!("opt/data/file-{seed}.bin"), &data[..])
-        .expect("tar entry");
-    let tar = builder.into_inner().expect("tar archive");
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    gz.write_all(&tar).expect("gzip");
-    (gz.finish().expect("gzip"), sha256(&tar))
 }
 
 /// An OCI image of a config and two layers of a few hundred KiB each.
