@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum_server::tls_rustls::RustlsConfig;
+use futures_util::StreamExt;
 use tokio::net::TcpListener;
 
 use crate::api::{self, AppState, ExtraHeaders, HttpOptions, UrlBuilder};
@@ -102,7 +103,8 @@ pub async fn serve_with(
     }
 }
 
-/// Serves over TLS (HTTP/2 by ALPN unless disabled), reloading the certificate when its files change.
+/// Serves over TLS (HTTP/2 by ALPN unless disabled): with certificates from ACME, or from files that are
+/// reloaded when they change.
 async fn serve_tls(
     listener: TcpListener,
     app: Router,
@@ -111,6 +113,37 @@ async fn serve_tls(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let http2 = !config.http.http2.disabled;
+    let handle = axum_server::Handle::new();
+    let stopper = handle.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        stopper.graceful_shutdown(Some(drain));
+    });
+    let service = app.into_make_service_with_connect_info::<SocketAddr>();
+    if let Some(le) = &config.http.tls.letsencrypt {
+        let mut acme = crate::tls::acme_state(le);
+        let tls_config =
+            crate::tls::acme_server_config(&config.http.tls, acme.resolver(), http2)
+                .map_err(|(key, message)| std::io::Error::other(format!("{key}: {message}")))?;
+        let acceptor = acme.axum_acceptor(Arc::new(tls_config));
+        let events = tokio::spawn(async move {
+            while let Some(event) = acme.next().await {
+                match event {
+                    Ok(ok) => tracing::info!(event = ?ok, "ACME"),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "ACME: cannot obtain or renew the certificate yet")
+                    }
+                }
+            }
+        });
+        let result = axum_server::from_tcp(listener.into_std()?)?
+            .acceptor(acceptor)
+            .handle(handle)
+            .serve(service)
+            .await;
+        events.abort();
+        return result;
+    }
     let tls_config = crate::tls::server_config(&config.http.tls, http2)
         .map_err(|(key, message)| std::io::Error::other(format!("{key}: {message}")))?;
     let live = RustlsConfig::from_config(Arc::new(tls_config));
@@ -119,19 +152,11 @@ async fn serve_tls(
         config.http.tls.clone(),
         http2,
     ));
-    let handle = axum_server::Handle::new();
-    let stopper = handle.clone();
-    tokio::spawn(async move {
-        shutdown.await;
-        stopper.graceful_shutdown(Some(drain));
-    });
     let mut server = axum_server::from_tcp_rustls(listener.into_std()?, live)?.handle(handle);
     if !http2 {
         server = server.http1_only();
     }
-    let result = server
-        .serve(app.into_make_service_with_connect_info::<SocketAddr>())
-        .await;
+    let result = server.serve(service).await;
     watcher.abort();
     result
 }

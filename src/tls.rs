@@ -1,6 +1,9 @@
 //! TLS for the registry listener: a rustls server configuration built from `http.tls`, and a watcher
 //! that reloads it when the certificate, key or client-CA files change (Let's Encrypt renewals need no
 //! restart). A reload that fails keeps the previous configuration and logs why.
+//!
+//! With `http.tls.letsencrypt`, certificates come from an ACME directory instead (rustls-acme, the
+//! TLS-ALPN-01 challenge answered on the TLS port itself), cached between restarts.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -12,7 +15,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
 use rustls::{RootCertStore, ServerConfig};
 
-use crate::config::tls::TlsConfig;
+use crate::config::tls::{LetsEncryptConfig, TlsConfig};
 
 /// How often the certificate files are checked for changes.
 const RELOAD_CHECK: Duration = Duration::from_secs(2);
@@ -22,6 +25,106 @@ pub type TlsError = (&'static str, String);
 
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// TLS 1.3 and 1.2, the default.
+static TLS12_AND_UP: [&rustls::SupportedProtocolVersion; 2] =
+    [&rustls::version::TLS13, &rustls::version::TLS12];
+/// TLS 1.3 only.
+static TLS13_ONLY: [&rustls::SupportedProtocolVersion; 1] = [&rustls::version::TLS13];
+
+fn protocol_versions(
+    tls: &TlsConfig,
+) -> Result<&'static [&'static rustls::SupportedProtocolVersion], TlsError> {
+    match tls
+        .minimumtls
+        .as_deref()
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        None | Some("tls1.0" | "tls1.1" | "tls1.2") => Ok(&TLS12_AND_UP),
+        Some("tls1.3") => Ok(&TLS13_ONLY),
+        Some(other) => Err((
+            "http.tls.minimumtls",
+            format!("{other:?} is not tls1.2 or tls1.3"),
+        )),
+    }
+}
+
+fn alpn(http2: bool) -> Vec<Vec<u8>> {
+    if http2 {
+        vec![b"h2".to_vec(), b"http/1.1".to_vec()]
+    } else {
+        vec![b"http/1.1".to_vec()]
+    }
+}
+
+/// Checks `http.tls.letsencrypt` (without contacting anything).
+pub fn check_letsencrypt(tls: &TlsConfig) -> Result<(), TlsError> {
+    let Some(le) = &tls.letsencrypt else {
+        return Ok(());
+    };
+    if tls.certificate.is_some() {
+        return Err((
+            "http.tls.letsencrypt",
+            "cannot be combined with http.tls.certificate; keep one".into(),
+        ));
+    }
+    if !tls.clientcas.is_empty() {
+        return Err((
+            "http.tls.clientcas",
+            "is not supported with http.tls.letsencrypt".into(),
+        ));
+    }
+    if le.hosts.is_empty() {
+        return Err(("http.tls.letsencrypt.hosts", "needs at least one host name (REGISTRY_HTTP_TLS_LETSENCRYPT_HOSTS='[registry.example.com]')".into()));
+    }
+    if le.email.as_deref().is_none_or(|e| !e.contains('@')) {
+        return Err((
+            "http.tls.letsencrypt.email",
+            "needs the e-mail address of the ACME account".into(),
+        ));
+    }
+    if le.cachefile.is_none() {
+        return Err(("http.tls.letsencrypt.cachefile", "needs a path where certificates are kept between restarts (e.g. /var/lib/registry/letsencrypt)".into()));
+    }
+    protocol_versions(tls)?;
+    Ok(())
+}
+
+/// The ACME state for `http.tls.letsencrypt`: a stream that must be polled to obtain and renew
+/// certificates, and the resolver serving them.
+pub fn acme_state(
+    le: &LetsEncryptConfig,
+) -> rustls_acme::AcmeState<std::io::Error, std::io::Error> {
+    let mut config = rustls_acme::AcmeConfig::new(le.hosts.iter())
+        .contact(le.email.iter().map(|e| format!("mailto:{e}")));
+    config = match &le.directoryurl {
+        Some(url) => config.directory(url),
+        None => config.directory_lets_encrypt(true),
+    };
+    let cache = le
+        .cachefile
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("letsencrypt"));
+    config
+        .cache(rustls_acme::caches::DirCache::new(cache))
+        .state()
+}
+
+/// The server configuration for certificates resolved by ACME.
+pub fn acme_server_config(
+    tls: &TlsConfig,
+    resolver: Arc<dyn rustls::server::ResolvesServerCert>,
+    http2: bool,
+) -> Result<ServerConfig, TlsError> {
+    let mut config = ServerConfig::builder_with_provider(provider())
+        .with_protocol_versions(protocol_versions(tls)?)
+        .map_err(|e| ("http.tls.minimumtls", e.to_string()))?
+        .with_no_client_auth()
+        .with_cert_resolver(resolver);
+    config.alpn_protocols = alpn(http2);
+    Ok(config)
 }
 
 /// Builds the rustls configuration, reading every file it names.
@@ -125,11 +228,7 @@ pub fn server_config(tls: &TlsConfig, http2: bool) -> Result<ServerConfig, TlsEr
             format!("does not match the certificate or is unusable: {e}"),
         )
     })?;
-    config.alpn_protocols = if http2 {
-        vec![b"h2".to_vec(), b"http/1.1".to_vec()]
-    } else {
-        vec![b"http/1.1".to_vec()]
-    };
+    config.alpn_protocols = alpn(http2);
     Ok(config)
 }
 

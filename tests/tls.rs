@@ -271,3 +271,93 @@ fn bad_tls_settings() {
         assert!(err.contains(key), "{env:?}: {err}");
     }
 }
+
+/// `http.tls.letsencrypt` needs hosts, an e-mail and a cache path, and excludes certificate files.
+#[test]
+fn letsencrypt_settings() {
+    let cases: [(Vec<(&str, &str)>, &str); 4] = [
+        (
+            vec![
+                ("REGISTRY_HTTP_TLS_LETSENCRYPT_EMAIL", "ops@example.com"),
+                ("REGISTRY_HTTP_TLS_LETSENCRYPT_CACHEFILE", "/tmp/le"),
+            ],
+            "http.tls.letsencrypt.hosts",
+        ),
+        (
+            vec![
+                ("REGISTRY_HTTP_TLS_LETSENCRYPT_HOSTS", "[r.example.com]"),
+                ("REGISTRY_HTTP_TLS_LETSENCRYPT_CACHEFILE", "/tmp/le"),
+            ],
+            "http.tls.letsencrypt.email",
+        ),
+        (
+            vec![
+                ("REGISTRY_HTTP_TLS_LETSENCRYPT_HOSTS", "[r.example.com]"),
+                ("REGISTRY_HTTP_TLS_LETSENCRYPT_EMAIL", "ops@example.com"),
+            ],
+            "http.tls.letsencrypt.cachefile",
+        ),
+        (
+            vec![
+                ("REGISTRY_HTTP_TLS_LETSENCRYPT_HOSTS", "[r.example.com]"),
+                ("REGISTRY_HTTP_TLS_LETSENCRYPT_EMAIL", "ops@example.com"),
+                ("REGISTRY_HTTP_TLS_LETSENCRYPT_CACHEFILE", "/tmp/le"),
+                ("REGISTRY_HTTP_TLS_CERTIFICATE", "/tmp/cert.pem"),
+            ],
+            "cannot be combined",
+        ),
+    ];
+    for (env, want) in cases {
+        let vars = env.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+        let err = wharf::config::Config::load(None, wharf::config::RegistryEnv::from_vars(vars))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(want), "{env:?}: {err}");
+    }
+}
+
+/// With `http.tls.letsencrypt` the server starts and asks the configured ACME directory for a
+/// certificate (a stand-in directory here, as there is no internet), keeping its account in the cache.
+#[tokio::test(flavor = "multi_thread")]
+async fn letsencrypt_contacts_the_acme_directory() {
+    use std::sync::{Arc, Mutex};
+    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+    let record = seen.clone();
+    let acme = axum::Router::new().fallback(move |uri: axum::http::Uri| {
+        let record = record.clone();
+        async move {
+            record.lock().unwrap().push(uri.path().to_string());
+            axum::http::StatusCode::SERVICE_UNAVAILABLE
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let directory = format!("http://{}/directory", listener.local_addr().unwrap());
+    let stand_in = tokio::spawn(async move { axum::serve(listener, acme).await });
+    let cache = tempfile::tempdir().unwrap();
+    let cache_dir = cache.path().join("letsencrypt").display().to_string();
+    let server = TestServer::start_env(&[
+        (
+            "REGISTRY_HTTP_TLS_LETSENCRYPT_HOSTS",
+            "[registry.example.com]",
+        ),
+        ("REGISTRY_HTTP_TLS_LETSENCRYPT_EMAIL", "ops@example.com"),
+        ("REGISTRY_HTTP_TLS_LETSENCRYPT_CACHEFILE", &cache_dir),
+        ("REGISTRY_HTTP_TLS_LETSENCRYPT_DIRECTORYURL", &directory),
+    ])
+    .await;
+    let mut asked = false;
+    for _ in 0..100 {
+        if seen.lock().unwrap().iter().any(|p| p == "/directory") {
+            asked = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(
+        asked,
+        "the ACME directory was not contacted: {:?}",
+        seen.lock().unwrap()
+    );
+    server.stop().await;
+    stand_in.abort();
+}

@@ -161,7 +161,9 @@ impl HttpConfig {
             }
         }
         self.header_list().map_err(|m| ("http.headers", m))?;
-        if self.tls.enabled() || self.tls.key.is_some() {
+        if self.tls.letsencrypt.is_some() {
+            crate::tls::check_letsencrypt(&self.tls)?;
+        } else if self.tls.enabled() || self.tls.key.is_some() {
             crate::tls::server_config(&self.tls, !self.http2.disabled)?;
         }
         Ok(())

@@ -48,7 +48,10 @@ pub const KEYS: &[(&str, Support)] = &[
     ("http.tls.clientauth", Implemented),
     ("http.tls.minimumtls", Implemented),
     ("http.tls.ciphersuites", NotYet),
-    ("http.tls.letsencrypt.**", Refused),
+    ("http.tls.letsencrypt.cachefile", Implemented),
+    ("http.tls.letsencrypt.email", Implemented),
+    ("http.tls.letsencrypt.hosts", Implemented),
+    ("http.tls.letsencrypt.directoryurl", Implemented),
     ("http.http2.disabled", Implemented),
     ("http.h2c.enabled", NotYet),
     ("http.debug.addr", Implemented),
@@ -223,6 +226,7 @@ mod tests {
         example.storage.inmemory = Some(Default::default());
         example.auth.htpasswd = Some(Default::default());
         example.auth.token = Some(Default::default());
+        example.http.tls.letsencrypt = Some(Default::default());
         let mut fields = Vec::new();
         leaves("", &serde_yaml::to_value(&example).unwrap(), &mut fields);
         for field in &fields {

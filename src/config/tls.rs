@@ -21,12 +21,30 @@ pub struct TlsConfig {
     pub minimumtls: Option<String>,
     /// Cipher suite names in Go's spelling; Wharf uses rustls's safe defaults instead (warns).
     pub ciphersuites: Vec<String>,
+    /// Certificates from Let's Encrypt (or another ACME directory) instead of `certificate`/`key`.
+    pub letsencrypt: Option<LetsEncryptConfig>,
+}
+
+/// `http.tls.letsencrypt:` settings (ACME with the TLS-ALPN-01 challenge on the TLS port, which must
+/// be reachable from the internet on port 443).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LetsEncryptConfig {
+    /// Where account keys and certificates are kept between restarts. registry:2 names a file; Wharf
+    /// keeps a directory at this path.
+    pub cachefile: Option<PathBuf>,
+    /// Contact e-mail of the ACME account.
+    pub email: Option<String>,
+    /// Host names to get a certificate for.
+    pub hosts: Vec<String>,
+    /// ACME directory URL (default: Let's Encrypt production).
+    pub directoryurl: Option<String>,
 }
 
 impl TlsConfig {
-    /// Whether TLS is configured.
+    /// Whether TLS is configured (with files or with ACME).
     pub fn enabled(&self) -> bool {
-        self.certificate.is_some()
+        self.certificate.is_some() || self.letsencrypt.is_some()
     }
 }
 
