@@ -153,4 +153,21 @@ mod tests {
             "notifications.endpoints[0].headers"
         );
     }
+
+    /// Loading stops with one line naming the endpoint's URL setting and where it came from.
+    #[test]
+    fn load_names_the_bad_url() {
+        let env = crate::config::RegistryEnv::from_vars([(
+            "REGISTRY_NOTIFICATIONS_ENDPOINTS".to_string(),
+            "[{name: ok, url: 'http://h/e'}, {name: bad, url: 'h/e'}]".to_string(),
+        )]);
+        let err = crate::config::Config::load(None, env)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("invalid setting notifications.endpoints[1].url (from environment variable REGISTRY_NOTIFICATIONS_ENDPOINTS)"),
+            "{err}"
+        );
+        assert!(!err.contains('\n'), "{err}");
+    }
 }

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue};
 use bytes::Bytes;
+use prometheus_client::metrics::counter::Counter;
 use tokio::sync::mpsc::{self, error::TrySendError};
 
 use super::event::{Envelope, Event, EVENTS_MEDIA_TYPE};
@@ -57,7 +58,7 @@ pub(super) struct Queue {
     name: String,
     filter: Filter,
     sender: mpsc::Sender<Arc<Event>>,
-    dropped: prometheus_client::metrics::counter::Counter,
+    dropped: Counter,
 }
 
 impl Queue {
