@@ -6,6 +6,7 @@ use axum::extract::{Query, Request};
 use axum::http::{header, HeaderMap, StatusCode};
 use serde::Deserialize;
 
+use super::events::{self, BlobInfo, Happened};
 use super::{
     body_stream, header_str, respond, ApiError, ApiResult, AppState, Code, CONTENT_DIGEST,
     UPLOAD_UUID,
@@ -47,12 +48,19 @@ pub async fn get(
         _ => (StatusCode::OK, 0, size),
     };
     common.push((header::CONTENT_LENGTH, len.to_string()));
-    let body = if head {
-        Body::empty()
-    } else {
-        Body::from_stream(app.registry.read_blob(digest, start, len).await?)
+    if head {
+        return Ok(respond(status, &common, Body::empty()));
+    }
+    let body = Body::from_stream(app.registry.read_blob(digest, start, len).await?);
+    let pulled = BlobInfo {
+        digest: digest.clone(),
+        size,
     };
-    Ok(respond(status, &common, body))
+    Ok(events::attach(
+        respond(status, &common, body),
+        name,
+        Happened::BlobPulled(pulled),
+    ))
 }
 
 /// The single range a `Range` header asks for, inclusive; `None` to serve everything (multiple ranges,
@@ -78,10 +86,15 @@ fn byte_range(value: &str, size: u64) -> Result<Option<(u64, u64)>, ApiError> {
 /// Unlinks a blob from the repository.
 pub async fn delete(app: &AppState, name: &RepoName, digest: &Digest) -> ApiResult {
     app.registry.delete_blob(name, digest).await?;
-    Ok(respond(
+    let response = respond(
         StatusCode::ACCEPTED,
         &[(header::CONTENT_LENGTH, "0".into())],
         Body::empty(),
+    );
+    Ok(events::attach(
+        response,
+        name,
+        Happened::BlobDeleted(digest.clone()),
     ))
 }
 
@@ -120,17 +133,24 @@ pub async fn start_upload(app: &AppState, name: &RepoName, request: Request) -> 
         let from: RepoName = from
             .parse()
             .map_err(|e| ApiError::new(Code::NameInvalid, format!("from={from:?}: {e}")))?;
-        if app.registry.mount_blob(name, &digest, &from).await? {
-            return Ok(blob_created(app, name, &digest, request.headers()));
+        if let Some(size) = app.registry.mount_blob(name, &digest, &from).await? {
+            let response = blob_created(app, name, &digest, request.headers());
+            let blob = BlobInfo { digest, size };
+            return Ok(events::attach(
+                response,
+                name,
+                Happened::BlobMounted { blob, from },
+            ));
         }
     }
     if let Some(digest) = &q.digest {
         let digest = parse_digest(digest)?;
         let headers = request.headers().clone();
-        app.registry
+        let size = app
+            .registry
             .put_blob(name, &digest, body_stream(request.into_body()))
             .await?;
-        return Ok(blob_created(app, name, &digest, &headers));
+        return Ok(pushed(app, name, digest, size, &headers));
     }
     let id = app.registry.start_upload(name).await?;
     Ok(upload_progress(
@@ -204,11 +224,12 @@ pub async fn finish_upload(
         range.is_some() || header_str(request.headers(), header::CONTENT_LENGTH) != Some("0");
     let headers = request.headers().clone();
     let last = has_body.then(|| (range, body_stream(request.into_body())));
-    app.registry
+    let size = app
+        .registry
         .finish_upload(name, id, &digest, last)
         .await
         .map_err(|e| with_location(ApiError::from(e), app, name, id, &headers))?;
-    Ok(blob_created(app, name, &digest, &headers))
+    Ok(pushed(app, name, digest, size, &headers))
 }
 
 /// `DELETE` on a session.
@@ -288,6 +309,22 @@ fn upload_progress(
             (header::CONTENT_LENGTH, "0".into()),
         ],
         Body::empty(),
+    )
+}
+
+/// The `201 Created` answer to a finished upload, recorded as a blob push.
+fn pushed(
+    app: &AppState,
+    name: &RepoName,
+    digest: Digest,
+    size: u64,
+    headers: &HeaderMap,
+) -> axum::response::Response {
+    let response = blob_created(app, name, &digest, headers);
+    events::attach(
+        response,
+        name,
+        Happened::BlobPushed(BlobInfo { digest, size }),
     )
 }
 

@@ -4,11 +4,12 @@ use axum::body::Body;
 use axum::extract::Request;
 use axum::http::{header, HeaderMap, StatusCode};
 
+use super::events::{self, Happened, ManifestInfo};
 use super::{
     header_str, respond, ApiError, ApiResult, AppState, Code, CONTENT_DIGEST, OCI_SUBJECT,
 };
 use crate::registry::manifest_format::{OCI_INDEX, OCI_MANIFEST};
-use crate::registry::names::{Reference, RepoName};
+use crate::registry::names::{Reference, RepoName, Tag};
 
 /// Largest manifest accepted, as in distribution.
 pub const MAX_MANIFEST_BYTES: usize = 4 * 1024 * 1024;
@@ -37,12 +38,28 @@ pub async fn get(
         (header::ETAG, format!("\"{}\"", manifest.digest)),
         (header::CONTENT_LENGTH, manifest.bytes.len().to_string()),
     ];
-    let body = if head {
-        Body::empty()
-    } else {
-        Body::from(manifest.bytes)
+    if head {
+        return Ok(respond(StatusCode::OK, &fields, Body::empty()));
+    }
+    let pulled = ManifestInfo {
+        size: manifest.bytes.len() as u64,
+        digest: manifest.digest,
+        media_type: manifest.media_type,
+        tag: tag_of(reference),
     };
-    Ok(respond(StatusCode::OK, &fields, body))
+    let response = respond(StatusCode::OK, &fields, Body::from(manifest.bytes));
+    Ok(events::attach(
+        response,
+        name,
+        Happened::ManifestPulled(pulled),
+    ))
+}
+
+fn tag_of(reference: &Reference) -> Option<Tag> {
+    match reference {
+        Reference::Tag(t) => Some(t.clone()),
+        Reference::Digest(_) => None,
+    }
 }
 
 /// Whether the request's `Accept` allows `media_type`. As in distribution, only OCI manifests and
@@ -84,6 +101,7 @@ pub async fn put(
     let bytes = axum::body::to_bytes(request.into_body(), MAX_MANIFEST_BYTES)
         .await
         .map_err(|_| too_large())?;
+    let size = bytes.len() as u64;
     let pushed = app
         .registry
         .put_manifest(
@@ -105,17 +123,33 @@ pub async fn put(
     if let Some(subject) = pushed.subject {
         fields.push((OCI_SUBJECT, subject.to_string()));
     }
-    Ok(respond(StatusCode::CREATED, &fields, Body::empty()))
+    let response = respond(StatusCode::CREATED, &fields, Body::empty());
+    let info = ManifestInfo {
+        digest: pushed.digest,
+        media_type: pushed.media_type,
+        size,
+        tag: tag_of(reference),
+    };
+    Ok(events::attach(
+        response,
+        name,
+        Happened::ManifestPushed(info),
+    ))
 }
 
 /// Deletes a manifest by digest (with its tags) or a tag.
 pub async fn delete(app: &AppState, name: &RepoName, reference: &Reference) -> ApiResult {
     app.registry.delete_manifest(name, reference).await?;
-    Ok(respond(
+    let response = respond(
         StatusCode::ACCEPTED,
         &[(header::CONTENT_LENGTH, "0".into())],
         Body::empty(),
-    ))
+    );
+    let happened = match reference {
+        Reference::Digest(d) => Happened::ManifestDeleted(d.clone()),
+        Reference::Tag(t) => Happened::TagDeleted(t.clone()),
+    };
+    Ok(events::attach(response, name, happened))
 }
 
 #[cfg(test)]

@@ -1,10 +1,12 @@
 //! The HTTP surface: one axum fallback handler parses the path into a [`route::Route`], has the
 //! request authorized (`auth`) and dispatches by method. Handlers translate HTTP to registry calls
-//! and back; they never build storage paths.
+//! and back; they never build storage paths. Successful pushes, pulls, mounts and deletes are recorded
+//! in the response ([`events`]) for layers outside the API to report.
 
 mod auth;
 mod blobs;
 mod error;
+pub mod events;
 mod headers;
 mod listing;
 mod manifests;
@@ -27,6 +29,7 @@ pub use headers::{split_cors, ExtraHeaders};
 use route::Route;
 pub use urls::UrlBuilder;
 
+use crate::auth::Principal;
 use crate::registry::Registry;
 use crate::storage::ByteStream;
 
@@ -94,12 +97,21 @@ async fn dispatch(State(app): State<Arc<AppState>>, mut request: Request) -> Res
     if let Err(e) = auth::authorize(&app, route.as_ref().ok(), &mut request).await {
         return e.into_response();
     }
+    let actor = match request.extensions().get::<Principal>() {
+        None | Some(Principal::Anonymous) => None,
+        Some(principal) => Some(principal.name().to_string()),
+    };
     let result = match route {
         Ok(route) => handle(&app, route, request).await,
         Err(e) => Err(e),
     };
     match result {
-        Ok(response) => response,
+        Ok(mut response) => {
+            if let Some(outcome) = response.extensions_mut().get_mut::<events::Outcome>() {
+                outcome.actor = actor;
+            }
+            response
+        }
         Err(e) => e.into_response(),
     }
 }

@@ -100,7 +100,7 @@ pub const KEYS: &[(&str, Support)] = &[
     ("health.file", NotYet),
     ("health.http", NotYet),
     ("health.tcp", NotYet),
-    ("notifications.endpoints", NotYet),
+    ("notifications.endpoints", Implemented),
     ("notifications.events.**", NotYet),
     ("middleware.**", NotYet),
     ("reporting.**", NotYet),

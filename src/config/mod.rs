@@ -179,6 +179,14 @@ impl Config {
                 key: key.to_string(),
                 message,
             })?;
+        config
+            .notifications
+            .validate()
+            .map_err(|(key, message)| ConfigError::Invalid {
+                origin: origin_of("notifications.endpoints"),
+                key,
+                message,
+            })?;
         if config.http.headers.contains_key("access-control-origin") {
             warnings.push(format!(
                 "http.headers has Access-Control-Origin (from {}), which is not a CORS header; it is sent as configured, but Access-Control-Allow-Origin was probably meant",

@@ -14,17 +14,21 @@ const SECRET_KEYS: [&str; 5] = [
 ];
 
 fn redact(value: &mut serde_yaml::Value) {
-    if let serde_yaml::Value::Mapping(map) = value {
-        for (k, v) in map.iter_mut() {
-            let secret = k
-                .as_str()
-                .is_some_and(|k| SECRET_KEYS.contains(&k.to_ascii_lowercase().as_str()));
-            if secret && !v.is_null() {
-                *v = serde_yaml::Value::String("<redacted>".into());
-            } else {
-                redact(v);
+    match value {
+        serde_yaml::Value::Mapping(map) => {
+            for (k, v) in map.iter_mut() {
+                let secret = k
+                    .as_str()
+                    .is_some_and(|k| SECRET_KEYS.contains(&k.to_ascii_lowercase().as_str()));
+                if secret && !v.is_null() {
+                    *v = serde_yaml::Value::String("<redacted>".into());
+                } else {
+                    redact(v);
+                }
             }
         }
+        serde_yaml::Value::Sequence(items) => items.iter_mut().for_each(redact),
+        _ => {}
     }
 }
 
@@ -48,7 +52,8 @@ mod tests {
     use super::*;
     use crate::config::RegistryEnv;
 
-    /// Secrets never appear in the rendering; origins name the variables that set values.
+    /// Secrets never appear in the rendering, also inside lists such as webhook headers; origins name
+    /// the variables that set values.
     #[test]
     fn redacts_and_names_origins() {
         let env = RegistryEnv::from_vars([
@@ -57,10 +62,16 @@ mod tests {
                 "hunter2-very-secret".to_string(),
             ),
             ("REGISTRY_HTTP_ADDR".to_string(), ":6000".to_string()),
+            (
+                "REGISTRY_NOTIFICATIONS_ENDPOINTS".to_string(),
+                "[{name: hook, url: 'http://h/e', headers: {Authorization: [Bearer hunter3]}}]"
+                    .to_string(),
+            ),
         ]);
         let loaded = Config::load_with_sources(None, env).unwrap();
         let text = loaded.render();
         assert!(!text.contains("hunter2"), "{text}");
+        assert!(!text.contains("hunter3"), "{text}");
         assert!(text.contains("secret: <redacted>"), "{text}");
         assert!(text.contains("addr: :6000"), "{text}");
         assert!(

@@ -1,6 +1,6 @@
 //! Prometheus metrics of one server: HTTP requests by route kind, method and status, latency, bytes in
-//! and out, uploads in flight, garbage collection, upload purging and authentication failures. Served
-//! in the OpenMetrics text format on the debug server.
+//! and out, uploads in flight, garbage collection, upload purging, authentication failures and
+//! notification deliveries. Served in the OpenMetrics text format on the debug server.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -45,6 +45,22 @@ struct ReasonLabels {
     reason: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EndpointLabels {
+    endpoint: String,
+}
+
+/// The counters of one notification endpoint, kept by its queue and sender.
+#[derive(Clone, Debug, Default)]
+pub struct NotificationCounters {
+    /// Events the endpoint accepted.
+    pub sent: Counter,
+    /// Delivery attempts that failed (each is retried).
+    pub failed: Counter,
+    /// Events dropped because the endpoint's queue was full.
+    pub dropped: Counter,
+}
+
 type HistogramFamily = Family<RouteLabels, Histogram, fn() -> Histogram>;
 
 fn latency_histogram() -> Histogram {
@@ -65,6 +81,9 @@ pub struct Metrics {
     gc_deleted_blobs: Counter,
     uploads_purged: Counter,
     auth_failures: Family<ReasonLabels, Counter>,
+    notifications_sent: Family<EndpointLabels, Counter>,
+    notifications_failed: Family<EndpointLabels, Counter>,
+    notifications_dropped: Family<EndpointLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -81,6 +100,9 @@ impl Default for Metrics {
             gc_deleted_blobs: Counter::default(),
             uploads_purged: Counter::default(),
             auth_failures: Family::default(),
+            notifications_sent: Family::default(),
+            notifications_failed: Family::default(),
+            notifications_dropped: Family::default(),
         };
         let r = &mut m.registry;
         r.register(
@@ -133,6 +155,21 @@ impl Default for Metrics {
             "Requests refused for bad or missing credentials, by reason",
             m.auth_failures.clone(),
         );
+        r.register(
+            "notifications_sent",
+            "Events delivered to notification endpoints, by endpoint",
+            m.notifications_sent.clone(),
+        );
+        r.register(
+            "notifications_failed",
+            "Failed deliveries to notification endpoints (retried), by endpoint",
+            m.notifications_failed.clone(),
+        );
+        r.register(
+            "notifications_dropped",
+            "Events dropped because an endpoint's queue was full, by endpoint",
+            m.notifications_dropped.clone(),
+        );
         m
     }
 }
@@ -166,6 +203,18 @@ impl Metrics {
                 reason: reason.to_string(),
             })
             .inc();
+    }
+
+    /// The counters of the notification endpoint `name`.
+    pub fn notification_counters(&self, name: &str) -> NotificationCounters {
+        let labels = EndpointLabels {
+            endpoint: name.to_string(),
+        };
+        NotificationCounters {
+            sent: self.notifications_sent.get_or_create(&labels).clone(),
+            failed: self.notifications_failed.get_or_create(&labels).clone(),
+            dropped: self.notifications_dropped.get_or_create(&labels).clone(),
+        }
     }
 }
 

@@ -1,7 +1,7 @@
 //! Operations: what keeps a registry running for years without attention. Garbage collection (on
 //! demand and scheduled), upload purging, read-only mode, the storage health check, metrics, the
-//! access log, the debug server and graceful shutdown. These sit beside the HTTP API: they wrap its
-//! router with layers and call the registry services, never storage directly.
+//! access log, the debug server, notifications (webhooks) and graceful shutdown. These sit beside the
+//! HTTP API: they wrap its router with layers and call the registry services, never storage directly.
 
 pub mod access_log;
 pub mod debug_server;
@@ -10,6 +10,7 @@ pub mod gc_command;
 pub mod health;
 pub mod jobs;
 pub mod metrics;
+pub mod notifications;
 pub mod read_only;
 
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -26,6 +27,7 @@ use crate::config::Config;
 use crate::registry::gc::GcOptions;
 use health::Health;
 use metrics::Metrics;
+use notifications::Notifier;
 
 /// What the operational parts of one server share.
 pub struct Ops {
@@ -35,6 +37,8 @@ pub struct Ops {
     pub health: Arc<Health>,
     /// Grace period of in-server garbage collections (`storage.gc.graceperiod`).
     pub gc_grace_period: Duration,
+    /// Where events go; `None` when no notification endpoint is enabled.
+    pub notifier: Option<Arc<Notifier>>,
 }
 
 /// Hooks for tests and embedders that are not configuration.
@@ -73,12 +77,21 @@ pub async fn start(
     app: Arc<AppState>,
     options: ServeOptions,
 ) -> std::io::Result<Running> {
+    let mut tasks = JoinSet::new();
+    let metrics = Arc::new(Metrics::default());
+    let notifier = Notifier::start(
+        &config.notifications,
+        &config.http.addr,
+        app.urls.clone(),
+        &metrics,
+        &mut tasks,
+    )?;
     let ops = Arc::new(Ops {
-        metrics: Arc::new(Metrics::default()),
+        metrics,
         health: Arc::new(Health::new(config.health.storagedriver.threshold)),
         gc_grace_period: config.storage.gc.graceperiod.get(),
+        notifier,
     });
-    let mut tasks = JoinSet::new();
     let maintenance = &config.storage.maintenance;
     let read_only = maintenance.readonly.enabled;
     let purging = &maintenance.uploadpurging;
@@ -140,9 +153,16 @@ pub async fn start(
     Ok(Running { ops, _tasks: tasks })
 }
 
-/// Wraps the API router with the access log, metrics, the health gate and read-only mode.
+/// Wraps the API router with the access log, metrics, the health gate, read-only mode and
+/// notifications.
 pub fn wrap(router: Router, config: &Config, ops: &Ops) -> Router {
     let mut router = router;
+    if let Some(notifier) = &ops.notifier {
+        router = router.layer(from_fn_with_state(
+            notifier.clone(),
+            notifications::layer::observe,
+        ));
+    }
     if config.storage.maintenance.readonly.enabled {
         router = router.layer(from_fn(read_only::refuse_writes));
     }

@@ -47,20 +47,21 @@ impl Registry {
         }
     }
 
-    /// Links a blob held by repository `from` into `name`. Returns false when `from` does not have it.
+    /// Links a blob held by repository `from` into `name` and returns its size; `None` when `from` does
+    /// not have it.
     pub async fn mount_blob(
         &self,
         name: &RepoName,
         digest: &Digest,
         from: &RepoName,
-    ) -> Result<bool> {
+    ) -> Result<Option<u64>> {
         let _writing = self.gc.write(name, [digest]).await;
         match self.blob_size(from, digest).await {
-            Ok(_) => {
+            Ok(size) => {
                 self.link_blob(name, digest).await?;
-                Ok(true)
+                Ok(Some(size))
             }
-            Err(RegistryError::BlobUnknown(_)) => Ok(false),
+            Err(RegistryError::BlobUnknown(_)) => Ok(None),
             Err(e) => Err(e),
         }
     }

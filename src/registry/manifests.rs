@@ -27,6 +27,8 @@ pub struct StoredManifest {
 pub struct PushedManifest {
     /// The manifest's digest.
     pub digest: Digest,
+    /// Its media type: the document's `mediaType`, else the request's `Content-Type`.
+    pub media_type: String,
     /// Its `subject`, if it has one.
     pub subject: Option<Digest>,
 }
@@ -125,6 +127,7 @@ impl Registry {
         }
         Ok(PushedManifest {
             digest,
+            media_type: parsed.media_type,
             subject: parsed.subject,
         })
     }

@@ -171,15 +171,15 @@ impl Registry {
     }
 
     /// Closes a session: appends the final chunk if any, verifies the whole content against `digest`,
-    /// then makes the blob visible in the repository. On a digest mismatch nothing is stored and the
-    /// session stays as it was.
+    /// then makes the blob visible in the repository and returns its size. On a digest mismatch nothing
+    /// is stored and the session stays as it was.
     pub async fn finish_upload(
         &self,
         name: &RepoName,
         id: UploadId,
         digest: &Digest,
         last_chunk: Option<(Option<ChunkRange>, ByteStream)>,
-    ) -> Result<()> {
+    ) -> Result<u64> {
         let lock = self.sessions.lock_for(name, id);
         let mut hashed = lock.lock().await;
         let size = match last_chunk {
@@ -219,7 +219,7 @@ impl Registry {
         self.storage.delete(&paths::upload_dir(name, &id)).await?;
         drop(hashed);
         self.sessions.forget(name, id);
-        Ok(())
+        Ok(size)
     }
 
     /// Abandons a session and its data.
@@ -242,8 +242,14 @@ impl Registry {
         Ok(())
     }
 
-    /// Stores a whole blob sent in one request: a session that is opened and finished at once.
-    pub async fn put_blob(&self, name: &RepoName, digest: &Digest, body: ByteStream) -> Result<()> {
+    /// Stores a whole blob sent in one request: a session that is opened and finished at once. Returns
+    /// the blob's size.
+    pub async fn put_blob(
+        &self,
+        name: &RepoName,
+        digest: &Digest,
+        body: ByteStream,
+    ) -> Result<u64> {
         let id = self.start_upload(name).await?;
         let result = self
             .finish_upload(name, id, digest, Some((None, body)))
