@@ -1,12 +1,15 @@
 //! The UI's client for the upstream registry: the plain registry HTTP API (`_catalog`, `tags/list`,
 //! manifests, blobs, referrers, deletes), so it works against any registry. Every call carries the
-//! browser's `Authorization` header unchanged; nothing is stored.
+//! browser's `Authorization` header unchanged; nothing is stored. Requests go over the network
+//! (`wharf ui`) or, embedded in `wharf serve`, to the server's own router in process.
 
 use axum::http::{header, HeaderValue, StatusCode};
+use axum::Router;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use reqwest::{Method, Url};
 use serde::Deserialize;
+use tower::ServiceExt;
 
 use super::error::UiError;
 
@@ -34,11 +37,21 @@ pub struct Fetched {
     pub bytes: Bytes,
 }
 
+/// Where requests to the registry go.
+#[derive(Debug, Clone)]
+enum Transport {
+    /// Over HTTP(S) to the base URL.
+    Network,
+    /// To this router, in process (`wharf serve` with the UI embedded).
+    InProcess(Router),
+}
+
 /// A client for one upstream registry.
 #[derive(Debug, Clone)]
 pub struct Upstream {
     client: reqwest::Client,
     base: Url,
+    transport: Transport,
 }
 
 #[derive(Deserialize)]
@@ -68,23 +81,71 @@ struct OciError {
 }
 
 impl Upstream {
-    /// A client for the registry at `base` (`http://host:port`).
+    /// A client for the registry at `base` (`http://host:port`, with a path if the API is under one).
     pub fn new(base: &str) -> Result<Upstream, UiError> {
+        Self::with_transport(base, Transport::Network)
+    }
+
+    /// A client sending requests to `registry` in process; only the path of `base` counts.
+    pub fn in_process(base: &str, registry: Router) -> Result<Upstream, UiError> {
+        Self::with_transport(base, Transport::InProcess(registry))
+    }
+
+    fn with_transport(base: &str, transport: Transport) -> Result<Upstream, UiError> {
         let base = Url::parse(base).map_err(|e| UiError::Config(format!("upstream URL: {e}")))?;
         let client = reqwest::Client::builder()
             .connect_timeout(std::time::Duration::from_secs(10))
             .timeout(std::time::Duration::from_secs(60))
             .build()
             .map_err(|e| UiError::Config(format!("HTTP client: {e}")))?;
-        Ok(Upstream { client, base })
+        Ok(Upstream {
+            client,
+            base,
+            transport,
+        })
     }
 
+    /// `path_and_query` (`/v2/...`) under the base URL, keeping the base's path.
     fn url(&self, path_and_query: &str) -> Result<Url, UiError> {
-        self.base
-            .join(path_and_query)
+        let base = self.base.as_str().trim_end_matches('/');
+        Url::parse(&format!("{base}{path_and_query}"))
             .map_err(|e| UiError::Upstream(format!("bad URL {path_and_query:?}: {e}")))
     }
 
+    /// One request with `authorization`, over the transport.
+    async fn execute(
+        &self,
+        method: Method,
+        url: Url,
+        accept: Option<&str>,
+        authorization: Option<&HeaderValue>,
+    ) -> Result<reqwest::Response, UiError> {
+        let mut request = self.client.request(method, url);
+        if let Some(a) = authorization {
+            request = request.header(header::AUTHORIZATION, a.clone());
+        }
+        if let Some(a) = accept {
+            request = request.header(header::ACCEPT, a);
+        }
+        let unreachable =
+            |e: reqwest::Error| UiError::Upstream(format!("cannot reach the registry: {e}"));
+        let request = request.build().map_err(unreachable)?;
+        match &self.transport {
+            Transport::Network => self.client.execute(request).await.map_err(unreachable),
+            Transport::InProcess(router) => {
+                let request = axum::http::Request::try_from(request).map_err(unreachable)?;
+                let response = match router.clone().oneshot(request).await {
+                    Ok(response) => response,
+                    Err(never) => match never {},
+                };
+                Ok(reqwest::Response::from(response.map(|body| {
+                    reqwest::Body::wrap_stream(body.into_data_stream())
+                })))
+            }
+        }
+    }
+
+    /// Sends a request with the browser's credentials.
     async fn send(
         &self,
         auth: &Credentials,
@@ -92,17 +153,7 @@ impl Upstream {
         url: Url,
         accept: Option<&str>,
     ) -> Result<reqwest::Response, UiError> {
-        let mut request = self.client.request(method, url);
-        if let Some(a) = &auth.0 {
-            request = request.header(header::AUTHORIZATION, a.clone());
-        }
-        if let Some(a) = accept {
-            request = request.header(header::ACCEPT, a);
-        }
-        let response = request
-            .send()
-            .await
-            .map_err(|e| UiError::Upstream(format!("cannot reach the registry: {e}")))?;
+        let response = self.execute(method, url, accept, auth.0.as_ref()).await?;
         if response.status().is_success() {
             Ok(response)
         } else {
@@ -225,7 +276,10 @@ impl Upstream {
         else {
             return Ok(None);
         };
-        let url = self.url(target)?;
+        let url = self
+            .base
+            .join(target)
+            .map_err(|e| UiError::Upstream(format!("bad next-page link {target:?}: {e}")))?;
         if url.origin() != self.base.origin() {
             return Err(UiError::Upstream(format!(
                 "the registry sent a next-page link to another host: {url}"
