@@ -3,7 +3,7 @@
 //! host doubles as the registry endpoint; `wharf serve` with `ui.enabled` ([`embedded::mount`])
 //! mounts it under a path beside its own API. Either way it talks to the registry only through the
 //! plain registry HTTP API ([`upstream`]), forwarding the browser's credentials on every call
-//! without storing them.
+//! (exchanged for a token where the registry wants one, [`token`]) without storing them.
 //!
 //! Layout: [`args`]/[`config`] (settings) → [`routes`] (page addresses) → [`pages`] (handlers and
 //! templates) → [`inspect`] (image facts, cached by digest) → [`upstream`] (HTTP client);
@@ -19,6 +19,7 @@ pub mod model;
 pub mod pages;
 pub mod proxy;
 pub mod routes;
+pub mod token;
 pub mod upstream;
 
 use std::future::Future;

@@ -1,7 +1,10 @@
 //! The UI's client for the upstream registry: the plain registry HTTP API (`_catalog`, `tags/list`,
 //! manifests, blobs, referrers, deletes), so it works against any registry. Every call carries the
-//! browser's `Authorization` header unchanged; nothing is stored. Requests go over the network
+//! browser's `Authorization` header unchanged, or, when the registry asks for a token, a token
+//! obtained with it ([`super::token`]); no password is stored. Requests go over the network
 //! (`wharf ui`) or, embedded in `wharf serve`, to the server's own router in process.
+
+use std::sync::Arc;
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::Router;
@@ -12,6 +15,7 @@ use serde::Deserialize;
 use tower::ServiceExt;
 
 use super::error::UiError;
+use super::token::{self, Challenge, Tokens};
 
 /// Media types the UI asks for when fetching a manifest.
 const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.index.v1+json, \
@@ -52,6 +56,7 @@ pub struct Upstream {
     client: reqwest::Client,
     base: Url,
     transport: Transport,
+    tokens: Arc<Tokens>,
 }
 
 #[derive(Deserialize)]
@@ -102,6 +107,7 @@ impl Upstream {
             client,
             base,
             transport,
+            tokens: Arc::default(),
         })
     }
 
@@ -145,15 +151,36 @@ impl Upstream {
         }
     }
 
-    /// Sends a request with the browser's credentials.
+    /// Sends a request needing `scope`: with a cached token for it, else with the browser's
+    /// credentials; a `Bearer` challenge is answered by fetching a token and retrying once.
     async fn send(
         &self,
         auth: &Credentials,
         method: Method,
         url: Url,
         accept: Option<&str>,
+        scope: &str,
     ) -> Result<reqwest::Response, UiError> {
-        let response = self.execute(method, url, accept, auth.0.as_ref()).await?;
+        let key = token::Key::new(auth, scope);
+        let cached = self.tokens.get(&key);
+        let response = self
+            .execute(
+                method.clone(),
+                url.clone(),
+                accept,
+                cached.as_ref().or(auth.0.as_ref()),
+            )
+            .await?;
+        let response = match Challenge::of(&response) {
+            Some(challenge)
+                if response.status() == StatusCode::UNAUTHORIZED && token::exchangeable(auth) =>
+            {
+                let (bearer, lifetime) = token::fetch(&self.client, auth, &challenge).await?;
+                self.tokens.insert(key, bearer.clone(), lifetime);
+                self.execute(method, url, accept, Some(&bearer)).await?
+            }
+            _ => response,
+        };
         if response.status().is_success() {
             Ok(response)
         } else {
@@ -166,7 +193,9 @@ impl Upstream {
         let mut all = Vec::new();
         let mut next = Some(self.url(&format!("/v2/_catalog?n={n}"))?);
         while let Some(url) = next.take() {
-            let response = self.send(auth, Method::GET, url.clone(), None).await?;
+            let response = self
+                .send(auth, Method::GET, url.clone(), None, CATALOG_SCOPE)
+                .await?;
             next = self.next_link(&response)?.filter(|n| *n != url);
             let body: CatalogBody = parse_json(&read_limited(response).await?)?;
             let page = body.repositories.unwrap_or_default();
@@ -182,8 +211,11 @@ impl Upstream {
     pub async fn tags(&self, auth: &Credentials, repo: &str) -> Result<Vec<String>, UiError> {
         let mut all = Vec::new();
         let mut next = Some(self.url(&format!("/v2/{repo}/tags/list"))?);
+        let scope = pull(repo);
         while let Some(url) = next.take() {
-            let response = self.send(auth, Method::GET, url.clone(), None).await?;
+            let response = self
+                .send(auth, Method::GET, url.clone(), None, &scope)
+                .await?;
             next = self.next_link(&response)?.filter(|n| *n != url);
             let body: TagsBody = parse_json(&read_limited(response).await?)?;
             all.extend(body.tags.unwrap_or_default());
@@ -200,7 +232,7 @@ impl Upstream {
     ) -> Result<Fetched, UiError> {
         let url = self.url(&format!("/v2/{repo}/manifests/{reference}"))?;
         let response = self
-            .send(auth, Method::GET, url, Some(MANIFEST_ACCEPT))
+            .send(auth, Method::GET, url, Some(MANIFEST_ACCEPT), &pull(repo))
             .await?;
         let header_text = |name: &str| {
             response
@@ -228,7 +260,7 @@ impl Upstream {
         digest: &str,
     ) -> Result<Bytes, UiError> {
         let url = self.url(&format!("/v2/{repo}/blobs/{digest}"))?;
-        read_limited(self.send(auth, Method::GET, url, None).await?).await
+        read_limited(self.send(auth, Method::GET, url, None, &pull(repo)).await?).await
     }
 
     /// The referrers index of `digest`; empty when the registry has no referrers API.
@@ -239,7 +271,7 @@ impl Upstream {
         digest: &str,
     ) -> Result<Option<Bytes>, UiError> {
         let url = self.url(&format!("/v2/{repo}/referrers/{digest}"))?;
-        match self.send(auth, Method::GET, url, None).await {
+        match self.send(auth, Method::GET, url, None, &pull(repo)).await {
             Ok(response) => Ok(Some(read_limited(response).await?)),
             Err(UiError::NotFound(_)) | Err(UiError::Unsupported(_)) => Ok(None),
             Err(e) => Err(e),
@@ -254,7 +286,10 @@ impl Upstream {
         reference: &str,
     ) -> Result<(), UiError> {
         let url = self.url(&format!("/v2/{repo}/manifests/{reference}"))?;
-        self.send(auth, Method::DELETE, url, None).await.map(drop)
+        let scope = format!("repository:{repo}:delete");
+        self.send(auth, Method::DELETE, url, None, &scope)
+            .await
+            .map(drop)
     }
 
     /// The next page from a `Link: <...>; rel="next"` header, only on the upstream's own origin (so
@@ -287,6 +322,14 @@ impl Upstream {
         }
         Ok(Some(url))
     }
+}
+
+/// The token scope of `_catalog`.
+const CATALOG_SCOPE: &str = "registry:catalog:*";
+
+/// The token scope for reading `repo`.
+fn pull(repo: &str) -> String {
+    format!("repository:{repo}:pull")
 }
 
 /// Reads a JSON document of at most [`MAX_DOCUMENT`] bytes.
