@@ -1,7 +1,7 @@
 //! The web UI embedded in `wharf serve` (`REGISTRY_UI_ENABLED=true`): pages under `/ui/` beside the
 //! registry API, every link under that path, deletes through the confirmation, the API and `GET /`
-//! unchanged, htpasswd credentials passed through, and TLS serving (the UI calls the registry in
-//! process, so it needs no certificate of its own).
+//! unchanged, htpasswd credentials passed through, and TLS serving with HTTP/2 (the UI calls the
+//! registry in process, so it needs no certificate of its own).
 mod auth_support;
 #[path = "common/certs.rs"]
 mod certs;
@@ -167,7 +167,8 @@ async fn htpasswd_credentials_pass_through() {
     server.stop().await;
 }
 
-/// Over TLS the embedded UI works: it reads the registry in process, not through the certificate.
+/// Over TLS the embedded UI works: it reads the registry in process, not through the certificate;
+/// over HTTP/2 the pull command names the host from `:authority`.
 #[tokio::test(flavor = "multi_thread")]
 async fn served_over_tls() {
     let dir = tempfile::tempdir().unwrap();
@@ -213,5 +214,13 @@ async fn served_over_tls() {
         .await
         .unwrap()
         .contains("href=\"/ui/r/tls/app/-/tags/v1\""));
+    let r = https
+        .get(format!("{}/ui/r/tls/app/-/tags/v1", server.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.version(), reqwest::Version::HTTP_2);
+    let pull = format!("docker pull {}/tls/app:v1", server.host());
+    assert!(r.text().await.unwrap().contains(&pull), "host from :authority");
     server.stop().await;
 }

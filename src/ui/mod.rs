@@ -25,7 +25,7 @@ pub mod upstream;
 use std::future::Future;
 use std::sync::Arc;
 
-use axum::extract::{Path, Query, RawForm, State};
+use axum::extract::{Path, Query, RawForm, Request, State};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue};
 use axum::response::{Redirect, Response};
 use axum::routing::{any, get};
@@ -102,6 +102,19 @@ fn pages(base: &str) -> Router<Arc<UiState>> {
             HeaderName::from_static("referrer-policy"),
             HeaderValue::from_static("same-origin"),
         ))
+        .layer(axum::middleware::map_request(authority_as_host))
+}
+
+/// HTTP/2 carries the host in the `:authority` pseudo-header, not `Host`: copies it to `Host`, which
+/// the pull command and the same-origin check of forms read.
+async fn authority_as_host(mut request: Request) -> Request {
+    if !request.headers().contains_key(header::HOST) {
+        let authority = request.uri().authority().map(|a| a.as_str().to_string());
+        if let Some(value) = authority.and_then(|a| HeaderValue::from_str(&a).ok()) {
+            request.headers_mut().insert(header::HOST, value);
+        }
+    }
+    request
 }
 
 /// Serves the UI on `listener` until `shutdown` completes, then lets in-flight requests finish.
