@@ -1,6 +1,7 @@
 //! Starting the registry: build the storage backend, services, authentication and HTTP options from
-//! the configuration, start the operational jobs, and serve the HTTP API on a listener (plain or TLS)
-//! until a shutdown signal, then drain for at most `http.draintimeout`.
+//! the configuration, start the operational jobs, and serve the HTTP API (with the web UI beside it
+//! when `ui.enabled`) on a listener (plain or TLS) until a shutdown signal, then drain for at most
+//! `http.draintimeout`.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -94,7 +95,10 @@ pub async fn serve_with(
 ) -> std::io::Result<()> {
     let (state, http) = state(&config).map_err(std::io::Error::other)?;
     let running = ops::start(&config, state.clone(), options).await?;
-    let app = ops::wrap(api::router(state, http), &config, &running.ops);
+    let mut app = ops::wrap(api::router(state, http), &config, &running.ops);
+    if config.ui.enabled {
+        app = crate::ui::embedded::mount(&config, app).map_err(std::io::Error::other)?;
+    }
     let drain = config.http.draintimeout.get();
     if config.http.tls.enabled() {
         serve_tls(listener, app, &config, drain, shutdown).await

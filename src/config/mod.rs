@@ -17,6 +17,7 @@ mod render;
 mod sources;
 mod storage;
 pub mod tls;
+pub mod ui;
 
 use std::path::{Path, PathBuf};
 
@@ -74,6 +75,8 @@ pub struct Config {
     pub health: health::HealthConfig,
     /// Webhooks.
     pub notifications: notifications::NotificationsConfig,
+    /// The web UI served beside the registry.
+    pub ui: ui::UiSection,
 }
 
 impl Default for Config {
@@ -88,6 +91,7 @@ impl Default for Config {
             auth: Default::default(),
             health: Default::default(),
             notifications: Default::default(),
+            ui: Default::default(),
         }
     }
 }
@@ -211,6 +215,7 @@ impl Config {
             return Err(("catalog.maxentries", "must be at least 1".into()));
         }
         self.auth.validate()?;
+        self.ui.validate(self.http.path_prefix())?;
         Ok(())
     }
 

@@ -67,6 +67,9 @@ pub struct UiConfig {
     pub pull_url: Option<String>,
     /// The colour theme.
     pub theme: Theme,
+    /// Path the pages are served under, starting and ending with `/`: `/` for `wharf ui`,
+    /// `ui.path` when `wharf serve` embeds the UI.
+    pub base_path: String,
 }
 
 impl UiConfig {
@@ -90,6 +93,7 @@ impl UiConfig {
             catalog_page_size: 100,
             pull_url: None,
             theme: Theme::Auto,
+            base_path: "/".into(),
         }
     }
 }

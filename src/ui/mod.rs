@@ -1,7 +1,9 @@
-//! The web UI: server-rendered pages for browsing and cleaning up a registry, plus a `/v2/` proxy so
-//! the UI's host doubles as the registry endpoint. It talks to its upstream only through the plain
-//! registry HTTP API ([`upstream`]), so it works in front of any registry, registry:2 included, and it
-//! forwards the browser's Basic credentials on every call without storing them.
+//! The web UI: server-rendered pages for browsing and cleaning up a registry. Two ways to serve it:
+//! `wharf ui` ([`router`]) puts it at `/` in front of any registry, plus a `/v2/` proxy so the UI's
+//! host doubles as the registry endpoint; `wharf serve` with `ui.enabled` ([`embedded::mount`])
+//! mounts it under a path beside its own API. Either way it talks to the registry only through the
+//! plain registry HTTP API ([`upstream`]), forwarding the browser's credentials on every call
+//! (exchanged for a token where the registry wants one, [`token`]) without storing them.
 //!
 //! Layout: [`args`]/[`config`] (settings) → [`routes`] (page addresses) → [`pages`] (handlers and
 //! templates) → [`inspect`] (image facts, cached by digest) → [`upstream`] (HTTP client);
@@ -10,20 +12,22 @@
 pub mod args;
 mod assets;
 pub mod config;
+pub mod embedded;
 pub mod error;
 pub mod inspect;
 pub mod model;
 pub mod pages;
 pub mod proxy;
 pub mod routes;
+pub mod token;
 pub mod upstream;
 
 use std::future::Future;
 use std::sync::Arc;
 
-use axum::extract::{Path, Query, RawForm, State};
+use axum::extract::{Path, Query, RawForm, Request, State};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue};
-use axum::response::Response;
+use axum::response::{Redirect, Response};
 use axum::routing::{any, get};
 use axum::Router;
 use tokio::net::TcpListener;
@@ -35,7 +39,7 @@ pub use error::UiError;
 
 use inspect::Inspector;
 use pages::delete::Form;
-use routes::RepoRoute;
+use routes::{Links, RepoRoute};
 use upstream::Upstream;
 
 /// What the UI's handlers share.
@@ -43,6 +47,8 @@ use upstream::Upstream;
 pub struct UiState {
     /// The settings.
     pub config: UiConfig,
+    /// The pages' addresses under the base path.
+    pub links: Links,
     /// Image facts from the upstream.
     pub inspector: Inspector,
     /// The client for `/v2/` pass-through.
@@ -53,18 +59,37 @@ pub struct UiState {
 const CSP: &str = "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; \
 form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
-/// The UI's router: pages, assets and the `/v2/` proxy.
+/// The router of `wharf ui`: pages, assets and the `/v2/` proxy, over the network.
 pub fn router(config: UiConfig) -> Result<Router, UiError> {
     let upstream = Upstream::new(&config.upstream)?;
-    let state = Arc::new(UiState {
+    let state = ui_state(config, upstream)?;
+    let registry = Router::new()
+        .route("/v2", any(proxy::forward))
+        .route("/v2/", any(proxy::forward))
+        .route("/v2/{*rest}", any(proxy::forward));
+    Ok(pages(state.links.home()).merge(registry).with_state(state))
+}
+
+fn ui_state(config: UiConfig, upstream: Upstream) -> Result<Arc<UiState>, UiError> {
+    Ok(Arc::new(UiState {
+        links: Links::new(&config.base_path),
         inspector: Inspector::new(upstream),
         proxy: proxy::client().map_err(|e| UiError::Config(format!("HTTP client: {e}")))?,
         config,
-    });
-    let pages = Router::new()
-        .route("/", get(pages::catalog::page))
-        .route("/r/{*path}", get(repo_get).post(repo_post))
-        .route("/assets/{file}", get(assets::serve))
+    }))
+}
+
+/// The pages and assets under `base`; `base` without its trailing `/` redirects to it.
+fn pages(base: &str) -> Router<Arc<UiState>> {
+    let mut router = Router::new()
+        .route(base, get(pages::catalog::page))
+        .route(&format!("{base}r/{{*path}}"), get(repo_get).post(repo_post))
+        .route(&format!("{base}assets/{{file}}"), get(assets::serve));
+    if let Some(bare) = base.strip_suffix('/').filter(|b| !b.is_empty()) {
+        let to = Redirect::permanent(base);
+        router = router.route(bare, get(move || std::future::ready(to.clone())));
+    }
+    router
         .layer(SetResponseHeaderLayer::overriding(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(CSP),
@@ -76,12 +101,20 @@ pub fn router(config: UiConfig) -> Result<Router, UiError> {
         .layer(SetResponseHeaderLayer::overriding(
             HeaderName::from_static("referrer-policy"),
             HeaderValue::from_static("same-origin"),
-        ));
-    let registry = Router::new()
-        .route("/v2", any(proxy::forward))
-        .route("/v2/", any(proxy::forward))
-        .route("/v2/{*rest}", any(proxy::forward));
-    Ok(pages.merge(registry).with_state(state))
+        ))
+        .layer(axum::middleware::map_request(authority_as_host))
+}
+
+/// HTTP/2 carries the host in the `:authority` pseudo-header, not `Host`: copies it to `Host`, which
+/// the pull command and the same-origin check of forms read.
+async fn authority_as_host(mut request: Request) -> Request {
+    if !request.headers().contains_key(header::HOST) {
+        let authority = request.uri().authority().map(|a| a.as_str().to_string());
+        if let Some(value) = authority.and_then(|a| HeaderValue::from_str(&a).ok()) {
+            request.headers_mut().insert(header::HOST, value);
+        }
+    }
+    request
 }
 
 /// Serves the UI on `listener` until `shutdown` completes, then lets in-flight requests finish.

@@ -1,6 +1,7 @@
-//! The UI's page addresses. Repository names contain `/`, so everything about a repository lives
-//! under `/r/<name>` and sub-pages follow a `/-/` segment, which can never be part of a valid name.
-//! Parsing is a pure function over the path, validating names and tags before any handler runs.
+//! The UI's page addresses, under its base path. Repository names contain `/`, so everything about a
+//! repository lives under `<base>r/<name>` and sub-pages follow a `/-/` segment, which can never be
+//! part of a valid name. Parsing is a pure function over the path after `<base>r/`, validating names
+//! and tags before any handler runs.
 
 use crate::registry::names::{RepoName, Tag};
 
@@ -35,14 +36,45 @@ pub fn parse(rest: &str) -> Option<RepoRoute> {
     }
 }
 
-/// `/r/<name>`.
-pub fn repository(name: &str) -> String {
-    format!("/r/{name}")
+/// The UI's addresses under its base path: `/` for `wharf ui`, `ui.path` (e.g. `/ui/`) when
+/// `wharf serve` embeds it. Every link, form and asset URL the pages print comes from here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Links {
+    base: String,
 }
 
-/// `/r/<name>/-/tags/<tag>`.
-pub fn tag(name: &str, tag: &str) -> String {
-    format!("/r/{name}/-/tags/{tag}")
+impl Links {
+    /// Addresses under `base`, which starts and ends with `/`.
+    pub fn new(base: &str) -> Links {
+        Links {
+            base: base.to_string(),
+        }
+    }
+
+    /// The catalog, which is the base path itself.
+    pub fn home(&self) -> &str {
+        &self.base
+    }
+
+    /// `<base>r/<name>`.
+    pub fn repository(&self, name: &str) -> String {
+        format!("{}r/{name}", self.base)
+    }
+
+    /// `<base>r/<name>/-/tags/<tag>`.
+    pub fn tag(&self, name: &str, tag: &str) -> String {
+        format!("{}r/{name}/-/tags/{tag}", self.base)
+    }
+
+    /// `<base>r/<name>/-/delete`.
+    pub fn delete(&self, name: &str) -> String {
+        format!("{}r/{name}/-/delete", self.base)
+    }
+
+    /// `<base>r/<name>/-/delete-repository`.
+    pub fn delete_repository(&self, name: &str) -> String {
+        format!("{}r/{name}/-/delete-repository", self.base)
+    }
 }
 
 #[cfg(test)]
@@ -77,5 +109,19 @@ mod tests {
         for (path, want) in cases {
             assert_eq!(parse(path), want, "{path}");
         }
+    }
+
+    /// Every address starts with the base path.
+    #[test]
+    fn links_under_base() {
+        let links = Links::new("/ui/");
+        assert_eq!(links.home(), "/ui/");
+        assert_eq!(links.repository("a/b"), "/ui/r/a/b");
+        assert_eq!(links.tag("a", "v1"), "/ui/r/a/-/tags/v1");
+        assert_eq!(links.delete("a"), "/ui/r/a/-/delete");
+        assert_eq!(
+            Links::new("/").delete_repository("a"),
+            "/r/a/-/delete-repository"
+        );
     }
 }

@@ -1,14 +1,21 @@
 //! The UI's client for the upstream registry: the plain registry HTTP API (`_catalog`, `tags/list`,
 //! manifests, blobs, referrers, deletes), so it works against any registry. Every call carries the
-//! browser's `Authorization` header unchanged; nothing is stored.
+//! browser's `Authorization` header unchanged, or, when the registry asks for a token, a token
+//! obtained with it ([`super::token`]); no password is stored. Requests go over the network
+//! (`wharf ui`) or, embedded in `wharf serve`, to the server's own router in process.
+
+use std::sync::Arc;
 
 use axum::http::{header, HeaderValue, StatusCode};
+use axum::Router;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use reqwest::{Method, Url};
 use serde::Deserialize;
+use tower::ServiceExt;
 
 use super::error::UiError;
+use super::token::{self, Challenge, Tokens};
 
 /// Media types the UI asks for when fetching a manifest.
 const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.index.v1+json, \
@@ -34,11 +41,22 @@ pub struct Fetched {
     pub bytes: Bytes,
 }
 
+/// Where requests to the registry go.
+#[derive(Debug, Clone)]
+enum Transport {
+    /// Over HTTP(S) to the base URL.
+    Network,
+    /// To this router, in process (`wharf serve` with the UI embedded).
+    InProcess(Router),
+}
+
 /// A client for one upstream registry.
 #[derive(Debug, Clone)]
 pub struct Upstream {
     client: reqwest::Client,
     base: Url,
+    transport: Transport,
+    tokens: Arc<Tokens>,
 }
 
 #[derive(Deserialize)]
@@ -68,41 +86,101 @@ struct OciError {
 }
 
 impl Upstream {
-    /// A client for the registry at `base` (`http://host:port`).
+    /// A client for the registry at `base` (`http://host:port`, with a path if the API is under one).
     pub fn new(base: &str) -> Result<Upstream, UiError> {
+        Self::with_transport(base, Transport::Network)
+    }
+
+    /// A client sending requests to `registry` in process; only the path of `base` counts.
+    pub fn in_process(base: &str, registry: Router) -> Result<Upstream, UiError> {
+        Self::with_transport(base, Transport::InProcess(registry))
+    }
+
+    fn with_transport(base: &str, transport: Transport) -> Result<Upstream, UiError> {
         let base = Url::parse(base).map_err(|e| UiError::Config(format!("upstream URL: {e}")))?;
         let client = reqwest::Client::builder()
             .connect_timeout(std::time::Duration::from_secs(10))
             .timeout(std::time::Duration::from_secs(60))
             .build()
             .map_err(|e| UiError::Config(format!("HTTP client: {e}")))?;
-        Ok(Upstream { client, base })
+        Ok(Upstream {
+            client,
+            base,
+            transport,
+            tokens: Arc::default(),
+        })
     }
 
+    /// `path_and_query` (`/v2/...`) under the base URL, keeping the base's path.
     fn url(&self, path_and_query: &str) -> Result<Url, UiError> {
-        self.base
-            .join(path_and_query)
+        let base = self.base.as_str().trim_end_matches('/');
+        Url::parse(&format!("{base}{path_and_query}"))
             .map_err(|e| UiError::Upstream(format!("bad URL {path_and_query:?}: {e}")))
     }
 
+    /// One request with `authorization`, over the transport.
+    async fn execute(
+        &self,
+        method: Method,
+        url: Url,
+        accept: Option<&str>,
+        authorization: Option<&HeaderValue>,
+    ) -> Result<reqwest::Response, UiError> {
+        let mut request = self.client.request(method, url);
+        if let Some(a) = authorization {
+            request = request.header(header::AUTHORIZATION, a.clone());
+        }
+        if let Some(a) = accept {
+            request = request.header(header::ACCEPT, a);
+        }
+        let unreachable =
+            |e: reqwest::Error| UiError::Upstream(format!("cannot reach the registry: {e}"));
+        let request = request.build().map_err(unreachable)?;
+        match &self.transport {
+            Transport::Network => self.client.execute(request).await.map_err(unreachable),
+            Transport::InProcess(router) => {
+                let request = axum::http::Request::try_from(request).map_err(unreachable)?;
+                let response = match router.clone().oneshot(request).await {
+                    Ok(response) => response,
+                    Err(never) => match never {},
+                };
+                Ok(reqwest::Response::from(response.map(|body| {
+                    reqwest::Body::wrap_stream(body.into_data_stream())
+                })))
+            }
+        }
+    }
+
+    /// Sends a request needing `scope`: with a cached token for it, else with the browser's
+    /// credentials; a `Bearer` challenge is answered by fetching a token and retrying once.
     async fn send(
         &self,
         auth: &Credentials,
         method: Method,
         url: Url,
         accept: Option<&str>,
+        scope: &str,
     ) -> Result<reqwest::Response, UiError> {
-        let mut request = self.client.request(method, url);
-        if let Some(a) = &auth.0 {
-            request = request.header(header::AUTHORIZATION, a.clone());
-        }
-        if let Some(a) = accept {
-            request = request.header(header::ACCEPT, a);
-        }
-        let response = request
-            .send()
-            .await
-            .map_err(|e| UiError::Upstream(format!("cannot reach the registry: {e}")))?;
+        let key = token::Key::new(auth, scope);
+        let cached = self.tokens.get(&key);
+        let response = self
+            .execute(
+                method.clone(),
+                url.clone(),
+                accept,
+                cached.as_ref().or(auth.0.as_ref()),
+            )
+            .await?;
+        let response = match Challenge::of(&response) {
+            Some(challenge)
+                if response.status() == StatusCode::UNAUTHORIZED && token::exchangeable(auth) =>
+            {
+                let (bearer, lifetime) = token::fetch(&self.client, auth, &challenge).await?;
+                self.tokens.insert(key, bearer.clone(), lifetime);
+                self.execute(method, url, accept, Some(&bearer)).await?
+            }
+            _ => response,
+        };
         if response.status().is_success() {
             Ok(response)
         } else {
@@ -115,7 +193,9 @@ impl Upstream {
         let mut all = Vec::new();
         let mut next = Some(self.url(&format!("/v2/_catalog?n={n}"))?);
         while let Some(url) = next.take() {
-            let response = self.send(auth, Method::GET, url.clone(), None).await?;
+            let response = self
+                .send(auth, Method::GET, url.clone(), None, CATALOG_SCOPE)
+                .await?;
             next = self.next_link(&response)?.filter(|n| *n != url);
             let body: CatalogBody = parse_json(&read_limited(response).await?)?;
             let page = body.repositories.unwrap_or_default();
@@ -131,8 +211,11 @@ impl Upstream {
     pub async fn tags(&self, auth: &Credentials, repo: &str) -> Result<Vec<String>, UiError> {
         let mut all = Vec::new();
         let mut next = Some(self.url(&format!("/v2/{repo}/tags/list"))?);
+        let scope = pull(repo);
         while let Some(url) = next.take() {
-            let response = self.send(auth, Method::GET, url.clone(), None).await?;
+            let response = self
+                .send(auth, Method::GET, url.clone(), None, &scope)
+                .await?;
             next = self.next_link(&response)?.filter(|n| *n != url);
             let body: TagsBody = parse_json(&read_limited(response).await?)?;
             all.extend(body.tags.unwrap_or_default());
@@ -149,7 +232,7 @@ impl Upstream {
     ) -> Result<Fetched, UiError> {
         let url = self.url(&format!("/v2/{repo}/manifests/{reference}"))?;
         let response = self
-            .send(auth, Method::GET, url, Some(MANIFEST_ACCEPT))
+            .send(auth, Method::GET, url, Some(MANIFEST_ACCEPT), &pull(repo))
             .await?;
         let header_text = |name: &str| {
             response
@@ -177,7 +260,7 @@ impl Upstream {
         digest: &str,
     ) -> Result<Bytes, UiError> {
         let url = self.url(&format!("/v2/{repo}/blobs/{digest}"))?;
-        read_limited(self.send(auth, Method::GET, url, None).await?).await
+        read_limited(self.send(auth, Method::GET, url, None, &pull(repo)).await?).await
     }
 
     /// The referrers index of `digest`; empty when the registry has no referrers API.
@@ -188,7 +271,7 @@ impl Upstream {
         digest: &str,
     ) -> Result<Option<Bytes>, UiError> {
         let url = self.url(&format!("/v2/{repo}/referrers/{digest}"))?;
-        match self.send(auth, Method::GET, url, None).await {
+        match self.send(auth, Method::GET, url, None, &pull(repo)).await {
             Ok(response) => Ok(Some(read_limited(response).await?)),
             Err(UiError::NotFound(_)) | Err(UiError::Unsupported(_)) => Ok(None),
             Err(e) => Err(e),
@@ -203,7 +286,10 @@ impl Upstream {
         reference: &str,
     ) -> Result<(), UiError> {
         let url = self.url(&format!("/v2/{repo}/manifests/{reference}"))?;
-        self.send(auth, Method::DELETE, url, None).await.map(drop)
+        let scope = format!("repository:{repo}:delete");
+        self.send(auth, Method::DELETE, url, None, &scope)
+            .await
+            .map(drop)
     }
 
     /// The next page from a `Link: <...>; rel="next"` header, only on the upstream's own origin (so
@@ -225,7 +311,10 @@ impl Upstream {
         else {
             return Ok(None);
         };
-        let url = self.url(target)?;
+        let url = self
+            .base
+            .join(target)
+            .map_err(|e| UiError::Upstream(format!("bad next-page link {target:?}: {e}")))?;
         if url.origin() != self.base.origin() {
             return Err(UiError::Upstream(format!(
                 "the registry sent a next-page link to another host: {url}"
@@ -233,6 +322,14 @@ impl Upstream {
         }
         Ok(Some(url))
     }
+}
+
+/// The token scope of `_catalog`.
+const CATALOG_SCOPE: &str = "registry:catalog:*";
+
+/// The token scope for reading `repo`.
+fn pull(repo: &str) -> String {
+    format!("repository:{repo}:pull")
 }
 
 /// Reads a JSON document of at most [`MAX_DOCUMENT`] bytes.

@@ -16,7 +16,6 @@ use super::{credentials, finish, query, render, Chrome, Pager};
 use crate::ui::error::UiError;
 use crate::ui::inspect::CONCURRENCY;
 use crate::ui::model::human_size;
-use crate::ui::routes;
 use crate::ui::UiState;
 
 /// Query parameters of the catalog.
@@ -90,7 +89,7 @@ async fn build(state: &UiState, headers: &HeaderMap, q: CatalogQuery) -> Result<
             if !filter.is_empty() {
                 pairs.insert(0, ("q", q.q.trim().to_string()));
             }
-            format!("/?{}", query(&pairs))
+            format!("{}?{}", state.links.home(), query(&pairs))
         },
     );
     let range = pager.range(names.len(), per_page);
@@ -116,7 +115,7 @@ async fn build(state: &UiState, headers: &HeaderMap, q: CatalogQuery) -> Result<
         };
         groups.entry(namespace(name)).or_default().push(RepoRow {
             name: name.clone(),
-            href: routes::repository(name),
+            href: state.links.repository(name),
             tags,
             size,
             size_exact,

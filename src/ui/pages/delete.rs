@@ -15,7 +15,7 @@ use crate::registry::digest::Digest;
 use crate::registry::names::{RepoName, Tag};
 use crate::ui::error::UiError;
 use crate::ui::upstream::Credentials;
-use crate::ui::{routes, UiState};
+use crate::ui::UiState;
 
 /// One selected tag on the confirmation page.
 pub struct Selected {
@@ -202,8 +202,8 @@ async fn confirm(
     render(&ConfirmDelete {
         chrome: Chrome::of(state),
         name: name.to_string(),
-        repo_href: routes::repository(name),
-        action: format!("{}/-/delete", routes::repository(name)),
+        repo_href: state.links.repository(name),
+        action: state.links.delete(name),
         items,
         all_siblings: all_siblings.into_iter().collect(),
         digests: digests.into_iter().collect(),
@@ -268,7 +268,7 @@ fn done(state: &UiState, name: &str, text: &str, items: Vec<String>) -> Result<R
         text: text.to_string(),
         advice: "Disk space is reclaimed when the registry's garbage collection runs.".into(),
         items,
-        back: routes::repository(name),
+        back: state.links.repository(name),
     })
 }
 
@@ -310,8 +310,8 @@ pub async fn confirm_repository(
     render(&ConfirmDeleteRepository {
         chrome: Chrome::of(state),
         name: name.to_string(),
-        repo_href: routes::repository(name),
-        action: format!("{}/-/delete-repository", routes::repository(name)),
+        repo_href: state.links.repository(name),
+        action: state.links.delete_repository(name),
         tags: digest_of.into_keys().collect(),
         digests: by_digest.into_keys().collect(),
     })
@@ -335,7 +335,7 @@ pub async fn delete_repository(
         text: "Every image of the repository was deleted.".into(),
         advice: "Disk space is reclaimed when the registry's garbage collection runs.".into(),
         items: digests,
-        back: "/".into(),
+        back: state.links.home().to_string(),
     };
     page.items.sort();
     render(&page)

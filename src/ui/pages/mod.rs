@@ -24,6 +24,8 @@ pub struct Chrome {
     pub theme: &'static str,
     /// Whether delete controls are shown.
     pub delete_enabled: bool,
+    /// The catalog's address, the UI's base path (assets are under `<home>assets/`).
+    pub home: String,
 }
 
 impl Chrome {
@@ -33,6 +35,7 @@ impl Chrome {
             title: state.config.title.clone(),
             theme: state.config.theme.as_str(),
             delete_enabled: state.config.delete_enabled,
+            home: state.links.home().to_string(),
         }
     }
 }
@@ -123,7 +126,7 @@ pub fn finish(state: &UiState, result: Result<Response, UiError>) -> Response {
                 text: error.to_string(),
                 advice: error.advice().to_string(),
                 items: Vec::new(),
-                back: "/".into(),
+                back: state.links.home().to_string(),
             };
             let html = page
                 .render()

@@ -12,7 +12,7 @@ use crate::registry::names::RepoName;
 use crate::ui::error::UiError;
 use crate::ui::inspect::TagInfo;
 use crate::ui::model::{human_size, short_time};
-use crate::ui::routes;
+use crate::ui::routes::Links;
 use crate::ui::UiState;
 
 /// Query parameters of the repository page.
@@ -63,8 +63,8 @@ struct RepositoryPage {
     pager: Pager,
 }
 
-fn row(tag: String, name: &str, info: Result<TagInfo, UiError>) -> TagRow {
-    let href = routes::tag(name, &tag);
+fn row(links: &Links, tag: String, name: &str, info: Result<TagInfo, UiError>) -> TagRow {
+    let href = links.tag(name, &tag);
     match info {
         Ok(info) => TagRow {
             href,
@@ -113,7 +113,7 @@ pub async fn page(
     let pager = Pager::new(q.page.unwrap_or(1), tags.len(), per_page, |page| {
         format!(
             "{}?{}",
-            routes::repository(name),
+            state.links.repository(name),
             query(&[("sort", sort.to_string()), ("page", page.to_string())])
         )
     });
@@ -126,7 +126,7 @@ pub async fn page(
         all.into_iter()
             .skip(range.start)
             .take(range.len())
-            .map(|(tag, info)| row(tag, name, info))
+            .map(|(tag, info)| row(&state.links, tag, name, info))
             .collect()
     } else {
         state
@@ -134,10 +134,10 @@ pub async fn page(
             .tags(&auth, name, &tags[range])
             .await
             .into_iter()
-            .map(|(tag, info)| row(tag, name, info))
+            .map(|(tag, info)| row(&state.links, tag, name, info))
             .collect()
     };
-    let base = routes::repository(name);
+    let base = state.links.repository(name);
     render(&RepositoryPage {
         chrome: Chrome::of(state),
         name: name.to_string(),
@@ -147,8 +147,8 @@ pub async fn page(
         sort_newest_href: format!("{base}?sort=newest"),
         rows,
         show_digest: state.config.show_content_digest,
-        delete_action: format!("{base}/-/delete"),
-        delete_repository_href: format!("{base}/-/delete-repository"),
+        delete_action: state.links.delete(name),
+        delete_repository_href: state.links.delete_repository(name),
         pager,
     })
 }

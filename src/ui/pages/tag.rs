@@ -12,7 +12,7 @@ use crate::ui::error::UiError;
 use crate::ui::inspect::{is_image_config, ATTESTATION_ANNOTATION};
 use crate::ui::model::{human_size, short_time, Descriptor, ImageConfig, Manifest, ReferrersIndex};
 use crate::ui::upstream::{parse_json, Credentials, Upstream};
-use crate::ui::{routes, UiState};
+use crate::ui::UiState;
 
 /// Query parameters of the tag page.
 #[derive(Debug, Default)]
@@ -108,7 +108,7 @@ pub async fn page(
         .inspector
         .describe(&auth, name, fetched.clone())
         .await?;
-    let tag_href = routes::tag(name, tag);
+    let tag_href = state.links.tag(name, tag);
 
     let mut choices = Vec::new();
     let mut selected_digest = None;
@@ -168,7 +168,7 @@ pub async fn page(
         chrome: Chrome::of(state),
         name: name.to_string(),
         tag: tag.to_string(),
-        repo_href: routes::repository(name),
+        repo_href: state.links.repository(name),
         pull_command: format!("docker pull {}/{name}:{tag}", pull_host(state, headers)),
         digest: info.digest.clone(),
         media_type: info.media_type.clone(),
@@ -187,7 +187,7 @@ pub async fn page(
         manifest_json: pretty(&fetched.bytes),
         child_manifest_json,
         config_json,
-        delete_action: format!("{}/-/delete", routes::repository(name)),
+        delete_action: state.links.delete(name),
     })
 }
 
