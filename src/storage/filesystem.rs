@@ -5,8 +5,7 @@
 //! place by [`Storage::commit`].
 
 use std::future::Future;
-use std::io::{self, Write};
-use std::os::unix::fs::FileExt;
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -136,14 +135,17 @@ impl Storage for Filesystem {
 
     async fn read(&self, key: &str, offset: u64, len: u64) -> Result<ByteStream> {
         let path = self.full(key)?;
-        let file = tokio::task::spawn_blocking(move || std::fs::File::open(path))
-            .await
-            .map_err(io::Error::other)
-            .and_then(|r| r)
-            .map_err(|e| StorageError::from_io(key, e))?;
+        let file = tokio::task::spawn_blocking(move || {
+            let mut file = std::fs::File::open(path)?;
+            file.seek(SeekFrom::Start(offset))?;
+            Ok(file)
+        })
+        .await
+        .map_err(io::Error::other)
+        .and_then(|r| r)
+        .map_err(|e| StorageError::from_io(key, e))?;
         Ok(Box::pin(FileStream {
             file: Arc::new(file),
-            offset,
             left: len,
             next: None,
         }))
@@ -264,13 +266,11 @@ impl DirSource for Tree {
     }
 }
 
-/// Streams a byte range of a file: positioned reads on the blocking pool straight into the buffers
+/// Streams a byte range of a file: reads on the blocking pool straight into the buffers
 /// handed to the consumer (no intermediate copy), the next read already running while the consumer
 /// sends the previous chunk.
 struct FileStream {
     file: Arc<std::fs::File>,
-    /// Where the next read not yet started begins.
-    offset: u64,
     /// Bytes not yet asked for.
     left: u64,
     next: Option<JoinHandle<io::Result<Bytes>>>,
@@ -282,19 +282,15 @@ impl FileStream {
             return;
         }
         let len = self.left.min(READ_CHUNK as u64) as usize;
-        let (file, offset) = (self.file.clone(), self.offset);
-        self.offset += len as u64;
+        let file = self.file.clone();
         self.left -= len as u64;
         self.next = Some(tokio::task::spawn_blocking(move || {
-            let mut buf = vec![0u8; len];
-            let mut filled = 0;
-            while filled < len {
-                match file.read_at(&mut buf[filled..], offset + filled as u64) {
-                    Ok(0) => return Err(io::Error::from(io::ErrorKind::UnexpectedEof)),
-                    Ok(n) => filled += n,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) => return Err(e),
-                }
+            // Reads into the vector's spare capacity (nothing is zeroed first), from the file's
+            // cursor: reads of one stream run one at a time, in order.
+            let mut buf = Vec::with_capacity(len);
+            (&*file).take(len as u64).read_to_end(&mut buf)?;
+            if buf.len() < len {
+                return Err(io::Error::from(io::ErrorKind::UnexpectedEof));
             }
             Ok(Bytes::from(buf))
         }));
