@@ -4,6 +4,8 @@
 //! unlisted, and it stops once `limit` directories are found. It is synchronous, so a backend can run
 //! it whole on one blocking thread instead of one task per directory.
 
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::io;
 
 /// What [`find_dirs`] looks for.
@@ -45,7 +47,7 @@ pub(crate) fn find_dirs(
 /// Visits the children of `root/rel`; returns true once the page is full.
 ///
 /// Byte-wise order of full paths is not the order of a plain depth-first walk (`a/x` sorts after
-/// `a-b`, as `/` sorts after `-` and `.`), so each child `c` contributes two entries sorted together
+/// `a-b`, as `/` sorts after `-` and `.`), so each child `c` contributes two entries ordered together
 /// with its siblings' entries: `c` itself and `c/`, everything below it.
 fn visit(
     src: &impl DirSource,
@@ -62,7 +64,9 @@ fn visit(
     let Some(children) = src.children(&dir)? else {
         return Ok(false);
     };
-    let mut entries: Vec<String> = Vec::with_capacity(children.len() * 2);
+    // Only entries that can hold something after `after` are kept, and they are taken in order from
+    // a heap: a page deep into a large directory sorts nothing it does not need.
+    let mut entries: Vec<Reverse<String>> = Vec::new();
     for child in children {
         if child.is_empty() || child.starts_with(query.skip_prefix) {
             continue;
@@ -72,27 +76,28 @@ fn visit(
         } else {
             format!("{rel}/{child}")
         };
-        entries.push(format!("{path}/"));
-        entries.push(path);
+        let below = format!("{path}/");
+        // Everything below starts with `below`: all of it sorts before `after` when `below` does and
+        // is not a prefix of it.
+        if !query
+            .after
+            .is_some_and(|a| below.as_str() < a && !a.starts_with(below.as_str()))
+        {
+            entries.push(Reverse(below));
+        }
+        if !query.after.is_some_and(|a| path.as_str() <= a) {
+            entries.push(Reverse(path));
+        }
     }
-    entries.sort_unstable();
-    for entry in entries {
+    let mut entries = BinaryHeap::from(entries);
+    while let Some(Reverse(entry)) = entries.pop() {
         match entry.strip_suffix('/') {
             Some(path) => {
-                // Everything below starts with `entry`: skip it when all of it sorts before `after`.
-                if let Some(after) = query.after {
-                    if entry.as_str() < after && !after.starts_with(entry.as_str()) {
-                        continue;
-                    }
-                }
                 if visit(src, root, path, query, found)? {
                     return Ok(true);
                 }
             }
             None => {
-                if query.after.is_some_and(|after| entry.as_str() <= after) {
-                    continue;
-                }
                 if src.has_child(&format!("{root}/{entry}"), query.marker)? {
                     found.push(entry);
                     if found.len() >= query.limit {
