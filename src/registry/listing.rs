@@ -9,7 +9,7 @@ use super::error::{RegistryError, Result};
 use super::manifest_format;
 use super::names::{RepoName, Tag};
 use super::Registry;
-use crate::storage::{paths, StorageError};
+use crate::storage::{paths, DirQuery, StorageError};
 
 /// One page of a sorted listing.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,46 +81,29 @@ impl Registry {
     }
 
     /// A page of repository names. `n` defaults to 100 and may not exceed `catalog.maxentries`.
+    ///
+    /// A repository is a directory with a `_manifests` child; `_` directories are not entered. The
+    /// walk visits only what the page needs (see [`crate::storage::walk`]), so paging through a large
+    /// catalog costs about one walk in all, not one per page.
     pub async fn catalog(&self, n: Option<usize>, last: Option<&str>) -> Result<Page> {
         let max = self.settings.catalog_max_entries;
         if n.is_some_and(|n| n > max) {
             return Err(RegistryError::PaginationNumberInvalid { max });
         }
-        let mut repos = Vec::new();
-        self.walk_repositories(paths::repositories_root(), String::new(), &mut repos)
+        let n = n.unwrap_or(100.min(max));
+        let query = DirQuery {
+            marker: "_manifests",
+            skip_prefix: "_",
+            after: last,
+            limit: n + 1,
+        };
+        let mut entries = self
+            .storage
+            .find_dirs(&paths::repositories_root(), &query)
             .await?;
-        repos.sort();
-        Ok(paginate(repos, Some(n.unwrap_or(100.min(max))), last))
-    }
-
-    /// Depth-first walk: a directory with a `_manifests` child is a repository; `_` dirs are not entered.
-    async fn walk_repositories(
-        &self,
-        dir: String,
-        prefix: String,
-        out: &mut Vec<String>,
-    ) -> Result<()> {
-        let mut stack = vec![(dir, prefix)];
-        while let Some((dir, prefix)) = stack.pop() {
-            let children = match self.storage.list(&dir).await {
-                Ok(c) => c,
-                Err(StorageError::NotFound(_)) => continue,
-                Err(e) => return Err(e.into()),
-            };
-            for child in children {
-                if child == "_manifests" {
-                    out.push(prefix.clone());
-                } else if !child.starts_with('_') {
-                    let name = if prefix.is_empty() {
-                        child.clone()
-                    } else {
-                        format!("{prefix}/{child}")
-                    };
-                    stack.push((format!("{dir}/{child}"), name));
-                }
-            }
-        }
-        Ok(())
+        let more = entries.len() > n;
+        entries.truncate(n);
+        Ok(Page { entries, more })
     }
 
     /// Manifests of the repository whose `subject` is `subject`, optionally only those of one artifact

@@ -12,8 +12,9 @@ use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures_util::StreamExt;
+use tokio::task::JoinHandle;
 
 use super::digest::{Algorithm, Digest, Hasher};
 use super::error::{RegistryError, Result};
@@ -275,21 +276,28 @@ impl Registry {
 /// written and the failure that stopped it, if any. Bytes received before a client failure are still
 /// written, so the client can resume after them; after a storage failure `hasher` is cleared, as it no
 /// longer matches the data.
+///
+/// Three things overlap: receiving the next batch (here), writing the previous one (the appender, on
+/// the blocking pool) and hashing it (on the blocking pool too). A batch is the request's own buffers,
+/// never copied: the appender writes them with one vectored write and the hasher reads them in place.
 async fn write_body(
     mut file: Box<dyn Appender>,
     mut body: ByteStream,
     hasher: &mut Option<Hasher>,
 ) -> (u64, Option<RegistryError>) {
-    let mut batch = BytesMut::with_capacity(WRITE_BATCH);
+    let mut batch: Vec<Bytes> = Vec::new();
+    let mut batch_len = 0usize;
     let mut written = 0u64;
     let mut failure = None;
+    let mut idle_hasher = hasher.take();
+    let mut hashing: Option<JoinHandle<Hasher>> = None;
     loop {
         let done = match body.next().await {
             Some(Ok(chunk)) => {
-                if let Some(h) = hasher.as_mut() {
-                    h.update(&chunk);
+                if !chunk.is_empty() {
+                    batch_len += chunk.len();
+                    batch.push(chunk);
                 }
-                batch.extend_from_slice(&chunk);
                 false
             }
             Some(Err(e)) => {
@@ -300,23 +308,38 @@ async fn write_body(
             }
             None => true,
         };
-        if batch.len() >= WRITE_BATCH || (done && !batch.is_empty()) {
-            let bytes = batch.split().freeze();
-            let len = bytes.len() as u64;
-            if let Err(e) = file.append(bytes).await {
+        if batch_len >= WRITE_BATCH || (done && batch_len > 0) {
+            let chunks = std::mem::take(&mut batch);
+            if let Some(previous) = hashing.take() {
+                idle_hasher = previous.await.ok();
+            }
+            if let Some(mut h) = idle_hasher.take() {
+                let to_hash = chunks.clone();
+                hashing = Some(tokio::task::spawn_blocking(move || {
+                    for chunk in &to_hash {
+                        h.update(chunk);
+                    }
+                    h
+                }));
+            }
+            if let Err(e) = file.append_all(chunks).await {
                 *hasher = None;
                 return (
                     written,
                     Some(StorageError::from_io("upload data", e).into()),
                 );
             }
-            written += len;
-            batch.reserve(WRITE_BATCH);
+            written += batch_len as u64;
+            batch_len = 0;
         }
         if done {
             break;
         }
     }
+    if let Some(previous) = hashing.take() {
+        idle_hasher = previous.await.ok();
+    }
+    *hasher = idle_hasher;
     if let Err(e) = file.close().await {
         *hasher = None;
         failure = Some(StorageError::from_io("upload data", e).into());

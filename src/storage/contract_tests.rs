@@ -5,7 +5,7 @@ use futures_util::StreamExt;
 
 use super::filesystem::Filesystem;
 use super::memory::Memory;
-use super::{Storage, StorageError};
+use super::{DirQuery, Storage, StorageError};
 
 async fn read_all(s: &dyn Storage, key: &str, offset: u64, len: u64) -> Vec<u8> {
     let mut stream = s.read(key, offset, len).await.expect("read");
@@ -76,6 +76,37 @@ async fn contract(s: &dyn Storage) {
         s.get("up2/data").await,
         Err(StorageError::NotFound(_))
     ));
+
+    // find_dirs: directories holding the marker, byte-wise sorted, paged, `_` dirs not entered.
+    for key in [
+        "r/a/_m/x",
+        "r/a/x/_m/y",
+        "r/a-b/_m/z",
+        "r/_skip/q/_m/w",
+        "r/c/file",
+    ] {
+        s.put(key, Bytes::from_static(b"x")).await.unwrap();
+    }
+    let page = |after, limit| DirQuery {
+        marker: "_m",
+        skip_prefix: "_",
+        after,
+        limit,
+    };
+    assert_eq!(
+        s.find_dirs("r", &page(None, 10)).await.unwrap(),
+        vec!["a", "a-b", "a/x"]
+    );
+    assert_eq!(
+        s.find_dirs("r", &page(Some("a"), 1)).await.unwrap(),
+        vec!["a-b"]
+    );
+    assert!(s
+        .find_dirs("nope", &page(None, 10))
+        .await
+        .unwrap()
+        .is_empty());
+    s.delete("r").await.unwrap();
 
     // delete: files and whole trees; absent keys are NotFound.
     s.delete("a/b/c").await.unwrap();

@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
 use futures_util::stream;
 
+use super::walk::{self, DirQuery, DirSource};
 use super::{Appender, ByteStream, Meta, Result, Storage, StorageError};
 
 /// Largest piece `read` yields at once, so consumers see a stream as they would from disk.
@@ -132,6 +133,39 @@ impl Storage for Memory {
             return Err(StorageError::NotFound(key.to_string()));
         }
         Ok(())
+    }
+
+    async fn find_dirs(&self, root: &str, query: &DirQuery<'_>) -> Result<Vec<String>> {
+        let files = self.lock();
+        walk::find_dirs(&Tree(&files), root, query).map_err(|e| StorageError::from_io(root, e))
+    }
+}
+
+/// The directories implied by the keys, for [`walk::find_dirs`].
+struct Tree<'a>(&'a BTreeMap<String, (Bytes, SystemTime)>);
+
+impl DirSource for Tree<'_> {
+    fn children(&self, dir: &str) -> io::Result<Option<Vec<String>>> {
+        let prefix = dir_prefix(dir);
+        let mut names: Vec<String> = self
+            .0
+            .range(prefix.clone()..)
+            .take_while(|(k, _)| k.starts_with(&prefix))
+            .filter_map(|(k, _)| k[prefix.len()..].split('/').next().map(str::to_string))
+            .collect();
+        names.dedup();
+        Ok((!names.is_empty()).then_some(names))
+    }
+
+    fn has_child(&self, dir: &str, name: &str) -> io::Result<bool> {
+        let key = format!("{}{name}", dir_prefix(dir));
+        let below = dir_prefix(&key);
+        Ok(self.0.contains_key(&key)
+            || self
+                .0
+                .range(below.clone()..)
+                .next()
+                .is_some_and(|(k, _)| k.starts_with(&below)))
     }
 }
 

@@ -10,6 +10,7 @@
 pub mod filesystem;
 pub mod memory;
 pub mod paths;
+pub mod walk;
 
 use std::io;
 use std::pin::Pin;
@@ -18,6 +19,8 @@ use std::time::SystemTime;
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures_util::Stream;
+
+pub use walk::DirQuery;
 
 /// A stream of bytes read from storage or received from a client.
 pub type ByteStream = Pin<Box<dyn Stream<Item = io::Result<Bytes>> + Send>>;
@@ -72,6 +75,14 @@ pub trait Appender: Send {
     /// Appends `bytes`. A backend may return before the write completes (so the caller can receive the
     /// next bytes meanwhile); a failed write is reported by a later `append` or by `close`.
     async fn append(&mut self, bytes: Bytes) -> io::Result<()>;
+    /// Appends `chunks` in order, as [`Appender::append`] of their concatenation; a backend may write
+    /// them without joining them first.
+    async fn append_all(&mut self, chunks: Vec<Bytes>) -> io::Result<()> {
+        for chunk in chunks {
+            self.append(chunk).await?;
+        }
+        Ok(())
+    }
     /// Completes every write, so what was appended is visible to readers and `stat` (not necessarily
     /// durable: [`Storage::commit`] makes it so).
     async fn close(self: Box<Self>) -> io::Result<()>;
@@ -97,6 +108,9 @@ pub trait Storage: Send + Sync + 'static {
     async fn commit(&self, from: &str, to: &str) -> Result<()>;
     /// Deletes a file or a whole directory tree. Deleting something absent is `NotFound`.
     async fn delete(&self, path: &str) -> Result<()>;
+    /// One page of the directories under `root` that hold `query.marker` (see [`walk::find_dirs`]):
+    /// paths relative to `root`, sorted byte-wise. An absent `root` has none.
+    async fn find_dirs(&self, root: &str, query: &DirQuery<'_>) -> Result<Vec<String>>;
 }
 
 #[cfg(test)]
