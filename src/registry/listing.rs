@@ -1,4 +1,5 @@
-//! Discovery: tag lists, the repository catalog and referrers, with `n`/`last` pagination.
+//! Discovery: tag lists, the repository catalog and referrers, with `n`/`last` pagination. On object
+//! storage the catalog comes from an index ([`super::catalog_index`]) and tags from one flat listing.
 
 use std::collections::HashMap;
 
@@ -71,9 +72,23 @@ impl Registry {
         ))
     }
 
-    /// Every tag of a repository, sorted.
+    /// Every tag of a repository, sorted. With indexed listing, the tags are those with a `current`
+    /// link in one flat listing of the tags directory, as a delimiter listing may still name deleted
+    /// tags on some S3 engines.
     pub(super) async fn all_tags(&self, name: &RepoName) -> Result<Vec<Tag>> {
-        match self.storage.list(&paths::tags_dir(name)).await {
+        let dir = paths::tags_dir(name);
+        let listed = if self.settings.indexed_listing {
+            self.storage.walk(&dir).await.map(|files| {
+                files
+                    .iter()
+                    .filter_map(|f| f.strip_suffix("/current/link"))
+                    .map(str::to_string)
+                    .collect::<Vec<_>>()
+            })
+        } else {
+            self.storage.list(&dir).await
+        };
+        match listed {
             Ok(names) => Ok(names.iter().filter_map(|t| t.parse().ok()).collect()),
             Err(StorageError::NotFound(_)) => Ok(Vec::new()),
             Err(e) => Err(e.into()),
@@ -87,14 +102,18 @@ impl Registry {
             return Err(RegistryError::PaginationNumberInvalid { max });
         }
         let mut repos = Vec::new();
-        self.walk_repositories(paths::repositories_root(), String::new(), &mut repos)
-            .await?;
-        repos.sort();
+        if self.settings.indexed_listing {
+            repos = self.indexed_repositories().await?;
+        } else {
+            self.walk_repositories(paths::repositories_root(), String::new(), &mut repos)
+                .await?;
+            repos.sort();
+        }
         Ok(paginate(repos, Some(n.unwrap_or(100.min(max))), last))
     }
 
     /// Depth-first walk: a directory with a `_manifests` child is a repository; `_` dirs are not entered.
-    async fn walk_repositories(
+    pub(super) async fn walk_repositories(
         &self,
         dir: String,
         prefix: String,
