@@ -88,7 +88,9 @@ pub(super) fn explain(config: &S3Config, error: &object_store::Error) -> S3Setup
         .endpoint_url()
         .unwrap_or_else(|| "AWS S3".to_string());
     let has = |needle: &str| text.contains(needle);
-    if has("NoSuchBucket") || has("404") {
+    // Matched on S3 error codes and HTTP statuses as object_store words them, never on bare numbers
+    // (ports and timings in the message hold digits too).
+    if has("NoSuchBucket") || has("status code: 404") {
         S3SetupError {
             setting: "storage.s3.bucket",
             message: format!(
@@ -98,8 +100,8 @@ pub(super) fn explain(config: &S3Config, error: &object_store::Error) -> S3Setup
     } else if has("InvalidAccessKeyId")
         || has("SignatureDoesNotMatch")
         || has("AccessDenied")
-        || has("403")
-        || has("401")
+        || has("status code: 403")
+        || has("status code: 401")
     {
         S3SetupError {
             setting: "storage.s3.accesskey",
