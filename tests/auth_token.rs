@@ -298,9 +298,6 @@ fn bad_bundle_stops_startup() {
         ),
     )
     .unwrap();
-    let err = wharf::server::state(&config)
-        .err()
-        .expect("refused")
-        .to_string();
+    let err = wharf::server::state(&config).err().expect("refused").to_string();
     assert!(err.contains("auth.token.rootcertbundle"), "{err}");
 }
