@@ -240,7 +240,16 @@ async fn serve_from_config(config: Config) -> Result<(), String> {
     match config.driver().map_err(|e| e.to_string())? {
         Driver::Filesystem(root) => tracing::info!(root = %root.display(), "filesystem storage"),
         Driver::InMemory => tracing::warn!("in-memory storage: content is lost when wharf stops"),
+        Driver::S3(s3) => tracing::info!(
+            bucket = s3.bucket.as_deref().unwrap_or_default(),
+            endpoint = s3.endpoint_url().as_deref().unwrap_or("AWS"),
+            root = %s3.root_prefix(),
+            "S3 storage"
+        ),
     }
+    crate::server::check_storage(&config)
+        .await
+        .map_err(|e| e.to_string())?;
     let listener = TcpListener::bind(addr)
         .await
         .map_err(|e| format!("cannot listen on {addr} (http.addr / REGISTRY_HTTP_ADDR): {e}"))?;

@@ -20,6 +20,7 @@ use crate::ops::{self, ServeOptions};
 use crate::registry::{Registry, Settings};
 use crate::storage::filesystem::Filesystem;
 use crate::storage::memory::Memory;
+use crate::storage::s3::S3;
 use crate::storage::Storage;
 
 fn invalid(key: &str, message: String) -> ConfigError {
@@ -32,17 +33,35 @@ fn invalid(key: &str, message: String) -> ConfigError {
 
 /// The registry services over the configured storage.
 pub fn registry(config: &Config) -> Result<Registry, ConfigError> {
-    let storage: Arc<dyn Storage> = match config.driver()? {
+    let driver = config.driver()?;
+    let object_storage = matches!(driver, Driver::S3(_));
+    let storage: Arc<dyn Storage> = match driver {
         Driver::Filesystem(root) => Arc::new(Filesystem::new(root)),
         Driver::InMemory => Arc::new(Memory::new()),
+        Driver::S3(s3) => Arc::new(S3::new(&s3).map_err(|e| invalid(e.setting, e.message))?),
     };
     Ok(Registry::new(
         storage,
         Settings {
             delete_enabled: config.storage.delete.enabled,
             catalog_max_entries: config.catalog.maxentries,
+            redirect: object_storage && !config.storage.redirect.disable,
+            indexed_listing: object_storage,
         },
     ))
+}
+
+/// Checks, before serving, that the storage is usable: for S3, that the bucket exists and answers to
+/// the credentials, with an error naming the setting to fix.
+pub async fn check_storage(config: &Config) -> Result<(), ConfigError> {
+    if let Driver::S3(s3) = config.driver()? {
+        let storage = S3::new(&s3).map_err(|e| invalid(e.setting, e.message))?;
+        storage
+            .check()
+            .await
+            .map_err(|e| invalid(e.setting, e.message))?;
+    }
+    Ok(())
 }
 
 /// The application's state and HTTP options for a configuration. With authentication configured, a
@@ -93,6 +112,9 @@ pub async fn serve_with(
     options: ServeOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    check_storage(&config)
+        .await
+        .map_err(std::io::Error::other)?;
     let (state, http) = state(&config).map_err(std::io::Error::other)?;
     let running = ops::start(&config, state.clone(), options).await?;
     let mut app = ops::wrap(api::router(state, http), &config, &running.ops);

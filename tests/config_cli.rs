@@ -109,9 +109,13 @@ fn error_messages() {
             vec!["serve"],
             vec![
                 ("REGISTRY_STORAGE", "s3"),
-                ("REGISTRY_STORAGE_S3_BUCKET", "b"),
+                ("REGISTRY_STORAGE_S3_REGION", "us-east-1"),
             ],
-            vec!["storage.s3", "REGISTRY_STORAGE", "unsafe"],
+            vec![
+                "storage.s3.bucket",
+                "REGISTRY_STORAGE_S3_BUCKET",
+                "required",
+            ],
         ),
         (
             vec!["config", "--check", "/nonexistent/config.yml"],

@@ -15,7 +15,9 @@ use crate::registry::digest::Digest;
 use crate::registry::names::RepoName;
 use crate::registry::uploads::{ChunkRange, UploadId};
 
-/// Serves a blob, whole or one byte range; `HEAD` sends the headers only.
+/// Serves a blob, whole or one byte range; `HEAD` sends the headers only. On object storage a `GET`
+/// answers 307 to a presigned URL of the object instead (unless `storage.redirect.disable`), with
+/// `Docker-Content-Digest`; clients send their `Range` header again to the new location.
 pub async fn get(
     app: &AppState,
     name: &RepoName,
@@ -36,6 +38,20 @@ pub async fn get(
         .is_some_and(|v| v.split(',').any(|t| t.trim() == etag))
     {
         return Ok(respond(StatusCode::NOT_MODIFIED, &common, Body::empty()));
+    }
+    if !head {
+        if let Some(url) = app.registry.blob_redirect(digest).await? {
+            let redirect = [
+                (CONTENT_DIGEST, digest.to_string()),
+                (header::LOCATION, url),
+                (header::CONTENT_LENGTH, "0".to_string()),
+            ];
+            return Ok(respond(
+                StatusCode::TEMPORARY_REDIRECT,
+                &redirect,
+                Body::empty(),
+            ));
+        }
     }
     let (status, start, len) = match header_str(headers, header::RANGE) {
         Some(range) if !head => match byte_range(range, size)? {

@@ -14,6 +14,7 @@ mod log;
 pub mod maintenance;
 pub mod notifications;
 mod render;
+pub mod s3;
 mod sources;
 mod storage;
 pub mod tls;
@@ -28,8 +29,9 @@ use serde::{Deserialize, Deserializer, Serialize};
 pub use auth::{AccessAction, AccessRule, AuthConfig, HtpasswdConfig, TokenConfig};
 pub use http::HttpConfig;
 pub use log::LogConfig;
+pub use s3::S3Config;
 pub use sources::{Layers, Origin, RegistryEnv};
-pub use storage::{DeleteConfig, Driver, FilesystemConfig, StorageConfig};
+pub use storage::{DeleteConfig, Driver, FilesystemConfig, RedirectConfig, StorageConfig};
 
 /// Where registry:2 keeps its data, and Wharf's first choice too.
 pub const DISTRIBUTION_ROOT: &str = "/var/lib/registry";

@@ -5,11 +5,12 @@ use super::sources::Layers;
 use super::Config;
 
 /// Keys whose values are secrets, matched on the last path component.
-const SECRET_KEYS: [&str; 5] = [
+const SECRET_KEYS: [&str; 6] = [
     "secret",
     "password",
     "secretkey",
     "accesskey",
+    "sessiontoken",
     "authorization",
 ];
 

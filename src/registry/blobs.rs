@@ -3,6 +3,8 @@
 //! A blob belongs to a repository when the repository links it (`_layers`), or holds it as a manifest
 //! revision. The bytes themselves are shared by every repository and only removed by garbage collection.
 
+use std::time::Duration;
+
 use bytes::Bytes;
 
 use super::digest::Digest;
@@ -10,6 +12,9 @@ use super::error::{RegistryError, Result};
 use super::names::RepoName;
 use super::Registry;
 use crate::storage::{paths, ByteStream, StorageError};
+
+/// How long a blob redirect URL stays valid (distribution's 20 minutes).
+pub const REDIRECT_EXPIRY: Duration = Duration::from_secs(20 * 60);
 
 impl Registry {
     /// Size of a blob of the repository, or `BlobUnknown`.
@@ -35,6 +40,19 @@ impl Registry {
             Err(StorageError::NotFound(_)) => Err(RegistryError::BlobUnknown(digest.clone())),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// A URL the client can download the blob from directly (a presigned object-store URL, valid for
+    /// [`REDIRECT_EXPIRY`]), when redirects are on and the storage has such URLs. Callers check
+    /// existence with [`Registry::blob_size`].
+    pub async fn blob_redirect(&self, digest: &Digest) -> Result<Option<String>> {
+        if !self.settings.redirect {
+            return Ok(None);
+        }
+        Ok(self
+            .storage
+            .signed_url(&paths::blob_data(digest), REDIRECT_EXPIRY)
+            .await?)
     }
 
     /// Removes a blob from a repository (the bytes stay until garbage collection).

@@ -1,4 +1,5 @@
-//! Discovery: tag lists, the repository catalog and referrers, with `n`/`last` pagination.
+//! Discovery: tag lists, the repository catalog and referrers, with `n`/`last` pagination. On object
+//! storage the catalog comes from an index ([`super::catalog_index`]) and tags from one flat listing.
 
 use std::collections::HashMap;
 
@@ -71,9 +72,23 @@ impl Registry {
         ))
     }
 
-    /// Every tag of a repository, sorted.
+    /// Every tag of a repository, sorted. With indexed listing, the tags are those with a `current`
+    /// link in one flat listing of the tags directory, as a delimiter listing may still name deleted
+    /// tags on some S3 engines.
     pub(super) async fn all_tags(&self, name: &RepoName) -> Result<Vec<Tag>> {
-        match self.storage.list(&paths::tags_dir(name)).await {
+        let dir = paths::tags_dir(name);
+        let listed = if self.settings.indexed_listing {
+            self.storage.walk(&dir).await.map(|files| {
+                files
+                    .iter()
+                    .filter_map(|f| f.strip_suffix("/current/link"))
+                    .map(str::to_string)
+                    .collect::<Vec<_>>()
+            })
+        } else {
+            self.storage.list(&dir).await
+        };
+        match listed {
             Ok(names) => Ok(names.iter().filter_map(|t| t.parse().ok()).collect()),
             Err(StorageError::NotFound(_)) => Ok(Vec::new()),
             Err(e) => Err(e.into()),
@@ -91,6 +106,10 @@ impl Registry {
             return Err(RegistryError::PaginationNumberInvalid { max });
         }
         let n = n.unwrap_or(100.min(max));
+        if self.settings.indexed_listing {
+            let repos = self.indexed_repositories().await?;
+            return Ok(paginate(repos, Some(n), last));
+        }
         let query = DirQuery {
             marker: "_manifests",
             skip_prefix: "_",
@@ -104,6 +123,36 @@ impl Registry {
         let more = entries.len() > n;
         entries.truncate(n);
         Ok(Page { entries, more })
+    }
+
+    /// Depth-first walk: a directory with a `_manifests` child is a repository; `_` dirs are not entered.
+    pub(super) async fn walk_repositories(
+        &self,
+        dir: String,
+        prefix: String,
+        out: &mut Vec<String>,
+    ) -> Result<()> {
+        let mut stack = vec![(dir, prefix)];
+        while let Some((dir, prefix)) = stack.pop() {
+            let children = match self.storage.list(&dir).await {
+                Ok(c) => c,
+                Err(StorageError::NotFound(_)) => continue,
+                Err(e) => return Err(e.into()),
+            };
+            for child in children {
+                if child == "_manifests" {
+                    out.push(prefix.clone());
+                } else if !child.starts_with('_') {
+                    let name = if prefix.is_empty() {
+                        child.clone()
+                    } else {
+                        format!("{prefix}/{child}")
+                    };
+                    stack.push((format!("{dir}/{child}"), name));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Manifests of the repository whose `subject` is `subject`, optionally only those of one artifact

@@ -3,6 +3,7 @@
 //! [`crate::storage::paths`]); it knows nothing of HTTP.
 
 pub mod blobs;
+pub mod catalog_index;
 pub mod digest;
 pub mod error;
 pub mod gc;
@@ -26,6 +27,12 @@ pub struct Settings {
     pub delete_enabled: bool,
     /// Largest catalog page (`catalog.maxentries`).
     pub catalog_max_entries: usize,
+    /// Whether blob downloads are redirected to the storage's presigned URLs (object storage unless
+    /// `storage.redirect.disable`).
+    pub redirect: bool,
+    /// Whether listings use the catalog index and flat tag listings (object storage: see
+    /// [`listing`]), instead of walking directories.
+    pub indexed_listing: bool,
 }
 
 /// The registry: every repository over one storage backend.

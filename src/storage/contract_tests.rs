@@ -1,11 +1,17 @@
-//! The storage contract, as one suite every backend runs: what the registry services rely on.
+//! The storage contract, as one suite every backend runs: what the registry services rely on. The S3
+//! backend runs it against SeaweedFS and moto servers started by the tests (`tests/common/s3_servers.rs`).
 
 use bytes::Bytes;
 use futures_util::StreamExt;
 
 use super::filesystem::Filesystem;
 use super::memory::Memory;
+use super::s3::S3;
 use super::{DirQuery, Storage, StorageError};
+use crate::config::S3Config;
+
+#[path = "../../tests/common/s3_servers.rs"]
+mod s3_servers;
 
 async fn read_all(s: &dyn Storage, key: &str, offset: u64, len: u64) -> Vec<u8> {
     let mut stream = s.read(key, offset, len).await.expect("read");
@@ -40,6 +46,14 @@ async fn contract(s: &dyn Storage) {
         Err(StorageError::NotFound(_))
     ));
 
+    // walk: every file below, at any depth, relative and sorted.
+    assert_eq!(s.walk("a").await.unwrap(), vec!["b/a", "b/c", "b/d/e"]);
+    assert_eq!(s.walk("a/b/d").await.unwrap(), vec!["e"]);
+    assert!(matches!(
+        s.walk("nope").await,
+        Err(StorageError::NotFound(_))
+    ));
+
     // appender: appends across openings; ranged streaming reads.
     let data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
     let mut w = s.appender("up/data").await.unwrap();
@@ -61,6 +75,24 @@ async fn contract(s: &dyn Storage) {
         read_all(s, "up/data", 123_456, 1000).await,
         &data[123_456..124_456]
     );
+    assert_eq!(
+        read_all(s, "up/data", 199_990, 20).await,
+        &data[199_990..200_010]
+    );
+    assert_eq!(s.get("up/data").await.unwrap().len(), 300_000);
+    assert_eq!(s.walk("up").await.unwrap(), vec!["data"]);
+    assert_eq!(s.list("up").await.unwrap(), vec!["data"]);
+
+    // An empty appended file exists once closed.
+    s.appender("empty/data")
+        .await
+        .unwrap()
+        .close()
+        .await
+        .unwrap();
+    assert_eq!(s.stat("empty/data").await.unwrap().size, 0);
+    s.commit("empty/data", "blobs/empty/data").await.unwrap();
+    assert_eq!(s.get("blobs/empty/data").await.unwrap().len(), 0);
 
     // commit moves into place; committing onto existing content keeps the existing content.
     s.commit("up/data", "blobs/x/data").await.unwrap();
@@ -120,6 +152,12 @@ async fn contract(s: &dyn Storage) {
         s.delete("a").await,
         Err(StorageError::NotFound(_))
     ));
+    // Whatever a listing still names after a delete, the exact calls see nothing.
+    assert!(matches!(s.walk("a").await, Err(StorageError::NotFound(_))));
+    assert!(matches!(
+        s.stat("a/b").await,
+        Err(StorageError::NotFound(_))
+    ));
 }
 
 /// The filesystem backend honours the storage contract and leaves no temporary files behind.
@@ -147,6 +185,121 @@ async fn filesystem_contract() {
 #[tokio::test]
 async fn memory_contract() {
     contract(&Memory::new()).await;
+}
+
+/// A fresh bucket on `server`, with the layout under a root directory as distribution allows.
+fn s3_backend(server: &s3_servers::S3Server) -> S3 {
+    let bucket = format!("contract-{}", uuid::Uuid::new_v4().simple());
+    server.create_bucket(&bucket);
+    S3::new(&S3Config {
+        accesskey: Some(s3_servers::ACCESS_KEY.into()),
+        secretkey: Some(s3_servers::SECRET_KEY.into()),
+        region: Some("us-east-1".into()),
+        regionendpoint: Some(server.endpoint.clone()),
+        bucket: Some(bucket),
+        rootdirectory: Some("/registry".into()),
+        chunksize: crate::config::s3::MIN_CHUNK_SIZE,
+        ..S3Config::default()
+    })
+    .expect("S3 client")
+}
+
+/// Uploads bigger than a part stream as multipart uploads, across several appender openings, and
+/// commit assembles the chunks into one object.
+async fn s3_multipart(s: &S3) {
+    let part = crate::config::s3::MIN_CHUNK_SIZE as usize;
+    let data: Vec<u8> = (0..part + part / 2 + 100)
+        .map(|i| (i % 253) as u8)
+        .collect();
+    let mut w = s.appender("big/data").await.unwrap();
+    for piece in data[..part + part / 2].chunks(1024 * 1024) {
+        w.append(Bytes::copy_from_slice(piece)).await.unwrap();
+    }
+    w.close().await.unwrap();
+    let mut w = s.appender("big/data").await.unwrap();
+    w.append(Bytes::copy_from_slice(&data[part + part / 2..]))
+        .await
+        .unwrap();
+    w.close().await.unwrap();
+    assert_eq!(s.stat("big/data").await.unwrap().size, data.len() as u64);
+    s.commit("big/data", "blobs/big/data").await.unwrap();
+    assert_eq!(
+        read_all(s, "blobs/big/data", 0, data.len() as u64).await,
+        data
+    );
+    assert!(matches!(
+        s.walk("big").await,
+        Err(StorageError::NotFound(_))
+    ));
+    let url = s
+        .signed_url("blobs/big/data", std::time::Duration::from_secs(60))
+        .await;
+    assert!(url.unwrap().is_some_and(|u| u.contains("X-Amz-Signature")));
+}
+
+/// The S3 backend honours the storage contract on SeaweedFS, which lists stale prefixes after deletes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_contract_seaweedfs() {
+    let server = s3_servers::S3Server::seaweedfs();
+    let s3 = s3_backend(&server);
+    s3.check().await.expect("bucket reachable");
+    contract(&s3).await;
+    s3_multipart(&s3).await;
+}
+
+/// The S3 backend honours the storage contract on moto.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_contract_moto() {
+    let server = s3_servers::S3Server::moto();
+    let s3 = s3_backend(&server);
+    contract(&s3).await;
+    s3_multipart(&s3).await;
+}
+
+/// Start-up checks name the setting at fault: a missing bucket, refused credentials, no server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_check_names_the_setting() {
+    let server = s3_servers::S3Server::seaweedfs();
+    server.create_bucket("present");
+    let base = S3Config {
+        accesskey: Some(s3_servers::ACCESS_KEY.into()),
+        secretkey: Some(s3_servers::SECRET_KEY.into()),
+        regionendpoint: Some(server.endpoint.clone()),
+        bucket: Some("present".into()),
+        ..S3Config::default()
+    };
+    let setting = |config: S3Config| async move {
+        S3::new(&config)
+            .unwrap()
+            .check()
+            .await
+            .err()
+            .map(|e| e.setting)
+    };
+    assert_eq!(setting(base.clone()).await, None);
+    let missing = S3Config {
+        bucket: Some("absent".into()),
+        ..base.clone()
+    };
+    assert_eq!(setting(missing).await, Some("storage.s3.bucket"));
+    let wrong = S3Config {
+        secretkey: Some("wrong".into()),
+        ..base.clone()
+    };
+    assert_eq!(setting(wrong).await, Some("storage.s3.accesskey"));
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let unreachable = S3Config {
+        regionendpoint: Some(format!("http://127.0.0.1:{port}")),
+        ..base
+    };
+    assert_eq!(
+        setting(unreachable).await,
+        Some("storage.s3.regionendpoint")
+    );
 }
 
 /// Filesystem keys that could escape the root are refused before touching the disk.

@@ -133,6 +133,42 @@ impl Storage for Filesystem {
         listed.map_err(|e| StorageError::from_io(key, e))
     }
 
+    async fn walk(&self, key: &str) -> Result<Vec<String>> {
+        let mut files = Vec::new();
+        let mut stack = vec![String::new()];
+        while let Some(rel) = stack.pop() {
+            let dir = if rel.is_empty() {
+                key.to_string()
+            } else {
+                format!("{key}/{rel}")
+            };
+            let children = match self.list(&dir).await {
+                Ok(c) => c,
+                Err(StorageError::NotFound(_)) if !rel.is_empty() => continue,
+                Err(e) => return Err(e),
+            };
+            for child in children {
+                let child_rel = if rel.is_empty() {
+                    child
+                } else {
+                    format!("{rel}/{child}")
+                };
+                let path = self.full(&format!("{key}/{child_rel}"))?;
+                match fs::metadata(&path).await {
+                    Ok(m) if m.is_dir() => stack.push(child_rel),
+                    Ok(_) => files.push(child_rel),
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(StorageError::from_io(key, e)),
+                }
+            }
+        }
+        if files.is_empty() {
+            return Err(StorageError::NotFound(key.to_string()));
+        }
+        files.sort();
+        Ok(files)
+    }
+
     async fn read(&self, key: &str, offset: u64, len: u64) -> Result<ByteStream> {
         let path = self.full(key)?;
         let file = tokio::task::spawn_blocking(move || {

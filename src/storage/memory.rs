@@ -92,6 +92,20 @@ impl Storage for Memory {
         Ok(names)
     }
 
+    async fn walk(&self, key: &str) -> Result<Vec<String>> {
+        let prefix = dir_prefix(key);
+        let files: Vec<String> = self
+            .lock()
+            .range(prefix.clone()..)
+            .take_while(|(k, _)| k.starts_with(&prefix))
+            .map(|(k, _)| k[prefix.len()..].to_string())
+            .collect();
+        if files.is_empty() {
+            return Err(StorageError::NotFound(key.to_string()));
+        }
+        Ok(files)
+    }
+
     async fn read(&self, key: &str, offset: u64, len: u64) -> Result<ByteStream> {
         let data = self.get(key).await?;
         let start = (offset as usize).min(data.len());

@@ -1,20 +1,24 @@
 //! The storage contract: a small, dumb key/value store of files and directories.
 //!
 //! The registry services above it decide what keys mean ([`paths`] is the only place keys are built).
-//! Backends ([`filesystem`], [`memory`]) only move bytes. Every backend guarantees:
+//! Backends ([`filesystem`], [`memory`], [`s3`]) only move bytes. Every backend guarantees:
 //! - `put` and `commit` are atomic and durable: readers see the old content or the new, never a part,
 //!   and once the call returns the data survives a crash;
-//! - `list` returns child names (never temp files), sorted byte-wise;
+//! - `list` returns child names (never temp files), sorted byte-wise. A listed directory may hold no
+//!   file any more: the filesystem keeps emptied directories, and S3 engines such as SeaweedFS keep
+//!   listing a prefix after its last object is deleted. So a listed name is never proof that
+//!   something exists; `stat` and `walk` are exact;
 //! - reads and appends stream: no call holds a whole blob in memory.
 
 pub mod filesystem;
 pub mod memory;
 pub mod paths;
+pub mod s3;
 pub mod walk;
 
 use std::io;
 use std::pin::Pin;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -97,8 +101,11 @@ pub trait Storage: Send + Sync + 'static {
     async fn put(&self, path: &str, content: Bytes) -> Result<()>;
     /// Size and age of a file or directory.
     async fn stat(&self, path: &str) -> Result<Meta>;
-    /// Names of the children of a directory, sorted byte-wise.
+    /// Names of the children of a directory, sorted byte-wise (possibly naming emptied directories).
     async fn list(&self, path: &str) -> Result<Vec<String>>;
+    /// Keys of every file below a directory, relative to it and sorted byte-wise; `NotFound` when it
+    /// holds none. On object stores this is one flat listing, so it is exact and cheap for small trees.
+    async fn walk(&self, path: &str) -> Result<Vec<String>>;
     /// Streams `len` bytes of a file starting at `offset`.
     async fn read(&self, path: &str, offset: u64, len: u64) -> Result<ByteStream>;
     /// Opens a file for appending, creating it and its parents if needed.
@@ -111,6 +118,11 @@ pub trait Storage: Send + Sync + 'static {
     /// One page of the directories under `root` that hold `query.marker` (see [`walk::find_dirs`]):
     /// paths relative to `root`, sorted byte-wise. An absent `root` has none.
     async fn find_dirs(&self, root: &str, query: &DirQuery<'_>) -> Result<Vec<String>>;
+    /// A URL a client can `GET` the file from directly for `expires`, when the backend has such URLs
+    /// (presigned object-store URLs); `None` otherwise.
+    async fn signed_url(&self, _path: &str, _expires: Duration) -> Result<Option<String>> {
+        Ok(None)
+    }
 }
 
 #[cfg(test)]

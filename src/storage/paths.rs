@@ -24,6 +24,10 @@
 //!         └── _referrers/<alg>/<hex>/<alg>/<hex>/link
 //!                                                  Wharf only: manifests whose `subject` is the first
 //!                                                  digest (distribution ignores `_`-prefixed dirs)
+//! └── docker/registry/v2/_wharf/                   Wharf only, on object storage; distribution ignores it
+//!     ├── catalog/<name>/_repository               one per repository holding `_manifests`: the catalog
+//!     │                                            index, read with one flat listing
+//!     └── catalog-complete                         present once the index was built from a full walk
 //! ```
 //!
 //! A link file holds the digest string with no trailing newline.
@@ -89,6 +93,25 @@ pub fn child(dir: &str, child: &str) -> String {
 /// The root of the layout, stat-ed by the storage health check.
 pub fn layout_root() -> String {
     ROOT.to_string()
+}
+
+/// Directory of the catalog index: `<name>/_repository` for every repository (see
+/// [`crate::registry::catalog_index`]).
+pub fn catalog_index_dir() -> String {
+    format!("{ROOT}/_wharf/catalog")
+}
+
+/// Name of a repository's entry file in the catalog index, below its name.
+pub const CATALOG_ENTRY: &str = "_repository";
+
+/// A repository's entry in the catalog index.
+pub fn catalog_entry(name: &RepoName) -> String {
+    format!("{}/{name}/{CATALOG_ENTRY}", catalog_index_dir())
+}
+
+/// Present once the catalog index holds every repository of a full walk.
+pub fn catalog_index_complete() -> String {
+    format!("{ROOT}/_wharf/catalog-complete")
 }
 
 /// A blob's directory, removed whole by garbage collection.

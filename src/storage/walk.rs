@@ -44,6 +44,28 @@ pub(crate) fn find_dirs(
     Ok(found)
 }
 
+/// The same page as [`find_dirs`], from the full list of file keys under the root (relative to it),
+/// for backends that list a whole tree in one flat listing: a directory is found when a key passes
+/// through `<dir>/<marker>/` with no skipped component before it.
+pub fn dirs_from_files(files: &[String], query: &DirQuery<'_>) -> Vec<String> {
+    let mut dirs = std::collections::BTreeSet::new();
+    for file in files {
+        let parts: Vec<&str> = file.split('/').collect();
+        if let Some(i) = parts
+            .iter()
+            .position(|p| p.starts_with(query.skip_prefix) || *p == query.marker)
+        {
+            if parts[i] == query.marker && i > 0 && i + 1 < parts.len() {
+                dirs.insert(parts[..i].join("/"));
+            }
+        }
+    }
+    dirs.into_iter()
+        .filter(|d| query.after.is_none_or(|after| d.as_str() > after))
+        .take(query.limit)
+        .collect()
+}
+
 /// Visits the children of `root/rel`; returns true once the page is full.
 ///
 /// Byte-wise order of full paths is not the order of a plain depth-first walk (`a/x` sorts after
@@ -176,5 +198,33 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// From a flat key list: marked directories (nested ones too), never inside skipped components,
+    /// after `after`, at most `limit`.
+    #[test]
+    fn dirs_from_flat_keys() {
+        let files: Vec<String> = [
+            "a/_manifests/tags/x/current/link",
+            "a/b/_manifests/revisions/sha256/aa/link",
+            "a/_layers/sha256/bb/link",
+            "c/_uploads/u/data",
+            "d/_manifests/_x/link",
+            "e/sub/_manifests/tags/t/current/link",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let query = |after, limit| DirQuery {
+            marker: "_manifests",
+            skip_prefix: "_",
+            after,
+            limit,
+        };
+        assert_eq!(
+            dirs_from_files(&files, &query(None, 10)),
+            ["a", "a/b", "d", "e/sub"]
+        );
+        assert_eq!(dirs_from_files(&files, &query(Some("a/b"), 1)), ["d"]);
     }
 }

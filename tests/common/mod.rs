@@ -62,10 +62,14 @@ impl TestServer {
         vars: &[(&str, &str)],
         options: ServeOptions,
     ) -> TestServer {
-        let mut all: Vec<(String, String)> = vec![(
-            "REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY".into(),
-            root.display().to_string(),
-        )];
+        // A test selecting another driver (`REGISTRY_STORAGE=s3`) gets no filesystem root.
+        let mut all: Vec<(String, String)> = Vec::new();
+        if !vars.iter().any(|(k, _)| *k == "REGISTRY_STORAGE") {
+            all.push((
+                "REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY".into(),
+                root.display().to_string(),
+            ));
+        }
         all.extend(vars.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let config = Config::load(None, RegistryEnv::from_vars(all)).expect("valid test config");
         let tls = vars

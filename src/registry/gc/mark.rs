@@ -57,9 +57,7 @@ impl Registry {
             let current = self.read_link(&paths::tag_current_link(name, &tag)).await?;
             tags.push((tag, current));
         }
-        let has_uploads = !walk::list_or_empty(storage, &paths::uploads_dir(name))
-            .await?
-            .is_empty();
+        let has_uploads = walk::has_files(storage, &paths::uploads_dir(name)).await?;
         Ok(RepoScan {
             name: name.clone(),
             revisions,

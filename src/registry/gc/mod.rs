@@ -8,7 +8,8 @@
 //!    grace period, no repository linked it within the grace period, and no write in this process
 //!    touched it since the collection started ([`barrier`]).
 //! 4. Repositories left with no tag, manifest or upload session, and no recent link, are removed, so
-//!    they leave the catalog.
+//!    they leave the catalog; on object storage the catalog index is then reconciled with the walk
+//!    ([`super::catalog_index`]).
 //!
 //! Only the [`Storage`](crate::storage::Storage) trait and [`paths`](crate::storage::paths) are used.
 //! Nothing is cached above storage, so nothing stale is served afterwards. See
@@ -82,8 +83,9 @@ impl Registry {
 
         let mut marks = HashSet::new();
         let mut scans = Vec::new();
-        for name in walk::all_repositories(storage).await? {
-            let scan = self.scan_repo(&name).await?;
+        let repositories = walk::all_repositories(storage).await?;
+        for name in &repositories {
+            let scan = self.scan_repo(name).await?;
             let doomed = self
                 .mark_repo(&scan, options.delete_untagged, cutoff, &mut marks)
                 .await?;
@@ -160,6 +162,9 @@ impl Registry {
                 self.remove_repo(&scan.name).await?;
             }
             report.repositories_removed.push(scan.name.clone());
+        }
+        if !options.dry_run {
+            self.reconcile_catalog_index(&repositories, cutoff).await?;
         }
         Ok(report)
     }

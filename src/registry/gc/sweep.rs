@@ -55,9 +55,7 @@ impl Registry {
             })
             .await?
             .is_empty()
-            && walk::list_or_empty(storage, &paths::uploads_dir(name))
-                .await?
-                .is_empty())
+            && !walk::has_files(storage, &paths::uploads_dir(name)).await?)
     }
 
     /// Removes a repository's content directories, then its directory and parents left empty (nested
@@ -66,6 +64,7 @@ impl Registry {
         for dir in paths::repo_content_dirs(name) {
             self.delete_if_present(&dir).await?;
         }
+        self.unindex_repository(name).await?;
         for dir in paths::repo_dir_and_parents(name) {
             if !walk::list_or_empty(self.storage.as_ref(), &dir)
                 .await?

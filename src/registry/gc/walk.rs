@@ -28,6 +28,16 @@ pub async fn list_or_empty(storage: &dyn Storage, key: &str) -> Result<Vec<Strin
     }
 }
 
+/// Whether any file lies below a directory, at any depth. Exact where a listing is not: emptied
+/// directories (and prefixes some S3 engines keep listing after deletes) hold no file.
+pub async fn has_files(storage: &dyn Storage, key: &str) -> Result<bool> {
+    match storage.walk(key).await {
+        Ok(files) => Ok(!files.is_empty()),
+        Err(StorageError::NotFound(_)) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// When a file was last written, or `None` when it is absent.
 pub async fn modified(storage: &dyn Storage, key: &str) -> Result<Option<SystemTime>> {
     match storage.stat(key).await {

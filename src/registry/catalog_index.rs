@@ -1,0 +1,178 @@
+//! The catalog index, used on object storage (`Settings::indexed_listing`), where walking
+//! `repositories/` level by level costs one listing request per directory and distribution's
+//! `_catalog` takes minutes on big buckets.
+//!
+//! Every repository holding `_manifests` has an entry file `_wharf/catalog/<name>/_repository`
+//! ([`paths::catalog_entry`]), so the catalog is one flat listing of the index (1,000 names per request),
+//! exact even on engines that keep listing deleted prefixes (flat listings return live objects only).
+//! - A manifest push writes the entry after the revision link (idempotent, one `PUT`).
+//! - Garbage collection deletes the entry of a repository it removes, then reconciles the whole index
+//!   with its full walk: missing entries are added, entries of repositories without `_manifests` that
+//!   are older than the grace period are removed (a newer one may belong to a push in progress).
+//! - A bucket without `_wharf/catalog-complete` (written by distribution, or by an older Wharf) gets its
+//!   index built by one full walk on the first `_catalog` request.
+//!
+//! Another writer that does not maintain the index (distribution on the same bucket) makes it miss
+//! repositories until the next garbage collection; `docs/s3.md` says so.
+
+use std::collections::BTreeSet;
+use std::time::SystemTime;
+
+use bytes::Bytes;
+
+use super::error::Result;
+use super::gc::walk;
+use super::names::RepoName;
+use super::Registry;
+use crate::storage::{paths, StorageError};
+
+impl Registry {
+    /// Every repository in the index, sorted; the index is built first if it never was.
+    pub(super) async fn indexed_repositories(&self) -> Result<Vec<String>> {
+        if !self.exists(&paths::catalog_index_complete()).await? {
+            self.build_catalog_index().await?;
+        }
+        let entries = match self.storage.walk(&paths::catalog_index_dir()).await {
+            Ok(e) => e,
+            Err(StorageError::NotFound(_)) => Vec::new(),
+            Err(e) => return Err(e.into()),
+        };
+        let suffix = format!("/{}", paths::CATALOG_ENTRY);
+        let names: BTreeSet<String> = entries
+            .iter()
+            .filter_map(|e| e.strip_suffix(&suffix))
+            .filter(|name| name.parse::<RepoName>().is_ok())
+            .map(str::to_string)
+            .collect();
+        Ok(names.into_iter().collect())
+    }
+
+    /// Records a repository in the index (on manifest push); nothing without an index.
+    pub(super) async fn index_repository(&self, name: &RepoName) -> Result<()> {
+        if self.settings.indexed_listing {
+            self.storage
+                .put(&paths::catalog_entry(name), Bytes::from(name.to_string()))
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Removes a repository from the index (when garbage collection removes it).
+    pub(super) async fn unindex_repository(&self, name: &RepoName) -> Result<()> {
+        if self.settings.indexed_listing {
+            self.delete_if_present(&paths::catalog_entry(name)).await?;
+        }
+        Ok(())
+    }
+
+    /// Makes the index match `repositories` (every repository a full walk found): adds entries for
+    /// those holding `_manifests`, removes entries older than `cutoff` of repositories without.
+    pub(super) async fn reconcile_catalog_index(
+        &self,
+        repositories: &[RepoName],
+        cutoff: SystemTime,
+    ) -> Result<()> {
+        if !self.settings.indexed_listing {
+            return Ok(());
+        }
+        let indexed: BTreeSet<String> = self.indexed_repositories().await?.into_iter().collect();
+        let mut live = BTreeSet::new();
+        for name in repositories {
+            if self.exists(&paths::manifests_dir(name)).await? {
+                live.insert(name.to_string());
+                if !indexed.contains(name.as_str()) {
+                    self.index_repository(name).await?;
+                }
+            }
+        }
+        for stale in indexed.difference(&live) {
+            let Ok(name) = stale.parse::<RepoName>() else {
+                continue;
+            };
+            let entry = paths::catalog_entry(&name);
+            let old = walk::modified(self.storage.as_ref(), &entry)
+                .await?
+                .is_some_and(|t| t < cutoff);
+            if old && !self.exists(&paths::manifests_dir(&name)).await? {
+                self.delete_if_present(&entry).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Builds the index from a full walk of `repositories/`, then marks it complete.
+    async fn build_catalog_index(&self) -> Result<()> {
+        let mut names = Vec::new();
+        self.walk_repositories(paths::repositories_root(), String::new(), &mut names)
+            .await?;
+        for name in names.iter().filter_map(|n| n.parse::<RepoName>().ok()) {
+            if self.exists(&paths::manifests_dir(&name)).await? {
+                self.index_repository(&name).await?;
+            }
+        }
+        let now = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
+        self.storage
+            .put(&paths::catalog_index_complete(), Bytes::from(now))
+            .await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::registry::gc::GcOptions;
+    use crate::registry::Settings;
+    use crate::storage::memory::Memory;
+    use crate::storage::Storage;
+
+    /// Writes a revision link as another writer (distribution) would, without touching the index.
+    async fn foreign_repo(storage: &Memory, name: &str) {
+        let name: RepoName = name.parse().unwrap();
+        let digest = format!("sha256:{}", "ab".repeat(32)).parse().unwrap();
+        storage
+            .put(&paths::revision_link(&name, &digest), Bytes::from("x"))
+            .await
+            .unwrap();
+    }
+
+    /// The index is built by one walk when a layout has none, is then read instead of walking, and
+    /// garbage collection adds what another writer created meanwhile.
+    #[tokio::test]
+    async fn index_is_derived_and_reconciled() {
+        let storage = Memory::new();
+        let registry = Registry::new(
+            Arc::new(storage.clone()),
+            Settings {
+                delete_enabled: true,
+                catalog_max_entries: 1000,
+                redirect: false,
+                indexed_listing: true,
+            },
+        );
+        foreign_repo(&storage, "library/ubuntu").await;
+        let page = registry.catalog(None, None).await.unwrap();
+        assert_eq!(page.entries, vec!["library/ubuntu"]);
+        assert!(storage.get(&paths::catalog_index_complete()).await.is_ok());
+
+        foreign_repo(&storage, "other").await;
+        let page = registry.catalog(None, None).await.unwrap();
+        assert_eq!(
+            page.entries,
+            vec!["library/ubuntu"],
+            "the index is read, not the tree"
+        );
+
+        let options = GcOptions {
+            dry_run: false,
+            delete_untagged: false,
+            grace_period: Duration::from_secs(3600),
+        };
+        registry.collect_garbage(&options).await.unwrap();
+        let page = registry.catalog(None, None).await.unwrap();
+        assert_eq!(page.entries, vec!["library/ubuntu", "other"]);
+    }
+}

