@@ -30,7 +30,7 @@ COPY wharf /wharf
 FROM rust:1-alpine AS build
 RUN apk add --no-cache musl-dev
 WORKDIR /src
-COPY Cargo.toml Cargo.lock ./
+COPY Cargo.toml Cargo.lock askama.toml ./
 COPY src ./src
 RUN cargo build --release --locked --bin wharf && cp target/release/wharf /wharf
 
