@@ -4,52 +4,20 @@
 //! expiry, signer or scope are refused.
 
 mod common;
+#[path = "common/signers.rs"]
+mod signers;
 
 use std::path::Path;
-use std::process::Command;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use common::TestServer;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::json;
+use signers::keypair;
 
 const REALM: &str = "https://auth.example.com/token";
 const SERVICE: &str = "wharf.test";
 const ISSUER: &str = "test-issuer";
-
-/// Makes a self-signed certificate and its private key with openssl; returns (cert PEM, key PEM).
-fn keypair(dir: &Path, name: &str, kind: &[&str]) -> (String, Vec<u8>) {
-    let (cert, key) = (
-        dir.join(format!("{name}.crt")),
-        dir.join(format!("{name}.key")),
-    );
-    let out = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=token-signer",
-        ])
-        .args(kind)
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .expect("openssl (./scripts/test installs it)");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (
-        std::fs::read_to_string(cert).unwrap(),
-        std::fs::read(key).unwrap(),
-    )
-}
 
 fn now() -> u64 {
     SystemTime::now()

@@ -3,12 +3,12 @@
 //! (embedded in `wharf serve`, and `wharf ui` in front of it) exchanges the browser's credentials for
 //! tokens, caches them per credentials and scope, and retries with `Authorization: Bearer`.
 mod common;
+#[path = "common/signers.rs"]
+mod signers;
 #[path = "common/ui_fixture.rs"]
 mod ui_fixture;
 
 use std::collections::HashMap;
-use std::path::Path;
-use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -25,37 +25,6 @@ use ui_fixture::{client, seed, test_config, UiServer};
 const SERVICE: &str = "wharf.test";
 const ISSUER: &str = "test-issuer";
 const ALICE: (&str, &str) = ("alice", "alice-password");
-
-/// Makes an EC P-256 certificate and key with openssl; returns (cert PEM, key PEM).
-fn keypair(dir: &Path) -> (String, Vec<u8>) {
-    let (cert, key) = (dir.join("signer.crt"), dir.join("signer.key"));
-    let out = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=token-signer",
-        ])
-        .args(["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .expect("openssl (./scripts/test installs it)");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (
-        std::fs::read_to_string(cert).unwrap(),
-        std::fs::read(key).unwrap(),
-    )
-}
 
 /// The token server's key and what it has issued.
 struct Issuer {
@@ -116,7 +85,7 @@ struct Setup {
 
 async fn setup() -> Setup {
     let dir = tempfile::tempdir().unwrap();
-    let (cert, key) = keypair(dir.path());
+    let (cert, key) = signers::keypair(dir.path(), "signer", &signers::EC_P256);
     let bundle = dir.path().join("bundle.pem");
     std::fs::write(&bundle, cert).unwrap();
     let issuer = Arc::new(Issuer {
