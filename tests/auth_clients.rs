@@ -6,13 +6,15 @@ mod auth_support;
 mod common;
 #[path = "common/oci_layout.rs"]
 mod oci_layout;
+#[path = "common/skopeo.rs"]
+mod skopeo;
 
-use auth_support::skopeo::{oci_ref, Sandbox};
 use auth_support::{start, users_dir};
 use oci_client::client::{ClientConfig, ClientProtocol, Config, ImageLayer};
 use oci_client::manifest::{IMAGE_LAYER_GZIP_MEDIA_TYPE, IMAGE_LAYER_MEDIA_TYPE};
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
+use skopeo::{oci_ref, Skopeo};
 
 const CI: (&str, &str) = ("ci", "ci-password");
 
@@ -22,7 +24,7 @@ const CI: (&str, &str) = ("ci", "ci-password");
 async fn skopeo_with_credentials() {
     let (_dir, path) = users_dir(&[CI]);
     let server = start(&path, &[]).await;
-    let skopeo = Sandbox::new();
+    let skopeo = Skopeo::new();
     let work = tempfile::tempdir().unwrap();
     let src = work.path().join("src");
     let image = oci_layout::single_image(&src, "auth-skopeo", "v1", 2);
@@ -30,7 +32,7 @@ async fn skopeo_with_credentials() {
     let creds = format!("{}:{}", CI.0, CI.1);
 
     let out = skopeo
-        .copy(&oci_ref(&src, "v1"), &remote, &["--dest-creds", &creds])
+        .try_copy(&oci_ref(&src, "v1"), &remote, &["--dest-creds", &creds])
         .await;
     assert!(
         out.status.success(),
@@ -39,7 +41,7 @@ async fn skopeo_with_credentials() {
     );
     let pulled = work.path().join("pulled");
     let out = skopeo
-        .copy(&remote, &oci_ref(&pulled, "v1"), &["--src-creds", &creds])
+        .try_copy(&remote, &oci_ref(&pulled, "v1"), &["--src-creds", &creds])
         .await;
     assert!(
         out.status.success(),
@@ -52,7 +54,9 @@ async fn skopeo_with_credentials() {
 
     let denied = work.path().join("denied");
     for flags in [vec!["--src-creds", "ci:wrong"], vec![]] {
-        let out = skopeo.copy(&remote, &oci_ref(&denied, "v1"), &flags).await;
+        let out = skopeo
+            .try_copy(&remote, &oci_ref(&denied, "v1"), &flags)
+            .await;
         assert!(!out.status.success(), "pull with {flags:?} must fail");
         let stderr = String::from_utf8_lossy(&out.stderr).to_lowercase();
         assert!(

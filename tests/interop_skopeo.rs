@@ -14,16 +14,11 @@ use std::path::{Path, PathBuf};
 use common::TestServer;
 use oci_layout::{Blob, OciLayout, LABEL, LINUX_AMD64, LINUX_ARM64, OCI_INDEX, OCI_MANIFEST};
 use serde_json::Value;
-use skopeo::Skopeo;
+use skopeo::{oci_ref, Skopeo};
 
 const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
 const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
 const DOCKER_LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
-
-/// `oci:<dir>:<tag>`.
-fn oci_ref(dir: &Path, tag: &str) -> String {
-    format!("oci:{}:{tag}", dir.display())
-}
 
 /// A fresh path under `parent` that does not exist yet, for skopeo to create.
 fn fresh(parent: &tempfile::TempDir, name: &str) -> PathBuf {

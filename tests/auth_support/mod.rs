@@ -2,8 +2,6 @@
 //! variables, and raw API calls with or without Basic credentials.
 #![allow(dead_code)]
 
-pub mod skopeo;
-
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 

@@ -120,10 +120,16 @@ impl Skopeo {
 
     /// `skopeo copy` from `src` to `dest` over plain HTTP, with `extra` flags.
     pub async fn copy(&self, src: &str, dest: &str, extra: &[&str]) {
-        let mut args = vec!["--src-tls-verify=false", "--dest-tls-verify=false"];
-        args.extend_from_slice(extra);
-        args.extend_from_slice(&[src, dest]);
-        self.run("copy", &args).await;
+        self.run("copy", &plain_http_copy(src, dest, extra)).await;
+    }
+
+    /// Like [`Skopeo::copy`], returning the output whatever the exit status (for refusals).
+    pub async fn try_copy(&self, src: &str, dest: &str, extra: &[&str]) -> Output {
+        let args: Vec<String> = plain_http_copy(src, dest, extra)
+            .iter()
+            .map(|a| a.to_string())
+            .collect();
+        self.try_run("copy", &args).await
     }
 
     /// `skopeo inspect` (with `--raw` when asked) of a `docker://` reference.
@@ -151,4 +157,17 @@ impl Skopeo {
         tags.sort();
         tags
     }
+}
+
+/// Arguments of `skopeo copy` over plain HTTP.
+fn plain_http_copy<'a>(src: &'a str, dest: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["--src-tls-verify=false", "--dest-tls-verify=false"];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&[src, dest]);
+    args
+}
+
+/// `oci:<dir>:<tag>`.
+pub fn oci_ref(dir: &std::path::Path, tag: &str) -> String {
+    format!("oci:{}:{tag}", dir.display())
 }
