@@ -2,6 +2,7 @@
 //! storage the catalog comes from an index ([`super::catalog_index`]) and tags from one flat listing.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -22,17 +23,17 @@ pub struct Page {
 }
 
 /// Takes the page of at most `n` entries after `last` from a sorted list.
-pub fn paginate(sorted: Vec<String>, n: Option<usize>, last: Option<&str>) -> Page {
+pub fn paginate(sorted: &[String], n: Option<usize>, last: Option<&str>) -> Page {
     let start = match last {
         Some(last) => sorted.partition_point(|e| e.as_str() <= last),
         None => 0,
     };
-    let mut entries: Vec<String> = sorted.into_iter().skip(start).collect();
-    let more = n.is_some_and(|n| entries.len() > n);
-    if let Some(n) = n {
-        entries.truncate(n);
+    let rest = &sorted[start..];
+    let end = n.map_or(rest.len(), |n| n.min(rest.len()));
+    Page {
+        entries: rest[..end].to_vec(),
+        more: end < rest.len(),
     }
-    Page { entries, more }
 }
 
 /// A referrer as listed in the referrers index (an OCI descriptor).
@@ -64,12 +65,31 @@ impl Registry {
         if !self.exists(&paths::manifests_dir(name)).await? {
             return Err(RegistryError::NameUnknown);
         }
-        let tags = self.all_tags(name).await?;
-        Ok(paginate(
-            tags.iter().map(|t| t.to_string()).collect(),
-            n,
-            last,
-        ))
+        Ok(paginate(&self.cached_tags(name).await?, n, last))
+    }
+
+    /// Every tag of a repository, sorted, from the tag cache while the tags directory is unchanged.
+    async fn cached_tags(&self, name: &RepoName) -> Result<Arc<Vec<String>>> {
+        let key = name.to_string();
+        let version = match self.storage.dir_version(&paths::tags_dir(name)).await {
+            Ok(v) => v,
+            Err(StorageError::NotFound(_)) => None,
+            Err(e) => return Err(e.into()),
+        };
+        if let Some(tags) = version.and_then(|v| self.tag_cache.get(&key, v)) {
+            return Ok(tags);
+        }
+        let tags: Arc<Vec<String>> = Arc::new(
+            self.all_tags(name)
+                .await?
+                .iter()
+                .map(|t| t.to_string())
+                .collect(),
+        );
+        if let Some(v) = version {
+            self.tag_cache.put(&key, v, tags.clone());
+        }
+        Ok(tags)
     }
 
     /// Every tag of a repository, sorted. With indexed listing, the tags are those with a `current`
@@ -108,7 +128,7 @@ impl Registry {
         let n = n.unwrap_or(100.min(max));
         if self.settings.indexed_listing {
             let repos = self.indexed_repositories().await?;
-            return Ok(paginate(repos, Some(n), last));
+            return Ok(paginate(&repos, Some(n), last));
         }
         let query = DirQuery {
             marker: "_manifests",
@@ -229,7 +249,7 @@ mod tests {
             (Some(1), Some("z"), &[], false),
         ];
         for (n, last, want, more) in cases {
-            let page = paginate(all.clone(), *n, *last);
+            let page = paginate(&all, *n, *last);
             assert_eq!(page.entries, list(want), "n={n:?} last={last:?}");
             assert_eq!(page.more, *more, "n={n:?} last={last:?}");
         }

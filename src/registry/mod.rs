@@ -13,6 +13,7 @@ pub mod manifest_format;
 pub mod manifests;
 pub mod names;
 pub mod purge;
+mod tag_cache;
 pub mod uploads;
 
 use std::sync::Arc;
@@ -41,6 +42,7 @@ pub struct Registry {
     settings: Settings,
     sessions: uploads::Sessions,
     gc: gc::barrier::Barrier,
+    tag_cache: tag_cache::TagCache,
 }
 
 impl Registry {
@@ -51,6 +53,7 @@ impl Registry {
             settings,
             sessions: Default::default(),
             gc: Default::default(),
+            tag_cache: Default::default(),
         }
     }
 

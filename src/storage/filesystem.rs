@@ -16,11 +16,16 @@ use tokio::io::AsyncWriteExt;
 use tokio::task::JoinHandle;
 
 use super::walk::{self, DirQuery, DirSource};
-use super::{Appender, ByteStream, Meta, Result, Storage, StorageError};
+use super::{Appender, ByteStream, DirVersion, Meta, Result, Storage, StorageError};
 
 /// Read size for streaming blobs: large enough that a chunk costs few system calls and task hand-offs,
 /// small enough that a download holds little memory (two chunks: one being sent, one being read).
 const READ_CHUNK: usize = 512 * 1024;
+/// How old a directory's modification time must be before it vouches for the directory's children.
+/// Timestamps are coarse (ext4 takes them from the clock tick; other filesystems round to 1 or 2 s), so a
+/// change made in the same tick as a read could leave the time as it was; once the time is this far in
+/// the past, any later change moves it.
+const SETTLED: std::time::Duration = std::time::Duration::from_secs(2);
 /// Suffix of in-progress atomic writes; `list` hides them.
 const TMP_SUFFIX: &str = ".tmp";
 
@@ -109,6 +114,23 @@ impl Storage for Filesystem {
             modified: m.modified().map_err(|e| StorageError::from_io(key, e))?,
             is_dir: m.is_dir(),
         })
+    }
+
+    async fn dir_version(&self, key: &str) -> Result<Option<DirVersion>> {
+        use std::os::unix::fs::MetadataExt;
+        let path = self.full(key)?;
+        let m = fs::metadata(&path)
+            .await
+            .map_err(|e| StorageError::from_io(key, e))?;
+        let changed_ns = i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec());
+        let now_ns = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as i128);
+        let settled = now_ns - changed_ns >= SETTLED.as_nanos() as i128;
+        Ok((m.is_dir() && settled).then_some(DirVersion {
+            id: m.ino(),
+            changed_ns,
+        }))
     }
 
     async fn list(&self, key: &str) -> Result<Vec<String>> {
@@ -462,3 +484,39 @@ fn start_writeback_of(file: &std::fs::File) {
 
 #[cfg(not(target_os = "linux"))]
 fn start_writeback_of(_file: &std::fs::File) {}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, SystemTime};
+
+    use super::*;
+
+    fn backdate(dir: &Path, by: Duration) {
+        std::fs::File::open(dir)
+            .and_then(|d| d.set_modified(SystemTime::now() - by))
+            .expect("set the directory's mtime");
+    }
+
+    /// A directory vouches for its children only once its mtime has settled, and any change to its
+    /// children gives another version.
+    #[tokio::test]
+    async fn dir_version_follows_changes_once_settled() {
+        let tmp = tempfile::tempdir().unwrap();
+        let fs = Filesystem::new(tmp.path());
+        fs.put("d/a", Bytes::from_static(b"1")).await.unwrap();
+        assert_eq!(fs.dir_version("d").await.unwrap(), None, "just changed");
+        backdate(&tmp.path().join("d"), Duration::from_secs(60));
+        let first = fs.dir_version("d").await.unwrap().expect("settled");
+        assert_eq!(fs.dir_version("d").await.unwrap(), Some(first));
+        fs.put("d/b", Bytes::from_static(b"2")).await.unwrap();
+        assert_eq!(fs.dir_version("d").await.unwrap(), None, "changed again");
+        backdate(&tmp.path().join("d"), Duration::from_secs(30));
+        let second = fs.dir_version("d").await.unwrap().expect("settled");
+        assert_ne!(first, second);
+        assert!(matches!(
+            fs.dir_version("missing").await,
+            Err(StorageError::NotFound(_))
+        ));
+        assert_eq!(fs.dir_version("d/a").await.unwrap(), None, "a file");
+    }
+}

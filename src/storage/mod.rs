@@ -73,6 +73,16 @@ pub struct Meta {
     pub is_dir: bool,
 }
 
+/// One state of a directory's list of children, as a backend can tell it cheaply: two equal versions
+/// of the same directory mean the same children. See [`Storage::dir_version`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DirVersion {
+    /// What identifies the directory itself (an inode number), so a re-created directory differs.
+    pub id: u64,
+    /// When its list of children last changed, in nanoseconds since the epoch.
+    pub changed_ns: i128,
+}
+
 /// An open file that bytes are appended to, for uploads.
 #[async_trait]
 pub trait Appender: Send {
@@ -118,6 +128,12 @@ pub trait Storage: Send + Sync + 'static {
     /// One page of the directories under `root` that hold `query.marker` (see [`walk::find_dirs`]):
     /// paths relative to `root`, sorted byte-wise. An absent `root` has none.
     async fn find_dirs(&self, root: &str, query: &DirQuery<'_>) -> Result<Vec<String>>;
+    /// The version of a directory's list of children, when the backend can vouch that any later change
+    /// to that list gives another version; `None` when it cannot (the default, and a directory changed
+    /// too recently for its timestamp to tell). Callers use it to cache listings.
+    async fn dir_version(&self, _path: &str) -> Result<Option<DirVersion>> {
+        Ok(None)
+    }
     /// A URL a client can `GET` the file from directly for `expires`, when the backend has such URLs
     /// (presigned object-store URLs); `None` otherwise.
     async fn signed_url(&self, _path: &str, _expires: Duration) -> Result<Option<String>> {
