@@ -6,6 +6,7 @@ use bytes::Bytes;
 
 use super::digest::{Algorithm, Digest};
 use super::error::{RegistryError, Result};
+use super::manifest_cache::Content;
 use super::manifest_format::{self, ParsedManifest, Reference as Needed};
 use super::names::{Reference, RepoName, Tag};
 use super::Registry;
@@ -57,6 +58,13 @@ impl Registry {
         reference: &Reference,
     ) -> Result<StoredManifest> {
         let digest = self.resolve(name, reference).await?;
+        if let Some(content) = self.manifest_cache.get(&digest) {
+            return Ok(StoredManifest {
+                digest,
+                media_type: content.media_type,
+                bytes: content.bytes,
+            });
+        }
         let bytes = match self.storage.get(&paths::blob_data(&digest)).await {
             Ok(b) => b,
             Err(StorageError::NotFound(_)) => {
@@ -64,10 +72,15 @@ impl Registry {
             }
             Err(e) => return Err(e.into()),
         };
-        Ok(StoredManifest {
+        let content = Content {
             media_type: manifest_format::stored_media_type(&bytes),
-            digest,
             bytes,
+        };
+        self.manifest_cache.put(&digest, content.clone());
+        Ok(StoredManifest {
+            digest,
+            media_type: content.media_type,
+            bytes: content.bytes,
         })
     }
 

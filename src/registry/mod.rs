@@ -3,12 +3,14 @@
 //! [`crate::storage::paths`]); it knows nothing of HTTP.
 
 pub mod blobs;
+mod bounded_cache;
 pub mod catalog_index;
 pub mod digest;
 pub mod error;
 pub mod gc;
 pub mod health;
 pub mod listing;
+mod manifest_cache;
 pub mod manifest_format;
 pub mod manifests;
 pub mod names;
@@ -43,6 +45,7 @@ pub struct Registry {
     sessions: uploads::Sessions,
     gc: gc::barrier::Barrier,
     tag_cache: tag_cache::TagCache,
+    manifest_cache: manifest_cache::ManifestCache,
 }
 
 impl Registry {
@@ -54,6 +57,7 @@ impl Registry {
             sessions: Default::default(),
             gc: Default::default(),
             tag_cache: Default::default(),
+            manifest_cache: Default::default(),
         }
     }
 

@@ -1,12 +1,13 @@
-//! Tag listings come from a cache while the tags directory is unchanged; these tests prove the cache is
-//! used, and that tags added or deleted through the API or behind the server's back are seen.
+//! The registry's caches over storage: tag listings (reused while the tags directory is unchanged) and
+//! manifest content (by digest). These tests prove the caches are used, and that tags and manifests
+//! added or deleted through the API or behind the server's back are seen.
 
 mod common;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use common::{http, push_image, TestServer};
+use common::{http, push_image, sha256, TestServer};
 
 fn tags_dir(server: &TestServer, repo: &str) -> PathBuf {
     server
@@ -94,5 +95,83 @@ async fn unchanged_directory_is_served_from_the_cache() {
 
     set_mtime(&dir, settled + Duration::from_nanos(1));
     assert_eq!(tags(&server, "r", "").await, ["a", "c"], "listed afresh");
+    server.stop().await;
+}
+
+async fn manifest_status(server: &TestServer, reference: &str) -> u16 {
+    http()
+        .get(format!("{}/v2/r/manifests/{reference}", server.url))
+        .header("accept", "application/vnd.oci.image.manifest.v1+json")
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// A pulled (so cached) manifest deleted through the API, or unlinked on disk by another process, is
+/// unknown at once; pushed again, it is served again with the same bytes.
+#[tokio::test]
+async fn cached_manifest_follows_deletes() {
+    let server = TestServer::start_env(&[("REGISTRY_STORAGE_DELETE_ENABLED", "true")]).await;
+    let (manifest, digest) = push_image(&server, "r", "v1", "seed").await;
+    assert_eq!(manifest_status(&server, "v1").await, 200);
+    let r = http()
+        .delete(format!("{}/v2/r/manifests/{digest}", server.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    assert_eq!(manifest_status(&server, &digest).await, 404);
+    assert_eq!(manifest_status(&server, "v1").await, 404);
+
+    push_image(&server, "r", "v1", "seed").await;
+    let body = http()
+        .get(format!("{}/v2/r/manifests/v1", server.url))
+        .header("accept", "application/vnd.oci.image.manifest.v1+json")
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(body.as_ref(), manifest.as_slice());
+    assert_eq!(sha256(&body), digest);
+
+    let revision = server
+        .root
+        .join("docker/registry/v2/repositories/r/_manifests/revisions/sha256")
+        .join(digest.trim_start_matches("sha256:"));
+    std::fs::remove_dir_all(revision).unwrap();
+    assert_eq!(manifest_status(&server, &digest).await, 404);
+    assert_eq!(manifest_status(&server, "v1").await, 404);
+    server.stop().await;
+}
+
+/// After the first pull a manifest's content comes from memory, not its file: replacing the file's
+/// bytes on disk changes nothing served, and content is addressed by digest, so it cannot go stale.
+#[tokio::test]
+async fn pulled_manifest_is_served_from_the_cache() {
+    let server = TestServer::start().await;
+    let (manifest, digest) = push_image(&server, "r", "v1", "seed").await;
+    assert_eq!(manifest_status(&server, "v1").await, 200);
+    let hex = digest.trim_start_matches("sha256:");
+    let data = server
+        .root
+        .join("docker/registry/v2/blobs/sha256")
+        .join(&hex[..2])
+        .join(hex)
+        .join("data");
+    std::fs::write(&data, b"{}").unwrap();
+    let body = http()
+        .get(format!("{}/v2/r/manifests/{digest}", server.url))
+        .header("accept", "application/vnd.oci.image.manifest.v1+json")
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(body.as_ref(), manifest.as_slice());
     server.stop().await;
 }
