@@ -2,13 +2,13 @@
 //! upload session protocol under `/v2/<name>/blobs/uploads/`.
 
 use axum::body::Body;
-use axum::extract::{Query, Request};
+use axum::extract::Request;
 use axum::http::{header, HeaderMap, StatusCode};
 use serde::Deserialize;
 
 use super::events::{self, BlobInfo, Happened};
 use super::{
-    body_stream, header_str, respond, ApiError, ApiResult, AppState, Code, CONTENT_DIGEST,
+    body_stream, header_str, query, respond, ApiError, ApiResult, AppState, Code, CONTENT_DIGEST,
     UPLOAD_UUID,
 };
 use crate::registry::digest::Digest;
@@ -131,19 +131,10 @@ fn parse_digest(s: &str) -> Result<Digest, ApiError> {
         .map_err(|e| ApiError::new(Code::DigestInvalid, format!("{s:?}: {e}")))
 }
 
-fn query<T: serde::de::DeserializeOwned>(request: &Request) -> Result<T, ApiError> {
-    Query::<T>::try_from_uri(request.uri())
-        .map(|q| q.0)
-        .map_err(|e| {
-            ApiError::new(Code::Unsupported, format!("invalid query string: {e}"))
-                .with_status(StatusCode::BAD_REQUEST)
-        })
-}
-
 /// `POST .../blobs/uploads/`: mount from another repository, store a whole blob (`?digest=`), or open a
 /// session.
 pub async fn start_upload(app: &AppState, name: &RepoName, request: Request) -> ApiResult {
-    let q: StartQuery = query(&request)?;
+    let q: StartQuery = query(request.uri(), Code::Unsupported)?;
     if let (Some(mount), Some(from)) = (&q.mount, &q.from) {
         let digest = parse_digest(mount)?;
         let from: RepoName = from
@@ -228,7 +219,7 @@ pub async fn finish_upload(
     id: UploadId,
     request: Request,
 ) -> ApiResult {
-    let q: FinishQuery = query(&request)?;
+    let q: FinishQuery = query(request.uri(), Code::Unsupported)?;
     let digest = parse_digest(q.digest.as_deref().ok_or_else(|| {
         ApiError::new(
             Code::DigestInvalid,

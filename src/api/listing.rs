@@ -2,12 +2,11 @@
 //! RFC 5988 `Link` header pointing at the next page.
 
 use axum::body::Body;
-use axum::extract::Query;
 use axum::http::Uri;
 use axum::http::{header, StatusCode};
 use serde::{Deserialize, Serialize};
 
-use super::{respond, ApiError, ApiResult, AppState, Code, OCI_FILTERS_APPLIED};
+use super::{query, respond, ApiError, ApiResult, AppState, Code, OCI_FILTERS_APPLIED};
 use crate::registry::digest::Digest;
 use crate::registry::listing::{Page, ReferrerDescriptor};
 use crate::registry::manifest_format::OCI_INDEX;
@@ -26,9 +25,7 @@ struct ReferrersQuery {
 }
 
 fn page_query(uri: &Uri) -> Result<(Option<usize>, Option<String>), ApiError> {
-    let q = Query::<PageQuery>::try_from_uri(uri)
-        .map(|q| q.0)
-        .map_err(|e| ApiError::new(Code::PaginationNumberInvalid, format!("invalid query: {e}")))?;
+    let q: PageQuery = query(uri, Code::PaginationNumberInvalid)?;
     let n =
         q.n.map(|n| {
             n.parse::<usize>().map_err(|_| {
@@ -114,12 +111,7 @@ struct ReferrersIndex<'a> {
 
 /// `GET /v2/<name>/referrers/<digest>`: an OCI index of the manifests whose subject is `digest`.
 pub async fn referrers(app: &AppState, name: &RepoName, subject: &Digest, uri: &Uri) -> ApiResult {
-    let q = Query::<ReferrersQuery>::try_from_uri(uri)
-        .map(|q| q.0)
-        .map_err(|e| {
-            ApiError::new(Code::Unsupported, format!("invalid query: {e}"))
-                .with_status(StatusCode::BAD_REQUEST)
-        })?;
+    let q: ReferrersQuery = query(uri, Code::Unsupported)?;
     let found = app
         .registry
         .referrers(name, subject, q.artifact_type.as_deref())

@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use futures_util::TryStreamExt;
@@ -160,11 +160,18 @@ pub(crate) fn body_stream(body: Body) -> ByteStream {
     Box::pin(body.into_data_stream().map_err(io::Error::other))
 }
 
+/// The request's query string as `T`; a malformed one is a 400 with the OCI `code` given.
+pub(crate) fn query<T: serde::de::DeserializeOwned>(uri: &Uri, code: Code) -> Result<T, ApiError> {
+    axum::extract::Query::<T>::try_from_uri(uri)
+        .map(|q| q.0)
+        .map_err(|e| {
+            ApiError::new(code, format!("invalid query string: {e}"))
+                .with_status(StatusCode::BAD_REQUEST)
+        })
+}
+
 /// The value of a header as text, if present and valid.
-pub(crate) fn header_str<'a>(
-    headers: &'a HeaderMap,
-    name: impl header::AsHeaderName,
-) -> Option<&'a str> {
+pub(crate) fn header_str(headers: &HeaderMap, name: impl header::AsHeaderName) -> Option<&str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
