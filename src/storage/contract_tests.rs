@@ -262,7 +262,8 @@ async fn s3_contract_moto() {
 }
 
 /// With `redirectendpoint`, presigned URLs name its host (here `localhost` for the engine's
-/// `127.0.0.1`), keep the bucket in the path, and carry a signature the engine accepts at that host.
+/// `127.0.0.1`), keep the bucket in the path, and carry a signature the engine accepts at that host,
+/// where it refuses a URL signed for the bucket's own host and re-hosted afterwards.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s3_redirect_endpoint_signs_for_its_host() {
     let server = s3_servers::S3Server::seaweedfs();
@@ -288,6 +289,21 @@ async fn s3_redirect_endpoint_signs_for_its_host() {
     let answer = reqwest::get(&url).await.expect("GET the presigned URL");
     assert_eq!(answer.status(), 200, "{url}\n{}", server.logs());
     assert_eq!(answer.bytes().await.unwrap().as_ref(), b"redirected");
+    let own_host = S3::new(&S3Config {
+        redirectendpoint: None,
+        ..config.clone()
+    })
+    .expect("S3 client");
+    let rehosted = own_host
+        .signed_url("blobs/x", std::time::Duration::from_secs(60))
+        .await
+        .unwrap()
+        .expect("a presigned URL")
+        .replace(&server.endpoint, &public);
+    let answer = reqwest::get(&rehosted)
+        .await
+        .expect("GET the re-hosted URL");
+    assert_eq!(answer.status(), 403, "{rehosted}");
 }
 
 /// Start-up checks name the setting at fault: a missing bucket, refused credentials, no server.
