@@ -242,7 +242,7 @@ async fn serve_from_config(config: Config) -> Result<(), String> {
         Driver::InMemory => tracing::warn!("in-memory storage: content is lost when wharf stops"),
         Driver::S3(s3) => tracing::info!(
             bucket = s3.bucket.as_deref().unwrap_or_default(),
-            endpoint = s3.endpoint_url().as_deref().unwrap_or("AWS"),
+            endpoint = %s3.endpoint_name(),
             root = %s3.root_prefix(),
             "S3 storage"
         ),

@@ -1,8 +1,11 @@
 //! The configuration as users meet it: the real `wharf` binary with a `config.yml` and `REGISTRY_*`
 //! variables, through `wharf config` and `wharf serve`, including every kind of error message.
 
+use std::io::{Read, Write};
+use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Command, Output};
+use std::time::{Duration, Instant};
 
 fn wharf(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_wharf"));
@@ -127,6 +130,47 @@ fn error_messages() {
             vec![("REGISTRY_HTTP_PREFIX", "registry")],
             vec!["http.prefix", "must start and end with '/'"],
         ),
+        (
+            vec!["config", "--check"],
+            vec![
+                ("REGISTRY_STORAGE", "s3"),
+                ("REGISTRY_STORAGE_S3_BUCKET", "registry"),
+                ("REGISTRY_STORAGE_S3_OBJECTACL", "public-read"),
+            ],
+            vec![
+                "storage.s3.objectacl",
+                "REGISTRY_STORAGE_S3_OBJECTACL",
+                "bucket policy",
+            ],
+        ),
+        (
+            vec!["config", "--check"],
+            vec![
+                ("REGISTRY_STORAGE", "s3"),
+                ("REGISTRY_STORAGE_S3_BUCKET", "registry.example.com"),
+                ("REGISTRY_STORAGE_S3_REGION", "eu-west-1"),
+                ("REGISTRY_STORAGE_S3_ACCELERATE", "true"),
+            ],
+            vec![
+                "storage.s3.accelerate",
+                "REGISTRY_STORAGE_S3_ACCELERATE",
+                "without dots",
+            ],
+        ),
+        (
+            vec!["serve"],
+            vec![
+                ("REGISTRY_STORAGE", "s3"),
+                ("REGISTRY_STORAGE_S3_BUCKET", "registry"),
+                ("REGISTRY_STORAGE_S3_REGIONENDPOINT", "http://minio:9000"),
+                ("REGISTRY_STORAGE_S3_USEDUALSTACK", "true"),
+            ],
+            vec![
+                "storage.s3.usedualstack",
+                "REGISTRY_STORAGE_S3_USEDUALSTACK",
+                "regionendpoint",
+            ],
+        ),
     ];
     for (args, env, want) in cases {
         let out = wharf(&args, &env);
@@ -170,6 +214,24 @@ fn registry2_default_config_and_maintenance_leaves() {
     );
 }
 
+/// registry:2's S3 tuning keys that Wharf has no use for (multipart copies, SDK logging) load without
+/// a warning, as do the endpoint, user agent and ACL settings Wharf applies.
+#[test]
+fn s3_driver_keys_load_silently() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "version: 0.1\nstorage:\n  s3:\n    bucket: registry\n    region: eu-west-1\n    multipartcopychunksize: 33554432\n    multipartcopymaxconcurrency: 100\n    multipartcopythresholdsize: 33554432\n    loglevel: debugwithhttpbody\n    usedualstack: true\n    usefipsendpoint: true\n    useragent: wharf-prod\n    objectacl: private\n    redirectendpoint: https://blobs.example.com\n",
+    );
+    let out = wharf(
+        &["config", "--check", &file],
+        &[("REGISTRY_STORAGE_S3_LOGLEVEL", "off")],
+    );
+    let (_, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.is_empty(), "no warning expected: {stderr}");
+}
+
 /// The seeds' `Access-Control-Origin` header (not a CORS header) is accepted with a warning.
 #[test]
 fn access_control_origin_warning() {
@@ -208,4 +270,70 @@ fn foreign_registry_variables() {
     let (_, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("did you mean `http.addr`"), "{stderr}");
+}
+
+/// A stand-in S3 endpoint: answers the first request with 403 `AccessDenied` and returns its head
+/// (request line and headers), or an empty string if none came within a minute.
+fn fake_s3(listener: TcpListener) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        listener.set_nonblocking(true).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut conn = loop {
+            match listener.accept() {
+                Ok((conn, _)) => break conn,
+                Err(_) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(20))
+                }
+                Err(_) => return String::new(),
+            }
+        };
+        conn.set_nonblocking(false).unwrap();
+        conn.set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut head = Vec::new();
+        let mut byte = [0u8];
+        while !head.ends_with(b"\r\n\r\n") && conn.read(&mut byte).unwrap_or(0) == 1 {
+            head.push(byte[0]);
+        }
+        let body = "<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>";
+        let _ = write!(
+            conn,
+            "HTTP/1.1 403 Forbidden\r\ncontent-type: application/xml\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        String::from_utf8_lossy(&head).into_owned()
+    })
+}
+
+/// `storage.s3.useragent` is the User-Agent of the start-up bucket probe, which lists the bucket in
+/// the path of `regionendpoint`; its 403 stops `wharf serve` naming the credentials.
+#[test]
+fn s3_probe_sends_the_user_agent() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    let server = fake_s3(listener);
+    let agent = "wharf-test/1.0 (config_cli; ops@example.com)";
+    let out = wharf(
+        &["serve"],
+        &[
+            ("REGISTRY_STORAGE", "s3"),
+            ("REGISTRY_STORAGE_S3_BUCKET", "probe"),
+            ("REGISTRY_STORAGE_S3_REGIONENDPOINT", &endpoint),
+            ("REGISTRY_STORAGE_S3_ACCESSKEY", "key"),
+            ("REGISTRY_STORAGE_S3_SECRETKEY", "secret"),
+            ("REGISTRY_STORAGE_S3_USERAGENT", agent),
+            ("REGISTRY_HTTP_ADDR", "127.0.0.1:0"),
+        ],
+    );
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("storage.s3.accesskey"), "{stderr}");
+    let head = server.join().unwrap();
+    assert!(head.starts_with("GET /probe?"), "{head:?}");
+    let sent = head.lines().find_map(|line| {
+        let (name, value) = line.split_once(':')?;
+        name.eq_ignore_ascii_case("user-agent")
+            .then(|| value.trim())
+    });
+    assert_eq!(sent, Some(agent), "{head}");
 }

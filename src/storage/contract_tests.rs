@@ -187,11 +187,12 @@ async fn memory_contract() {
     contract(&Memory::new()).await;
 }
 
-/// A fresh bucket on `server`, with the layout under a root directory as distribution allows.
-fn s3_backend(server: &s3_servers::S3Server) -> S3 {
+/// The settings of a fresh bucket on `server`, with the layout under a root directory as
+/// distribution allows.
+fn s3_config(server: &s3_servers::S3Server) -> S3Config {
     let bucket = format!("contract-{}", uuid::Uuid::new_v4().simple());
     server.create_bucket(&bucket);
-    S3::new(&S3Config {
+    S3Config {
         accesskey: Some(s3_servers::ACCESS_KEY.into()),
         secretkey: Some(s3_servers::SECRET_KEY.into()),
         region: Some("us-east-1".into()),
@@ -200,8 +201,12 @@ fn s3_backend(server: &s3_servers::S3Server) -> S3 {
         rootdirectory: Some("/registry".into()),
         chunksize: crate::config::s3::MIN_CHUNK_SIZE,
         ..S3Config::default()
-    })
-    .expect("S3 client")
+    }
+}
+
+/// A backend on a fresh bucket of `server`.
+fn s3_backend(server: &s3_servers::S3Server) -> S3 {
+    S3::new(&s3_config(server)).expect("S3 client")
 }
 
 /// Uploads bigger than a part stream as multipart uploads, across several appender openings, and
@@ -254,6 +259,51 @@ async fn s3_contract_moto() {
     let s3 = s3_backend(&server);
     contract(&s3).await;
     s3_multipart(&s3).await;
+}
+
+/// With `redirectendpoint`, presigned URLs name its host (here `localhost` for the engine's
+/// `127.0.0.1`), keep the bucket in the path, and carry a signature the engine accepts at that host,
+/// where it refuses a URL signed for the bucket's own host and re-hosted afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_redirect_endpoint_signs_for_its_host() {
+    let server = s3_servers::S3Server::seaweedfs();
+    let public = server.endpoint.replace("127.0.0.1", "localhost");
+    let config = S3Config {
+        redirectendpoint: Some(public.clone()),
+        ..s3_config(&server)
+    };
+    let s3 = S3::new(&config).expect("S3 client");
+    s3.put("blobs/x", Bytes::from_static(b"redirected"))
+        .await
+        .unwrap();
+    let url = s3
+        .signed_url("blobs/x", std::time::Duration::from_secs(60))
+        .await
+        .unwrap()
+        .expect("a presigned URL");
+    let bucket = config.bucket.as_deref().unwrap_or_default();
+    assert!(
+        url.starts_with(&format!("{public}/{bucket}/registry/blobs/x?")),
+        "{url}"
+    );
+    let answer = reqwest::get(&url).await.expect("GET the presigned URL");
+    assert_eq!(answer.status(), 200, "{url}\n{}", server.logs());
+    assert_eq!(answer.bytes().await.unwrap().as_ref(), b"redirected");
+    let own_host = S3::new(&S3Config {
+        redirectendpoint: None,
+        ..config.clone()
+    })
+    .expect("S3 client");
+    let rehosted = own_host
+        .signed_url("blobs/x", std::time::Duration::from_secs(60))
+        .await
+        .unwrap()
+        .expect("a presigned URL")
+        .replace(&server.endpoint, &public);
+    let answer = reqwest::get(&rehosted)
+        .await
+        .expect("GET the re-hosted URL");
+    assert_eq!(answer.status(), 403, "{rehosted}");
 }
 
 /// Start-up checks name the setting at fault: a missing bucket, refused credentials, no server.

@@ -21,7 +21,30 @@ pub struct S3SetupError {
 /// The client for `config`: explicit settings first, then the AWS environment (`AWS_*` variables,
 /// web identity, container and instance credentials).
 pub(super) fn client(config: &S3Config) -> Result<AmazonS3, S3SetupError> {
-    let endpoint = config.endpoint_url();
+    let region = config.aws_region();
+    build(config, &region, config.bucket_url(&region))
+}
+
+/// The client that presigns redirect URLs for `redirectendpoint`'s host, if it is set (presigning
+/// sends no request).
+pub(super) fn redirect_signer(config: &S3Config) -> Result<Option<AmazonS3>, S3SetupError> {
+    match config.redirect_bucket_url().map_err(invalid)? {
+        Some(url) => build(config, &config.aws_region(), Some(url)).map(Some),
+        None => Ok(None),
+    }
+}
+
+fn invalid((setting, message): (&'static str, String)) -> S3SetupError {
+    S3SetupError { setting, message }
+}
+
+/// A client for the bucket at `bucket_url` (the bucket included), or at object_store's regional AWS
+/// endpoint when `None`.
+fn build(
+    config: &S3Config,
+    region: &str,
+    bucket_url: Option<String>,
+) -> Result<AmazonS3, S3SetupError> {
     let mut options = ClientOptions::new()
         .with_default_content_type("application/octet-stream")
         .with_allow_invalid_certificates(config.skipverify)
@@ -29,7 +52,10 @@ pub(super) fn client(config: &S3Config) -> Result<AmazonS3, S3SetupError> {
         // Blob streams last as long as the client reads: no whole-request deadline, only a stall limit.
         .with_timeout_disabled()
         .with_read_timeout(Duration::from_secs(60));
-    if endpoint
+    if let Some(agent) = config.user_agent().map_err(invalid)? {
+        options = options.with_user_agent(agent);
+    }
+    if bucket_url
         .as_deref()
         .is_some_and(|e| e.starts_with("http://"))
     {
@@ -40,20 +66,15 @@ pub(super) fn client(config: &S3Config) -> Result<AmazonS3, S3SetupError> {
         retry_timeout: Duration::from_secs(30),
         ..Default::default()
     };
+    // With a URL that names the bucket, object_store takes it as is when told "virtual-hosted".
     let mut builder = AmazonS3Builder::from_env()
         .with_bucket_name(config.bucket.clone().unwrap_or_default())
         .with_client_options(options)
         .with_retry(retry)
-        .with_virtual_hosted_style_request(!config.path_style());
-    if let Some(region) = &config.region {
-        builder = builder.with_region(region);
-    } else if std::env::var_os("AWS_REGION").is_none()
-        && std::env::var_os("AWS_DEFAULT_REGION").is_none()
-    {
-        builder = builder.with_region("us-east-1");
-    }
-    if let Some(endpoint) = &endpoint {
-        builder = builder.with_endpoint(endpoint);
+        .with_region(region)
+        .with_virtual_hosted_style_request(bucket_url.is_some() || !config.path_style());
+    if let Some(url) = bucket_url {
+        builder = builder.with_endpoint(url);
     }
     if let (Some(key), Some(secret)) = (&config.accesskey, &config.secretkey) {
         builder = builder
@@ -84,9 +105,7 @@ pub(super) fn client(config: &S3Config) -> Result<AmazonS3, S3SetupError> {
 pub(super) fn explain(config: &S3Config, error: &object_store::Error) -> S3SetupError {
     let text = error.to_string();
     let bucket = config.bucket.as_deref().unwrap_or_default();
-    let endpoint = config
-        .endpoint_url()
-        .unwrap_or_else(|| "AWS S3".to_string());
+    let endpoint = config.endpoint_name();
     let has = |needle: &str| text.contains(needle);
     // Matched on S3 error codes and HTTP statuses as object_store words them, never on bare numbers
     // (ports and timings in the message hold digits too).
@@ -106,6 +125,11 @@ pub(super) fn explain(config: &S3Config, error: &object_store::Error) -> S3Setup
         S3SetupError {
             setting: "storage.s3.accesskey",
             message: format!("{endpoint} refused the credentials for bucket {bucket:?}; check accesskey and secretkey (or the AWS_* credentials) ({text})"),
+        }
+    } else if let (None, Some(flag)) = (config.endpoint_url(), config.aws_endpoint_flag()) {
+        S3SetupError {
+            setting: flag,
+            message: format!("cannot reach {endpoint} for bucket {bucket:?}; check that the bucket and region offer the endpoint {flag} selects (Transfer Acceleration must be enabled on the bucket) and the network ({text})"),
         }
     } else {
         S3SetupError {

@@ -15,7 +15,8 @@
 //!   monolithic or one-`PATCH` upload, up to 5 GiB), else a streamed multipart re-upload of the chunks;
 //!   then the chunks are deleted;
 //! - `delete` of a directory deletes every object under it with bulk `DeleteObjects`;
-//! - `signed_url` presigns a `GET`, for blob redirects.
+//! - `signed_url` presigns a `GET`, for blob redirects: for the bucket's own host, or for
+//!   `redirectendpoint`'s (a second client that only signs).
 //!
 //! Orphaned multipart uploads (a replica killed mid-upload) are invisible to listings; a bucket
 //! lifecycle rule `AbortIncompleteMultipartUpload` removes them (see `docs/s3.md`).
@@ -53,6 +54,8 @@ const MAX_COPY: u64 = 5 * 1024 * 1024 * 1024;
 /// Storage in an S3 bucket.
 pub struct S3 {
     store: Arc<AmazonS3>,
+    /// Presigns redirect URLs: `store`, or a client for `redirectendpoint`.
+    signer: Arc<AmazonS3>,
     /// `rootdirectory` with a trailing `/`, or empty.
     root: String,
     part_size: usize,
@@ -90,6 +93,10 @@ impl S3 {
     /// A backend for `config` (no request is made; see [`S3::check`]).
     pub fn new(config: &S3Config) -> std::result::Result<S3, S3SetupError> {
         let store = Arc::new(connect::client(config)?);
+        let signer = match connect::redirect_signer(config)? {
+            Some(signer) => Arc::new(signer),
+            None => store.clone(),
+        };
         let prefix = config.root_prefix();
         let mut attributes = Attributes::new();
         if let Some(class) = config.storage_class() {
@@ -97,6 +104,7 @@ impl S3 {
         }
         Ok(S3 {
             store,
+            signer,
             root: if prefix.is_empty() {
                 prefix
             } else {
@@ -499,7 +507,7 @@ impl Storage for S3 {
     }
 
     async fn signed_url(&self, key: &str, expires: Duration) -> Result<Option<String>> {
-        self.store
+        self.signer
             .signed_url(http::Method::GET, &self.path(key), expires)
             .await
             .map(|url| Some(url.to_string()))
