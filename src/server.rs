@@ -116,6 +116,11 @@ pub async fn serve_with(
         .await
         .map_err(std::io::Error::other)?;
     let (state, http) = state(&config).map_err(std::io::Error::other)?;
+    state
+        .registry
+        .start_catalog_index()
+        .await
+        .map_err(std::io::Error::other)?;
     let running = ops::start(&config, state.clone(), options).await?;
     let mut app = ops::wrap(api::router(state, http), &config, &running.ops);
     if config.ui.enabled {

@@ -10,7 +10,8 @@
 //!   with its full walk: missing entries are added, entries of repositories without `_manifests` that
 //!   are older than the grace period are removed (a newer one may belong to a push in progress).
 //! - A bucket without `_wharf/catalog-complete` (written by distribution, or by an older Wharf) gets its
-//!   index built by one full walk on the first `_catalog` request.
+//!   index built by one full walk on the first `_catalog` request. A bucket that holds no repository
+//!   when Wharf starts is marked complete at once, so a bucket only Wharf ever wrote is never walked.
 //!
 //! Another writer that does not maintain the index (distribution on the same bucket) makes it miss
 //! repositories until the next garbage collection; `docs/s3.md` says so.
@@ -19,12 +20,16 @@ use std::collections::BTreeSet;
 use std::time::SystemTime;
 
 use bytes::Bytes;
+use futures_util::future::try_join_all;
 
 use super::error::Result;
 use super::gc::walk;
 use super::names::RepoName;
 use super::Registry;
 use crate::storage::{paths, StorageError};
+
+/// Requests in flight while the index is built.
+const BUILD_CONCURRENCY: usize = 16;
 
 impl Registry {
     /// Every repository in the index, sorted; the index is built first if it never was.
@@ -45,6 +50,26 @@ impl Registry {
             .map(str::to_string)
             .collect();
         Ok(names.into_iter().collect())
+    }
+
+    /// At start-up: marks the index of a storage without repositories complete (it is: it is empty), so
+    /// that no `_catalog` request ever has to walk it. Nothing without an index.
+    pub async fn start_catalog_index(&self) -> Result<()> {
+        if !self.settings.indexed_listing
+            || self.exists(&paths::catalog_index_complete()).await?
+            || self.exists(&paths::repositories_root()).await?
+        {
+            return Ok(());
+        }
+        self.mark_catalog_index_complete().await
+    }
+
+    async fn mark_catalog_index_complete(&self) -> Result<()> {
+        let now = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
+        self.storage
+            .put(&paths::catalog_index_complete(), Bytes::from(now))
+            .await?;
+        Ok(())
     }
 
     /// Records a repository in the index (on manifest push); nothing without an index.
@@ -100,20 +125,24 @@ impl Registry {
         Ok(())
     }
 
-    /// Builds the index from a full walk of `repositories/`, then marks it complete.
+    /// Builds the index from a full walk of `repositories/`, checking and recording repositories in
+    /// batches of [`BUILD_CONCURRENCY`] (each is a request or two to the object store), then marks it
+    /// complete.
     async fn build_catalog_index(&self) -> Result<()> {
         let mut names = Vec::new();
         self.walk_repositories(paths::repositories_root(), String::new(), &mut names)
             .await?;
-        for name in names.iter().filter_map(|n| n.parse::<RepoName>().ok()) {
-            if self.exists(&paths::manifests_dir(&name)).await? {
-                self.index_repository(&name).await?;
-            }
+        let names: Vec<RepoName> = names.iter().filter_map(|n| n.parse().ok()).collect();
+        for batch in names.chunks(BUILD_CONCURRENCY) {
+            try_join_all(batch.iter().map(|name| self.index_if_repository(name))).await?;
         }
-        let now = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
-        self.storage
-            .put(&paths::catalog_index_complete(), Bytes::from(now))
-            .await?;
+        self.mark_catalog_index_complete().await
+    }
+
+    async fn index_if_repository(&self, name: &RepoName) -> Result<()> {
+        if self.exists(&paths::manifests_dir(name)).await? {
+            self.index_repository(name).await?;
+        }
         Ok(())
     }
 }
@@ -174,5 +203,33 @@ mod tests {
         registry.collect_garbage(&options).await.unwrap();
         let page = registry.catalog(None, None).await.unwrap();
         assert_eq!(page.entries, vec!["library/ubuntu", "other"]);
+    }
+
+    fn indexed(storage: &Memory) -> Registry {
+        Registry::new(
+            Arc::new(storage.clone()),
+            Settings {
+                delete_enabled: true,
+                catalog_max_entries: 1000,
+                redirect: false,
+                indexed_listing: true,
+            },
+        )
+    }
+
+    /// A storage without repositories at start-up has its index marked complete (nothing to walk
+    /// later); one that holds repositories is left for the first `_catalog` to build.
+    #[tokio::test]
+    async fn start_marks_only_an_empty_storage_complete() {
+        let empty = Memory::new();
+        indexed(&empty).start_catalog_index().await.unwrap();
+        assert!(empty.get(&paths::catalog_index_complete()).await.is_ok());
+
+        let used = Memory::new();
+        foreign_repo(&used, "library/ubuntu").await;
+        indexed(&used).start_catalog_index().await.unwrap();
+        assert!(used.get(&paths::catalog_index_complete()).await.is_err());
+        let page = indexed(&used).catalog(None, None).await.unwrap();
+        assert_eq!(page.entries, vec!["library/ubuntu"]);
     }
 }
