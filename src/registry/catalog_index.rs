@@ -24,6 +24,7 @@ use futures_util::future::try_join_all;
 
 use super::error::Result;
 use super::gc::walk;
+use super::listing::Page;
 use super::names::RepoName;
 use super::Registry;
 use crate::storage::{paths, StorageError};
@@ -32,11 +33,69 @@ use crate::storage::{paths, StorageError};
 const BUILD_CONCURRENCY: usize = 16;
 
 impl Registry {
-    /// Every repository in the index, sorted; the index is built first if it never was.
-    pub(super) async fn indexed_repositories(&self) -> Result<Vec<String>> {
+    /// A catalog page from the index: the first `n` repositories after `last`, read from the index
+    /// listing started at `last` (a page costs a request or two, not the whole index).
+    ///
+    /// Entry keys (`<name>/_repository`) do not sort quite like names: `a-b/…` and `a.b/…` list before
+    /// `a/…` though `a` sorts first. So once the listing has found enough names, each name's prefixes
+    /// cut before a `-` or `.` that may still list later are looked up directly; every other name
+    /// after `last` lists no earlier than the names found.
+    pub(super) async fn indexed_page(&self, n: usize, last: Option<&str>) -> Result<Page> {
+        self.ensure_catalog_index().await?;
+        let dir = paths::catalog_index_dir();
+        let suffix = format!("/{}", paths::CATALOG_ENTRY);
+        let after_name = |name: &str| last.is_none_or(|l| name > l);
+        let mut names = BTreeSet::new();
+        let mut read_to = last.unwrap_or_default().to_string();
+        let mut complete = false;
+        while names.len() <= n {
+            let keys = self.storage.walk_after(&dir, &read_to, n + 1).await?;
+            complete = keys.len() <= n;
+            read_to = match keys.last() {
+                Some(key) => key.clone(),
+                None => break,
+            };
+            names.extend(
+                keys.iter()
+                    .filter_map(|k| k.strip_suffix(&suffix))
+                    .filter(|name| after_name(name) && name.parse::<RepoName>().is_ok())
+                    .map(str::to_string),
+            );
+            if complete {
+                break;
+            }
+        }
+        if !complete {
+            let hidden: BTreeSet<String> = names
+                .iter()
+                .flat_map(|name| name.match_indices(['-', '.']).map(|(i, _)| &name[..i]))
+                .filter(|p| after_name(p) && format!("{p}{suffix}") > read_to)
+                .map(str::to_string)
+                .collect();
+            for prefix in hidden {
+                if let Ok(name) = prefix.parse::<RepoName>() {
+                    if self.exists(&paths::catalog_entry(&name)).await? {
+                        names.insert(prefix);
+                    }
+                }
+            }
+        }
+        let mut entries: Vec<String> = names.into_iter().collect();
+        let more = entries.len() > n;
+        entries.truncate(n);
+        Ok(Page { entries, more })
+    }
+
+    async fn ensure_catalog_index(&self) -> Result<()> {
         if !self.exists(&paths::catalog_index_complete()).await? {
             self.build_catalog_index().await?;
         }
+        Ok(())
+    }
+
+    /// Every repository in the index, sorted; the index is built first if it never was.
+    pub(super) async fn indexed_repositories(&self) -> Result<Vec<String>> {
+        self.ensure_catalog_index().await?;
         let entries = match self.storage.walk(&paths::catalog_index_dir()).await {
             Ok(e) => e,
             Err(StorageError::NotFound(_)) => Vec::new(),
@@ -203,6 +262,34 @@ mod tests {
         registry.collect_garbage(&options).await.unwrap();
         let page = registry.catalog(None, None).await.unwrap();
         assert_eq!(page.entries, vec!["library/ubuntu", "other"]);
+    }
+
+    /// Every page of every size, read from the index listing, equals the same page of the sorted
+    /// names, though entry keys list `a-b` and `a.b` before `a`.
+    #[tokio::test]
+    async fn index_pages_follow_name_order() {
+        let storage = Memory::new();
+        let registry = indexed(&storage);
+        registry.start_catalog_index().await.unwrap();
+        let mut all = vec![
+            "a", "a-b", "a-b-c", "a.b", "a/b", "a/b-c", "a/b/c", "a0", "ab", "b", "b-a", "b.c/d",
+            "c",
+        ];
+        for name in &all {
+            registry
+                .index_repository(&name.parse().unwrap())
+                .await
+                .unwrap();
+        }
+        all.sort_unstable();
+        let all: Vec<String> = all.into_iter().map(String::from).collect();
+        for n in 1..=all.len() + 1 {
+            for last in std::iter::once(None).chain(all.iter().map(|l| Some(l.as_str()))) {
+                let page = registry.indexed_page(n, last).await.unwrap();
+                let want = crate::registry::listing::paginate(&all, Some(n), last);
+                assert_eq!(page, want, "n={n} last={last:?}");
+            }
+        }
     }
 
     fn indexed(storage: &Memory) -> Registry {

@@ -127,8 +127,7 @@ impl Registry {
         }
         let n = n.unwrap_or(100.min(max));
         if self.settings.indexed_listing {
-            let repos = self.indexed_repositories().await?;
-            return Ok(paginate(&repos, Some(n), last));
+            return self.indexed_page(n, last).await;
         }
         let query = DirQuery {
             marker: "_manifests",

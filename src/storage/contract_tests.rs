@@ -49,6 +49,15 @@ async fn contract(s: &dyn Storage) {
     // walk: every file below, at any depth, relative and sorted.
     assert_eq!(s.walk("a").await.unwrap(), vec!["b/a", "b/c", "b/d/e"]);
     assert_eq!(s.walk("a/b/d").await.unwrap(), vec!["e"]);
+    // walk_after: a page of the same keys, strictly after a key that need not exist.
+    assert_eq!(
+        s.walk_after("a", "b/a", 5).await.unwrap(),
+        vec!["b/c", "b/d/e"]
+    );
+    assert_eq!(s.walk_after("a", "b/b", 1).await.unwrap(), vec!["b/c"]);
+    assert_eq!(s.walk_after("a", "", 2).await.unwrap(), vec!["b/a", "b/c"]);
+    assert!(s.walk_after("a", "b/d/e", 5).await.unwrap().is_empty());
+    assert!(s.walk_after("nope", "", 5).await.unwrap().is_empty());
     assert!(matches!(
         s.walk("nope").await,
         Err(StorageError::NotFound(_))

@@ -116,6 +116,19 @@ pub trait Storage: Send + Sync + 'static {
     /// Keys of every file below a directory, relative to it and sorted byte-wise; `NotFound` when it
     /// holds none. On object stores this is one flat listing, so it is exact and cheap for small trees.
     async fn walk(&self, path: &str) -> Result<Vec<String>>;
+    /// Up to `limit` keys of the files below a directory that sort byte-wise after `after` (relative
+    /// to the directory, sorted), for trees of files written by `put`; none when it holds none. Object
+    /// stores start the listing there, so a page of a large tree costs a request, not the tree.
+    async fn walk_after(&self, path: &str, after: &str, limit: usize) -> Result<Vec<String>> {
+        let mut files = match self.walk(path).await {
+            Ok(files) => files,
+            Err(StorageError::NotFound(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        files.retain(|f| f.as_str() > after);
+        files.truncate(limit);
+        Ok(files)
+    }
     /// Streams `len` bytes of a file starting at `offset`.
     async fn read(&self, path: &str, offset: u64, len: u64) -> Result<ByteStream>;
     /// Opens a file for appending, creating it and its parents if needed.

@@ -406,6 +406,35 @@ impl Storage for S3 {
         Ok(files)
     }
 
+    async fn walk_after(&self, key: &str, after: &str, limit: usize) -> Result<Vec<String>> {
+        let prefix = format!("{}{key}/", self.root);
+        let mut found = Vec::new();
+        let mut token = None;
+        while found.len() < limit {
+            let options = PaginatedListOptions {
+                offset: Some(format!("{prefix}{after}")),
+                max_keys: Some((limit - found.len()).min(1000)),
+                page_token: token,
+                ..Default::default()
+            };
+            let page = self
+                .store
+                .list_paginated(Some(&prefix), options)
+                .await
+                .map_err(|e| failed(key, e))?;
+            found.extend(page.result.objects.iter().filter_map(|meta| {
+                let rel = meta.location.as_ref().strip_prefix(&prefix)?;
+                (rel > after).then(|| rel.to_string())
+            }));
+            token = page.page_token;
+            if token.is_none() {
+                break;
+            }
+        }
+        found.truncate(limit);
+        Ok(found)
+    }
+
     async fn find_dirs(&self, root: &str, query: &DirQuery<'_>) -> Result<Vec<String>> {
         // The catalog reads its index on S3; this complete walk serves the storage contract.
         match self.walk(root).await {
