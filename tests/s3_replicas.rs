@@ -261,3 +261,34 @@ async fn garbage_collection_with_both_serving() {
         serde_json::json!(["gc/drop", "gc/keep"])
     );
 }
+
+/// The catalog pages through the bucket's index in name order, following `Link`, on the replica that
+/// did not push: names whose index keys list out of name order (`a-b`, `a.b` before `a`) included.
+#[tokio::test(flavor = "multi_thread")]
+async fn catalog_pages_in_name_order_across_replicas() {
+    let c = cluster("catalog").await;
+    let names = ["a", "a-b", "a.b", "a/b", "a0", "b"];
+    for name in names {
+        common::push_image(&c.a, name, "v1", name).await;
+    }
+    let mut seen = Vec::new();
+    let mut next = Some("/v2/_catalog?n=2".to_string());
+    while let Some(path) = next.take() {
+        let r = http()
+            .get(format!("{}{path}", c.b.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        next = r
+            .headers()
+            .get("link")
+            .and_then(|l| l.to_str().ok())
+            .and_then(|l| Some(l.split_once('<')?.1.split_once('>')?.0.to_string()));
+        let page: Value = r.json().await.unwrap();
+        for repo in page["repositories"].as_array().unwrap() {
+            seen.push(repo.as_str().unwrap().to_string());
+        }
+    }
+    assert_eq!(seen, names);
+}

@@ -2,14 +2,17 @@
 //! `repositories/` level by level costs one listing request per directory and distribution's
 //! `_catalog` takes minutes on big buckets.
 //!
-//! Every repository holding `_manifests` has an entry file `_wharf/catalog/<name>/_repository`
-//! ([`paths::catalog_entry`]), so the catalog is one flat listing of the index (1,000 names per request),
-//! exact even on engines that keep listing deleted prefixes (flat listings return live objects only).
+//! Every repository holding `_manifests` has an entry object `_wharf/catalog-index/<hex of name>`
+//! ([`paths::catalog_entry`]), so a catalog page is one flat listing of the index started after the
+//! page's `last`, exact even on engines that keep listing deleted prefixes (flat listings return live
+//! objects only). Hex keys list in the names' byte-wise order and hold no `/`: with the names
+//! themselves as keys, `a-b/…` would list before `a/…`, and engines that list directory by directory
+//! (SeaweedFS) would order `a/b` before `a-b`.
 //! - A manifest push writes the entry after the revision link (idempotent, one `PUT`).
 //! - Garbage collection deletes the entry of a repository it removes, then reconciles the whole index
 //!   with its full walk: missing entries are added, entries of repositories without `_manifests` that
 //!   are older than the grace period are removed (a newer one may belong to a push in progress).
-//! - A bucket without `_wharf/catalog-complete` (written by distribution, or by an older Wharf) gets its
+//! - A bucket without `_wharf/catalog-index-complete` (written by distribution, or by an older Wharf) gets its
 //!   index built by one full walk on the first `_catalog` request. A bucket that holds no repository
 //!   when Wharf starts is marked complete at once, so a bucket only Wharf ever wrote is never walked.
 //!
@@ -33,55 +36,22 @@ use crate::storage::{paths, StorageError};
 const BUILD_CONCURRENCY: usize = 16;
 
 impl Registry {
-    /// A catalog page from the index: the first `n` repositories after `last`, read from the index
-    /// listing started at `last` (a page costs a request or two, not the whole index).
-    ///
-    /// Entry keys (`<name>/_repository`) do not sort quite like names: `a-b/…` and `a.b/…` list before
-    /// `a/…` though `a` sorts first. So once the listing has found enough names, each name's prefixes
-    /// cut before a `-` or `.` that may still list later are looked up directly; every other name
-    /// after `last` lists no earlier than the names found.
+    /// A catalog page from the index: the first `n` repositories after `last`, from one listing of
+    /// the index started at `last`'s entry (entry keys sort as names do), so a page costs a request,
+    /// whatever the size of the catalog.
     pub(super) async fn indexed_page(&self, n: usize, last: Option<&str>) -> Result<Page> {
         self.ensure_catalog_index().await?;
-        let dir = paths::catalog_index_dir();
-        let suffix = format!("/{}", paths::CATALOG_ENTRY);
-        let after_name = |name: &str| last.is_none_or(|l| name > l);
-        let mut names = BTreeSet::new();
-        let mut read_to = last.unwrap_or_default().to_string();
-        let mut complete = false;
-        while names.len() <= n {
-            let keys = self.storage.walk_after(&dir, &read_to, n + 1).await?;
-            complete = keys.len() <= n;
-            read_to = match keys.last() {
-                Some(key) => key.clone(),
-                None => break,
-            };
-            names.extend(
-                keys.iter()
-                    .filter_map(|k| k.strip_suffix(&suffix))
-                    .filter(|name| after_name(name) && name.parse::<RepoName>().is_ok())
-                    .map(str::to_string),
-            );
-            if complete {
-                break;
-            }
-        }
-        if !complete {
-            let hidden: BTreeSet<String> = names
-                .iter()
-                .flat_map(|name| name.match_indices(['-', '.']).map(|(i, _)| &name[..i]))
-                .filter(|p| after_name(p) && format!("{p}{suffix}") > read_to)
-                .map(str::to_string)
-                .collect();
-            for prefix in hidden {
-                if let Ok(name) = prefix.parse::<RepoName>() {
-                    if self.exists(&paths::catalog_entry(&name)).await? {
-                        names.insert(prefix);
-                    }
-                }
-            }
-        }
-        let mut entries: Vec<String> = names.into_iter().collect();
-        let more = entries.len() > n;
+        let after = last.map(paths::catalog_entry_key).unwrap_or_default();
+        let keys = self
+            .storage
+            .walk_after(&paths::catalog_index_dir(), &after, n + 1)
+            .await?;
+        let mut entries: Vec<String> = keys
+            .iter()
+            .filter_map(|k| paths::catalog_entry_name(k))
+            .filter(|name| name.parse::<RepoName>().is_ok())
+            .collect();
+        let more = keys.len() > n;
         entries.truncate(n);
         Ok(Page { entries, more })
     }
@@ -101,12 +71,10 @@ impl Registry {
             Err(StorageError::NotFound(_)) => Vec::new(),
             Err(e) => return Err(e.into()),
         };
-        let suffix = format!("/{}", paths::CATALOG_ENTRY);
         let names: BTreeSet<String> = entries
             .iter()
-            .filter_map(|e| e.strip_suffix(&suffix))
+            .filter_map(|e| paths::catalog_entry_name(e))
             .filter(|name| name.parse::<RepoName>().is_ok())
-            .map(str::to_string)
             .collect();
         Ok(names.into_iter().collect())
     }
@@ -265,7 +233,7 @@ mod tests {
     }
 
     /// Every page of every size, read from the index listing, equals the same page of the sorted
-    /// names, though entry keys list `a-b` and `a.b` before `a`.
+    /// names, for names that order differently as paths (`a/b` and `a-b`, `a` and `a.b`).
     #[tokio::test]
     async fn index_pages_follow_name_order() {
         let storage = Memory::new();

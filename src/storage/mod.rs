@@ -118,7 +118,9 @@ pub trait Storage: Send + Sync + 'static {
     async fn walk(&self, path: &str) -> Result<Vec<String>>;
     /// Up to `limit` keys of the files below a directory that sort byte-wise after `after` (relative
     /// to the directory, sorted), for trees of files written by `put`; none when it holds none. Object
-    /// stores start the listing there, so a page of a large tree costs a request, not the tree.
+    /// stores start the listing there, so a page of a large tree costs a request, not the tree. Some
+    /// engines (SeaweedFS) list level by level, ordering `a/b` before `a-b`: callers that page through
+    /// keys in byte-wise order use keys without `/`.
     async fn walk_after(&self, path: &str, after: &str, limit: usize) -> Result<Vec<String>> {
         let mut files = match self.walk(path).await {
             Ok(files) => files,

@@ -25,9 +25,10 @@
 //!                                                  Wharf only: manifests whose `subject` is the first
 //!                                                  digest (distribution ignores `_`-prefixed dirs)
 //! └── docker/registry/v2/_wharf/                   Wharf only, on object storage; distribution ignores it
-//!     ├── catalog/<name>/_repository               one per repository holding `_manifests`: the catalog
-//!     │                                            index, read with one flat listing
-//!     └── catalog-complete                         present once the index was built from a full walk
+//!     ├── catalog-index/<hex of name>              one per repository holding `_manifests`: the catalog
+//!     │                                            index, read one flat listing page at a time (hex
+//!     │                                            keys sort as the names do, and hold no `/`)
+//!     └── catalog-index-complete                   present once the index was built from a full walk
 //! ```
 //!
 //! A link file holds the digest string with no trailing newline.
@@ -95,23 +96,35 @@ pub fn layout_root() -> String {
     ROOT.to_string()
 }
 
-/// Directory of the catalog index: `<name>/_repository` for every repository (see
-/// [`crate::registry::catalog_index`]).
+/// Directory of the catalog index: one entry per repository (see [`crate::registry::catalog_index`]).
 pub fn catalog_index_dir() -> String {
-    format!("{ROOT}/_wharf/catalog")
+    format!("{ROOT}/_wharf/catalog-index")
 }
 
-/// Name of a repository's entry file in the catalog index, below its name.
-pub const CATALOG_ENTRY: &str = "_repository";
-
-/// A repository's entry in the catalog index.
+/// A repository's entry in the catalog index: its name in hex, so entries list in the names' byte-wise
+/// order (hex keeps it) and form no directory levels (a name's `/` would, and engines that list
+/// level by level would then order `a/b` before `a-b`).
 pub fn catalog_entry(name: &RepoName) -> String {
-    format!("{}/{name}/{CATALOG_ENTRY}", catalog_index_dir())
+    format!(
+        "{}/{}",
+        catalog_index_dir(),
+        catalog_entry_key(name.as_str())
+    )
+}
+
+/// The key of a name's entry, relative to the index directory (also a listing's start for a page).
+pub fn catalog_entry_key(name: &str) -> String {
+    hex::encode(name)
+}
+
+/// The repository name an index entry key (relative to the index directory) stands for.
+pub fn catalog_entry_name(key: &str) -> Option<String> {
+    String::from_utf8(hex::decode(key).ok()?).ok()
 }
 
 /// Present once the catalog index holds every repository of a full walk.
 pub fn catalog_index_complete() -> String {
-    format!("{ROOT}/_wharf/catalog-complete")
+    format!("{ROOT}/_wharf/catalog-index-complete")
 }
 
 /// A blob's directory, removed whole by garbage collection.
