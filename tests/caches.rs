@@ -98,15 +98,23 @@ async fn unchanged_directory_is_served_from_the_cache() {
     server.stop().await;
 }
 
-async fn manifest_status(server: &TestServer, reference: &str) -> u16 {
+async fn get_manifest(server: &TestServer, reference: &str) -> reqwest::Response {
     http()
         .get(format!("{}/v2/r/manifests/{reference}", server.url))
         .header("accept", "application/vnd.oci.image.manifest.v1+json")
         .send()
         .await
         .unwrap()
-        .status()
-        .as_u16()
+}
+
+async fn manifest_status(server: &TestServer, reference: &str) -> u16 {
+    get_manifest(server, reference).await.status().as_u16()
+}
+
+async fn manifest_body(server: &TestServer, reference: &str) -> Vec<u8> {
+    let r = get_manifest(server, reference).await;
+    assert_eq!(r.status(), 200);
+    r.bytes().await.unwrap().to_vec()
 }
 
 /// A pulled (so cached) manifest deleted through the API, or unlinked on disk by another process, is
@@ -126,16 +134,8 @@ async fn cached_manifest_follows_deletes() {
     assert_eq!(manifest_status(&server, "v1").await, 404);
 
     push_image(&server, "r", "v1", "seed").await;
-    let body = http()
-        .get(format!("{}/v2/r/manifests/v1", server.url))
-        .header("accept", "application/vnd.oci.image.manifest.v1+json")
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
-    assert_eq!(body.as_ref(), manifest.as_slice());
+    let body = manifest_body(&server, "v1").await;
+    assert_eq!(body, manifest);
     assert_eq!(sha256(&body), digest);
 
     let revision = server
@@ -163,15 +163,7 @@ async fn pulled_manifest_is_served_from_the_cache() {
         .join(hex)
         .join("data");
     std::fs::write(&data, b"{}").unwrap();
-    let body = http()
-        .get(format!("{}/v2/r/manifests/{digest}", server.url))
-        .header("accept", "application/vnd.oci.image.manifest.v1+json")
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
-    assert_eq!(body.as_ref(), manifest.as_slice());
+    let body = manifest_body(&server, &digest).await;
+    assert_eq!(body, manifest);
     server.stop().await;
 }
