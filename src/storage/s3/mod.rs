@@ -48,6 +48,8 @@ use crate::config::S3Config;
 use chunks::{Below, ChunkAppender};
 pub use connect::S3SetupError;
 
+/// Keys one listing request returns at most (S3's limit).
+const LIST_PAGE: usize = 1000;
 /// Largest object a single `CopyObject` may copy on AWS.
 const MAX_COPY: u64 = 5 * 1024 * 1024 * 1024;
 
@@ -137,18 +139,22 @@ impl S3 {
         self.store.clone()
     }
 
-    /// Every object under `<key>/`, with its name relative to that prefix; with `first_page`, only as
-    /// many as one listing request returns.
+    /// The objects under `<key>/` whose names relative to that prefix sort after `after`, at most
+    /// `limit` of them, with those names. The listing starts after `after` on the server, so a page
+    /// of a large prefix costs a request or two.
     async fn objects_below(
         &self,
         key: &str,
-        first_page: bool,
+        after: &str,
+        limit: usize,
     ) -> Result<Vec<(String, ObjectMeta)>> {
         let prefix = format!("{}{key}/", self.root);
         let mut found = Vec::new();
         let mut token = None;
-        loop {
+        while found.len() < limit {
             let options = PaginatedListOptions {
+                offset: (!after.is_empty()).then(|| format!("{prefix}{after}")),
+                max_keys: Some((limit - found.len()).min(LIST_PAGE)),
                 page_token: token,
                 ..Default::default()
             };
@@ -159,23 +165,27 @@ impl S3 {
                 .map_err(|e| failed(key, e))?;
             for meta in page.result.objects {
                 if let Some(rel) = meta.location.as_ref().strip_prefix(&prefix) {
-                    found.push((rel.to_string(), meta));
+                    if rel > after {
+                        found.push((rel.to_string(), meta));
+                    }
                 }
             }
             token = page.page_token;
-            if token.is_none() || first_page {
-                return Ok(found);
+            if token.is_none() {
+                break;
             }
         }
+        found.truncate(limit);
+        Ok(found)
     }
 
     /// What lies below `<key>/`; all of it when it is a chunked file.
     async fn below(&self, key: &str) -> Result<Below> {
-        let objects = self.objects_below(key, true).await?;
+        let objects = self.objects_below(key, "", LIST_PAGE).await?;
         let below = chunks::classify(key, objects).map_err(|e| io_failed(key, e))?;
         match below {
             Below::File(_) => {
-                let all = self.objects_below(key, false).await?;
+                let all = self.objects_below(key, "", usize::MAX).await?;
                 chunks::classify(key, all).map_err(|e| io_failed(key, e))
             }
             other => Ok(other),
@@ -197,7 +207,7 @@ impl S3 {
     /// Deletes every object under `<key>/`; returns how many there were.
     async fn delete_below(&self, key: &str) -> Result<usize> {
         let locations: Vec<Path> = self
-            .objects_below(key, false)
+            .objects_below(key, "", usize::MAX)
             .await?
             .into_iter()
             .map(|(_, m)| m.location)
@@ -389,7 +399,7 @@ impl Storage for S3 {
 
     async fn walk(&self, key: &str) -> Result<Vec<String>> {
         let mut files: Vec<String> = self
-            .objects_below(key, false)
+            .objects_below(key, "", usize::MAX)
             .await?
             .into_iter()
             .map(|(rel, _)| match rel.rsplit_once('/') {
@@ -407,32 +417,8 @@ impl Storage for S3 {
     }
 
     async fn walk_after(&self, key: &str, after: &str, limit: usize) -> Result<Vec<String>> {
-        let prefix = format!("{}{key}/", self.root);
-        let mut found = Vec::new();
-        let mut token = None;
-        while found.len() < limit {
-            let options = PaginatedListOptions {
-                offset: Some(format!("{prefix}{after}")),
-                max_keys: Some((limit - found.len()).min(1000)),
-                page_token: token,
-                ..Default::default()
-            };
-            let page = self
-                .store
-                .list_paginated(Some(&prefix), options)
-                .await
-                .map_err(|e| failed(key, e))?;
-            found.extend(page.result.objects.iter().filter_map(|meta| {
-                let rel = meta.location.as_ref().strip_prefix(&prefix)?;
-                (rel > after).then(|| rel.to_string())
-            }));
-            token = page.page_token;
-            if token.is_none() {
-                break;
-            }
-        }
-        found.truncate(limit);
-        Ok(found)
+        let objects = self.objects_below(key, after, limit).await?;
+        Ok(objects.into_iter().map(|(rel, _)| rel).collect())
     }
 
     async fn find_dirs(&self, root: &str, query: &DirQuery<'_>) -> Result<Vec<String>> {
