@@ -4,7 +4,8 @@
 //! Layers, each depending only on the one below: [`api`] (HTTP) → [`registry`] (services) →
 //! [`storage`] (backends). [`auth`] authenticates and authorizes requests for [`api`].
 //! [`server::serve`] runs it all on a listener; [`cli`] is the command line. [`ui`] is the web UI, a
-//! client of the registry API ([`ui::serve_ui`]).
+//! client of the registry API ([`ui::serve_ui`]). [`zero_copy`] sends blob files to plain HTTP/1
+//! connections without copying them.
 
 pub mod api;
 pub mod auth;
@@ -18,5 +19,6 @@ pub mod server;
 pub mod storage;
 pub mod tls;
 pub mod ui;
+pub mod zero_copy;
 
 pub use server::serve;

@@ -14,16 +14,19 @@ use super::{
 use crate::registry::digest::Digest;
 use crate::registry::names::RepoName;
 use crate::registry::uploads::{ChunkRange, UploadId};
+use crate::zero_copy::{FileBody, FileQueue};
 
 /// Serves a blob, whole or one byte range; `HEAD` sends the headers only. On object storage a `GET`
 /// answers 307 to a presigned URL of the object instead (unless `storage.redirect.disable`), with
-/// `Docker-Content-Digest`; clients send their `Range` header again to the new location.
+/// `Docker-Content-Digest`; clients send their `Range` header again to the new location. With a
+/// `zero_copy` queue and a blob kept in a local file, the file is sent to the socket directly.
 pub async fn get(
     app: &AppState,
     name: &RepoName,
     digest: &Digest,
     headers: &HeaderMap,
     head: bool,
+    zero_copy: Option<FileQueue>,
 ) -> ApiResult {
     let size = app.registry.blob_size(name, digest).await?;
     let etag = format!("\"{digest}\"");
@@ -67,7 +70,18 @@ pub async fn get(
     if head {
         return Ok(respond(status, &common, Body::empty()));
     }
-    let body = Body::from_stream(app.registry.read_blob(digest, start, len).await?);
+    let file = match zero_copy {
+        Some(queue) => app
+            .registry
+            .blob_file(digest)
+            .await?
+            .map(|file| (queue, file)),
+        None => None,
+    };
+    let body = match file {
+        Some((queue, file)) => Body::new(FileBody::new(queue, file, start, len)),
+        None => Body::from_stream(app.registry.read_blob(digest, start, len).await?),
+    };
     let pulled = BlobInfo {
         digest: digest.clone(),
         size,

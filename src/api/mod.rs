@@ -32,6 +32,7 @@ pub use urls::UrlBuilder;
 use crate::auth::Principal;
 use crate::registry::Registry;
 use crate::storage::ByteStream;
+use crate::zero_copy::FileQueue;
 
 /// `Docker-Content-Digest`.
 pub(crate) const CONTENT_DIGEST: HeaderName = HeaderName::from_static("docker-content-digest");
@@ -41,6 +42,15 @@ pub(crate) const UPLOAD_UUID: HeaderName = HeaderName::from_static("docker-uploa
 pub(crate) const OCI_SUBJECT: HeaderName = HeaderName::from_static("oci-subject");
 /// `OCI-Filters-Applied`.
 pub(crate) const OCI_FILTERS_APPLIED: HeaderName = HeaderName::from_static("oci-filters-applied");
+
+/// The connection's queue for sending files without copying them, when the connection has one and the
+/// request is HTTP/1 (HTTP/2 frames the data itself).
+fn zero_copy_queue(request: &Request) -> Option<FileQueue> {
+    if !crate::zero_copy::SUPPORTED || request.version() > axum::http::Version::HTTP_11 {
+        return None;
+    }
+    request.extensions().get::<FileQueue>().cloned()
+}
 
 /// What every handler shares.
 pub struct AppState {
@@ -134,7 +144,8 @@ async fn handle(app: &AppState, route: Route, request: Request) -> ApiResult {
         (Method::PUT, Route::Manifest(name, r)) => manifests::put(app, &name, &r, request).await,
         (Method::DELETE, Route::Manifest(name, r)) => manifests::delete(app, &name, &r).await,
         (Method::GET | Method::HEAD, Route::Blob(name, d)) => {
-            blobs::get(app, &name, &d, request.headers(), head).await
+            let zero_copy = zero_copy_queue(&request);
+            blobs::get(app, &name, &d, request.headers(), head, zero_copy).await
         }
         (Method::DELETE, Route::Blob(name, d)) => blobs::delete(app, &name, &d).await,
         (Method::POST, Route::Uploads(name)) => blobs::start_upload(app, &name, request).await,

@@ -9,7 +9,10 @@ use std::time::Duration;
 use axum::Router;
 use tokio::net::TcpListener;
 
-/// Serves `app` on `listener` until `shutdown`, then drains for at most `timeout`.
+use crate::zero_copy;
+
+/// Serves `app` on `listener` until `shutdown`, then drains for at most `timeout`. Connections send blob
+/// files without copying them ([`zero_copy`]).
 pub async fn serve(
     listener: TcpListener,
     app: Router,
@@ -17,15 +20,15 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let (signalled, on_signal) = tokio::sync::oneshot::channel::<()>();
-    let service = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
-    let server = axum::serve(listener, service).with_graceful_shutdown(async move {
-        shutdown.await;
-        tracing::info!(
-            timeout = %humantime::format_duration(timeout),
-            "draining: no new connections, waiting for requests in flight"
-        );
-        let _ = signalled.send(());
-    });
+    let server = axum::serve(zero_copy::Listener(listener), zero_copy::Connections(app))
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            tracing::info!(
+                timeout = %humantime::format_duration(timeout),
+                "draining: no new connections, waiting for requests in flight"
+            );
+            let _ = signalled.send(());
+        });
     let deadline = async move {
         match on_signal.await {
             Ok(()) => tokio::time::sleep(timeout).await,

@@ -42,6 +42,16 @@ impl Registry {
         }
     }
 
+    /// The blob's file, open for reading, when the storage keeps blobs in local files. Callers check
+    /// existence with [`Registry::blob_size`].
+    pub async fn blob_file(&self, digest: &Digest) -> Result<Option<std::fs::File>> {
+        match self.storage.local_file(&paths::blob_data(digest)).await {
+            Ok(file) => Ok(file),
+            Err(StorageError::NotFound(_)) => Err(RegistryError::BlobUnknown(digest.clone())),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// A URL the client can download the blob from directly (a presigned object-store URL, valid for
     /// [`REDIRECT_EXPIRY`]), when redirects are on and the storage has such URLs. Callers check
     /// existence with [`Registry::blob_size`].

@@ -209,6 +209,16 @@ impl Storage for Filesystem {
         }))
     }
 
+    async fn local_file(&self, key: &str) -> Result<Option<std::fs::File>> {
+        let path = self.full(key)?;
+        let file = tokio::task::spawn_blocking(move || std::fs::File::open(path))
+            .await
+            .map_err(io::Error::other)
+            .and_then(|r| r)
+            .map_err(|e| StorageError::from_io(key, e))?;
+        Ok(Some(file))
+    }
+
     async fn appender(&self, key: &str) -> Result<Box<dyn Appender>> {
         let path = self.full(key)?;
         let io = async {

@@ -149,6 +149,11 @@ pub trait Storage: Send + Sync + 'static {
     async fn dir_version(&self, _path: &str) -> Result<Option<DirVersion>> {
         Ok(None)
     }
+    /// The file itself, open for reading, when the backend keeps files on a local filesystem (to send it
+    /// to a socket without copying); `None` otherwise.
+    async fn local_file(&self, _path: &str) -> Result<Option<std::fs::File>> {
+        Ok(None)
+    }
     /// A URL a client can `GET` the file from directly for `expires`, when the backend has such URLs
     /// (presigned object-store URLs); `None` otherwise.
     async fn signed_url(&self, _path: &str, _expires: Duration) -> Result<Option<String>> {

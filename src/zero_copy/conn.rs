@@ -1,0 +1,261 @@
+//! Plain TCP connections that send queued file ranges in place of placeholder bytes, the listener that
+//! accepts them, and the per-connection service that hands each request its connection's queue.
+
+use std::convert::Infallible;
+use std::io::{self, IoSlice};
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+
+use axum::extract::ConnectInfo;
+use axum::serve::IncomingStream;
+use axum::Router;
+use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tower_http::add_extension::AddExtension;
+
+use super::{placeholder_offset, FileQueue};
+
+/// A plain TCP connection with its queue of file ranges.
+pub struct Conn {
+    tcp: TcpStream,
+    queue: FileQueue,
+}
+
+impl Conn {
+    /// Sends the file range queued for `len` placeholder bytes starting `at` in the region, as much as
+    /// the socket takes now.
+    fn send_file(&self, cx: &mut Context<'_>, at: usize, len: usize) -> Poll<io::Result<usize>> {
+        let (file, offset) = self.queue.next(at, len)?;
+        loop {
+            ready!(self.tcp.poll_write_ready(cx))?;
+            match self.tcp.try_io(Interest::WRITABLE, || {
+                sendfile(&self.tcp, &file, offset, len)
+            }) {
+                Ok(0) => {
+                    return Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "the blob's file ended before its size",
+                    )))
+                }
+                Ok(n) => {
+                    self.queue.sent(n);
+                    return Poll::Ready(Ok(n));
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
+    }
+}
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn sendfile(
+    socket: &TcpStream,
+    file: &std::fs::File,
+    mut offset: u64,
+    len: usize,
+) -> io::Result<usize> {
+    Ok(rustix::fs::sendfile(socket, file, Some(&mut offset), len)?)
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn sendfile(_: &TcpStream, _: &std::fs::File, _: u64, _: usize) -> io::Result<usize> {
+    Err(io::ErrorKind::Unsupported.into())
+}
+
+impl AsyncRead for Conn {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().tcp).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Conn {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        match placeholder_offset(buf) {
+            Some(at) => this.send_file(cx, at, buf.len()),
+            None => Pin::new(&mut this.tcp).poll_write(cx, buf),
+        }
+    }
+
+    /// Writes the ordinary buffers up to the first placeholder with one `writev`, or, when the first
+    /// buffer is a placeholder, its file range.
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let bufs = match bufs.iter().position(|b| !b.is_empty()) {
+            Some(first) => &bufs[first..],
+            None => return Poll::Ready(Ok(0)),
+        };
+        if let Some(at) = placeholder_offset(&bufs[0]) {
+            return this.send_file(cx, at, bufs[0].len());
+        }
+        let end = bufs
+            .iter()
+            .position(|b| placeholder_offset(b).is_some())
+            .unwrap_or(bufs.len());
+        Pin::new(&mut this.tcp).poll_write_vectored(cx, &bufs[..end])
+    }
+
+    /// Always, so that hyper queues body chunks as they are instead of copying them into one buffer.
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().tcp).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().tcp).poll_shutdown(cx)
+    }
+}
+
+/// Accepts plain TCP connections, each with a queue of file ranges.
+pub struct Listener(pub TcpListener);
+
+impl axum::serve::Listener for Listener {
+    type Io = Conn;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Conn, SocketAddr) {
+        let (tcp, addr) = axum::serve::Listener::accept(&mut self.0).await;
+        let queue = FileQueue::default();
+        (Conn { tcp, queue }, addr)
+    }
+
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.0.local_addr()
+    }
+}
+
+/// Makes each connection's service: the app, with the peer's address (`ConnectInfo<SocketAddr>`) and
+/// the connection's [`FileQueue`] in every request's extensions.
+#[derive(Clone)]
+pub struct Connections(pub Router);
+
+/// The service serving one connection.
+pub type ConnectionService = AddExtension<AddExtension<Router, ConnectInfo<SocketAddr>>, FileQueue>;
+
+impl tower::Service<IncomingStream<'_, Listener>> for Connections {
+    type Response = ConnectionService;
+    type Error = Infallible;
+    type Future = std::future::Ready<Result<ConnectionService, Infallible>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, incoming: IncomingStream<'_, Listener>) -> Self::Future {
+        let peer = ConnectInfo(*incoming.remote_addr());
+        let queue = incoming.io().queue.clone();
+        std::future::ready(Ok(AddExtension::new(
+            AddExtension::new(self.0.clone(), peer),
+            queue,
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::sync::Arc;
+
+    use bytes::{Buf, Bytes};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+
+    /// Writes every buffer the way hyper does: vectored writes of what is left, advancing by what each
+    /// write reports. Returns the number of writes.
+    async fn write_all_vectored(conn: &mut Conn, mut bufs: Vec<Bytes>) -> usize {
+        let mut writes = 0;
+        while bufs.iter().any(|b| !b.is_empty()) {
+            writes += 1;
+            let slices: Vec<IoSlice<'_>> = bufs.iter().map(|b| IoSlice::new(b)).collect();
+            let mut n = conn.write_vectored(&slices).await.unwrap();
+            assert!(n > 0, "the connection took nothing");
+            for buf in bufs.iter_mut() {
+                let step = n.min(buf.len());
+                buf.advance(step);
+                n -= step;
+            }
+        }
+        conn.shutdown().await.unwrap();
+        writes
+    }
+
+    /// Ordinary bytes and placeholders mixed in the same vectored writes reach the peer in order, each
+    /// placeholder replaced by its file range, even when the peer reads slowly and the socket takes
+    /// each range in several partial writes.
+    #[tokio::test]
+    async fn placeholders_are_replaced_by_their_file_ranges() {
+        let content: Vec<u8> = (0..3 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect();
+        let mut file = tempfile::tempfile().unwrap();
+        file.write_all(&content).unwrap();
+        let file = Arc::new(file);
+
+        // Small socket buffers on both sides (accepted sockets inherit the listener's), so that
+        // each write takes only part of a range.
+        let server = tokio::net::TcpSocket::new_v4().unwrap();
+        server.set_send_buffer_size(16 * 1024).unwrap();
+        server.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let listener = server.listen(1).unwrap();
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(16 * 1024).unwrap();
+        let client = socket.connect(listener.local_addr().unwrap());
+        let (client, accepted) = tokio::join!(client, listener.accept());
+        let mut client = client.unwrap();
+        let queue = FileQueue::default();
+        let mut conn = Conn {
+            tcp: accepted.unwrap().0,
+            queue: queue.clone(),
+        };
+
+        let big = queue.push(file.clone(), 100, 2 * 1024 * 1024);
+        let small = queue.push(file, 5, 1000);
+        let bufs = vec![
+            Bytes::from_static(b"head "),
+            big,
+            Bytes::from_static(b" middle "),
+            small,
+            Bytes::from_static(b" tail"),
+        ];
+        let writer = tokio::spawn(async move { write_all_vectored(&mut conn, bufs).await });
+        let mut received = Vec::new();
+        let mut piece = vec![0; 64 * 1024];
+        loop {
+            tokio::time::sleep(std::time::Duration::from_micros(200)).await;
+            match client.read(&mut piece).await.unwrap() {
+                0 => break,
+                n => received.extend_from_slice(&piece[..n]),
+            }
+        }
+        let writes = writer.await.unwrap();
+        assert!(
+            writes > 10,
+            "the socket took the ranges in {writes} writes, not in parts"
+        );
+
+        let mut expected = b"head ".to_vec();
+        expected.extend_from_slice(&content[100..100 + 2 * 1024 * 1024]);
+        expected.extend_from_slice(b" middle ");
+        expected.extend_from_slice(&content[5..1005]);
+        expected.extend_from_slice(b" tail");
+        assert_eq!(received.len(), expected.len());
+        assert!(received == expected, "the bytes received differ");
+        assert!(queue.next(0, 1).is_err(), "every queued range was sent");
+    }
+}
