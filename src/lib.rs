@@ -9,9 +9,11 @@
 
 pub mod api;
 pub mod auth;
+mod bounded_cache;
 pub mod cli;
 pub mod config;
 pub mod healthcheck;
+mod listing_cache;
 pub mod logging;
 pub mod ops;
 pub mod registry;

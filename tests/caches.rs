@@ -1,6 +1,7 @@
-//! The registry's caches over storage: tag listings (reused while the tags directory is unchanged) and
-//! manifest content (by digest). These tests prove the caches are used, and that tags and manifests
-//! added or deleted through the API or behind the server's back are seen.
+//! The registry's caches over storage: tag listings and the directories of the catalog walk (reused
+//! while a directory is unchanged) and manifest content (by digest). These tests prove the caches are
+//! used, and that tags, repositories and manifests added or deleted through the API or behind the
+//! server's back are seen.
 
 mod common;
 
@@ -95,6 +96,102 @@ async fn unchanged_directory_is_served_from_the_cache() {
 
     set_mtime(&dir, settled + Duration::from_nanos(1));
     assert_eq!(tags(&server, "r", "").await, ["a", "c"], "listed afresh");
+    server.stop().await;
+}
+
+fn repositories_dir(server: &TestServer) -> PathBuf {
+    server.root.join("docker/registry/v2/repositories")
+}
+
+/// Every page of `_catalog` with `n`, following `Link`.
+async fn catalog(server: &TestServer, n: usize) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut url = format!("{}/v2/_catalog?n={n}", server.url);
+    loop {
+        let r = http().get(&url).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        let next = r.headers().get("link").map(|l| {
+            let l = l.to_str().unwrap();
+            format!("{}{}", server.url, &l[1..l.find('>').unwrap()])
+        });
+        let body: serde_json::Value = r.json().await.unwrap();
+        names.extend(
+            body["repositories"]
+                .as_array()
+                .expect("repositories array")
+                .iter()
+                .map(|t| t.as_str().unwrap().to_string()),
+        );
+        match next {
+            Some(next) => url = next,
+            None => return names,
+        }
+    }
+}
+
+/// Repositories pushed, nested under another, or removed on disk by another process show in the next
+/// catalog, every page of it, while the walk's directories are cached.
+#[tokio::test]
+async fn cached_catalog_sees_every_change() {
+    let server = TestServer::start().await;
+    for repo in ["a/x", "a/y", "b"] {
+        push_image(&server, repo, "latest", "seed").await;
+    }
+    let root = repositories_dir(&server);
+    for dir in [root.join("a"), root.clone()] {
+        set_mtime(&dir, ago(60));
+    }
+    assert_eq!(catalog(&server, 1).await, ["a/x", "a/y", "b"]);
+
+    push_image(&server, "a/w", "latest", "seed").await;
+    push_image(&server, "a/x/deeper", "latest", "seed").await;
+    assert_eq!(
+        catalog(&server, 2).await,
+        ["a/w", "a/x", "a/x/deeper", "a/y", "b"]
+    );
+
+    for dir in [root.join("a"), root.join("a/x"), root.clone()] {
+        set_mtime(&dir, ago(50));
+    }
+    assert_eq!(
+        catalog(&server, 2).await,
+        ["a/w", "a/x", "a/x/deeper", "a/y", "b"]
+    );
+    std::fs::remove_dir_all(root.join("a/y")).unwrap();
+    std::fs::remove_dir_all(root.join("b")).unwrap();
+    assert_eq!(catalog(&server, 2).await, ["a/w", "a/x", "a/x/deeper"]);
+    server.stop().await;
+}
+
+/// The catalog walk reuses a directory's listing while it keeps its inode and settled mtime: a
+/// repository renamed behind the server's back, with the mtime put back, keeps its old name until the
+/// mtime moves.
+#[tokio::test]
+async fn unchanged_catalog_directory_is_served_from_the_cache() {
+    let server = TestServer::start().await;
+    for repo in ["p/one", "p/two"] {
+        push_image(&server, repo, "latest", "seed").await;
+    }
+    let dir = repositories_dir(&server).join("p");
+    let settled = ago(60);
+    set_mtime(&dir, settled);
+    assert_eq!(catalog(&server, 100).await, ["p/one", "p/two"]);
+
+    std::fs::rename(dir.join("two"), dir.join("three")).unwrap();
+    set_mtime(&dir, settled);
+    let listed = catalog(&server, 100).await;
+    assert_eq!(
+        listed,
+        ["p/one"],
+        "the cached name, which no longer has _manifests, is not a repository"
+    );
+
+    set_mtime(&dir, settled + Duration::from_nanos(1));
+    assert_eq!(
+        catalog(&server, 100).await,
+        ["p/one", "p/three"],
+        "listed afresh"
+    );
     server.stop().await;
 }
 

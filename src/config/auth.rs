@@ -108,7 +108,7 @@ impl AuthConfig {
         }
         if let Some(h) = &self.htpasswd {
             check_realm("auth.htpasswd.realm", &h.realm)?;
-            if h.path.as_ref().map_or(true, |p| p.as_os_str().is_empty()) {
+            if h.path.as_ref().is_none_or(|p| p.as_os_str().is_empty()) {
                 return Err(invalid(
                     "auth.htpasswd.path",
                     "is required with htpasswd authentication (REGISTRY_AUTH_HTPASSWD_PATH=/auth/htpasswd, for example)",

@@ -8,8 +8,8 @@ use std::sync::Mutex;
 
 use bytes::Bytes;
 
-use super::bounded_cache::BoundedCache;
 use super::digest::Digest;
+use crate::bounded_cache::BoundedCache;
 
 /// Bytes of manifest content the cache holds at most.
 const BUDGET: usize = 4 * 1024 * 1024;

@@ -3,7 +3,6 @@
 //! [`crate::storage::paths`]); it knows nothing of HTTP.
 
 pub mod blobs;
-mod bounded_cache;
 pub mod catalog_index;
 pub mod digest;
 pub mod error;
@@ -15,7 +14,6 @@ pub mod manifest_format;
 pub mod manifests;
 pub mod names;
 pub mod purge;
-mod tag_cache;
 pub mod uploads;
 
 use std::sync::Arc;
@@ -44,7 +42,8 @@ pub struct Registry {
     settings: Settings,
     sessions: uploads::Sessions,
     gc: gc::barrier::Barrier,
-    tag_cache: tag_cache::TagCache,
+    /// Sorted tag lists by repository; GC and deletes list afresh.
+    tag_cache: crate::listing_cache::ListingCache,
     manifest_cache: manifest_cache::ManifestCache,
 }
 

@@ -46,7 +46,7 @@ impl Registry {
                         .and_then(|t| humantime::parse_rfc3339_weak(t.trim()).ok()),
                     Err(_) => None,
                 };
-                if !started.is_some_and(|s| s < cutoff) {
+                if started.is_none_or(|s| s >= cutoff) {
                     continue;
                 }
                 if !dry_run {

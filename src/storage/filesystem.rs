@@ -17,6 +17,7 @@ use tokio::task::JoinHandle;
 
 use super::walk::{self, DirQuery, DirSource};
 use super::{Appender, ByteStream, DirVersion, Meta, Result, Storage, StorageError};
+use crate::listing_cache::ListingCache;
 
 /// Read size for streaming blobs: large enough that a chunk costs few system calls and task hand-offs,
 /// small enough that a download holds little memory (two chunks: one being sent, one being read).
@@ -30,15 +31,20 @@ const SETTLED: std::time::Duration = std::time::Duration::from_secs(2);
 const TMP_SUFFIX: &str = ".tmp";
 
 /// Storage in a local directory.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Filesystem {
     root: PathBuf,
+    /// The directories the catalog walk reads, by path, while they keep their version.
+    walk_listings: Arc<ListingCache>,
 }
 
 impl Filesystem {
     /// A backend rooted at `root` (created on first write).
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        Filesystem { root: root.into() }
+        Filesystem {
+            root: root.into(),
+            walk_listings: Arc::default(),
+        }
     }
 
     /// Maps a key to a path. Keys come from [`super::paths`] and hold only validated components; this
@@ -117,20 +123,11 @@ impl Storage for Filesystem {
     }
 
     async fn dir_version(&self, key: &str) -> Result<Option<DirVersion>> {
-        use std::os::unix::fs::MetadataExt;
         let path = self.full(key)?;
         let m = fs::metadata(&path)
             .await
             .map_err(|e| StorageError::from_io(key, e))?;
-        let changed_ns = i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec());
-        let now_ns = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as i128);
-        let settled = now_ns - changed_ns >= SETTLED.as_nanos() as i128;
-        Ok((m.is_dir() && settled).then_some(DirVersion {
-            id: m.ino(),
-            changed_ns,
-        }))
+        Ok(settled_version(&m))
     }
 
     async fn list(&self, key: &str) -> Result<Vec<String>> {
@@ -274,7 +271,10 @@ impl Storage for Filesystem {
 
     async fn find_dirs(&self, root: &str, query: &DirQuery<'_>) -> Result<Vec<String>> {
         self.full(root)?;
-        let tree = Tree(self.root.clone());
+        let tree = Tree {
+            root: self.root.clone(),
+            listings: self.walk_listings.clone(),
+        };
         let (root_key, marker, skip) = (
             root.to_string(),
             query.marker.to_string(),
@@ -299,12 +299,65 @@ impl Storage for Filesystem {
     }
 }
 
-/// The tree under the root directory, read with blocking calls, for [`walk::find_dirs`].
-struct Tree(PathBuf);
+/// The version of a directory from its metadata: inode and modification time, once that time is at
+/// least [`SETTLED`] old; `None` for anything else.
+fn settled_version(m: &std::fs::Metadata) -> Option<DirVersion> {
+    use std::os::unix::fs::MetadataExt;
+    let changed_ns = i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec());
+    let now_ns = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i128);
+    let settled = now_ns - changed_ns >= SETTLED.as_nanos() as i128;
+    (m.is_dir() && settled).then_some(DirVersion {
+        id: m.ino(),
+        changed_ns,
+    })
+}
+
+/// The tree under the root directory, read with blocking calls, for [`walk::find_dirs`]. A directory
+/// whose version is settled is listed once and then served from `listings` while it keeps that
+/// version: a page of the catalog re-reads none of the large directories it passes through.
+struct Tree {
+    root: PathBuf,
+    listings: Arc<ListingCache>,
+}
 
 impl DirSource for Tree {
-    fn children(&self, dir: &str) -> io::Result<Option<Vec<String>>> {
-        let path = self.0.join(dir);
+    fn children(&self, dir: &str) -> io::Result<Option<Arc<Vec<String>>>> {
+        let version = match std::fs::metadata(self.root.join(dir)) {
+            Ok(m) if m.is_dir() => settled_version(&m),
+            Ok(_) => return Ok(None),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        if let Some(names) = version.and_then(|v| self.listings.get(dir, v)) {
+            return Ok(Some(names));
+        }
+        let Some(names) = self.read_children(dir)? else {
+            return Ok(None);
+        };
+        let names = Arc::new(names);
+        if let Some(v) = version {
+            self.listings.put(dir, v, names.clone());
+        }
+        Ok(Some(names))
+    }
+
+    fn has_child(&self, dir: &str, name: &str) -> io::Result<bool> {
+        match std::fs::symlink_metadata(self.root.join(dir).join(name)) {
+            Ok(_) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::NotFound || !self.root.join(dir).is_dir() => {
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+impl Tree {
+    /// The names of the child directories of `dir`, read from the disk.
+    fn read_children(&self, dir: &str) -> io::Result<Option<Vec<String>>> {
+        let path = self.root.join(dir);
         let entries = match std::fs::read_dir(&path) {
             Ok(entries) => entries,
             Err(e) if e.kind() == io::ErrorKind::NotFound || !path.is_dir() => return Ok(None),
@@ -321,16 +374,6 @@ impl DirSource for Tree {
             }
         }
         Ok(Some(names))
-    }
-
-    fn has_child(&self, dir: &str, name: &str) -> io::Result<bool> {
-        match std::fs::symlink_metadata(self.0.join(dir).join(name)) {
-            Ok(_) => Ok(true),
-            Err(e) if e.kind() == io::ErrorKind::NotFound || !self.0.join(dir).is_dir() => {
-                Ok(false)
-            }
-            Err(e) => Err(e),
-        }
     }
 }
 

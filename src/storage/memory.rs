@@ -159,7 +159,7 @@ impl Storage for Memory {
 struct Tree<'a>(&'a BTreeMap<String, (Bytes, SystemTime)>);
 
 impl DirSource for Tree<'_> {
-    fn children(&self, dir: &str) -> io::Result<Option<Vec<String>>> {
+    fn children(&self, dir: &str) -> io::Result<Option<std::sync::Arc<Vec<String>>>> {
         let prefix = dir_prefix(dir);
         let mut names: Vec<String> = self
             .0
@@ -168,7 +168,7 @@ impl DirSource for Tree<'_> {
             .filter_map(|(k, _)| k[prefix.len()..].split('/').next().map(str::to_string))
             .collect();
         names.dedup();
-        Ok((!names.is_empty()).then_some(names))
+        Ok((!names.is_empty()).then(|| names.into()))
     }
 
     fn has_child(&self, dir: &str, name: &str) -> io::Result<bool> {

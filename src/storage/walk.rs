@@ -7,6 +7,7 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::io;
+use std::sync::Arc;
 
 /// What [`find_dirs`] looks for.
 #[derive(Debug, Clone, Copy)]
@@ -25,7 +26,7 @@ pub struct DirQuery<'a> {
 pub(crate) trait DirSource {
     /// The names of the child directories of `dir` (others may be included; they hold no marker and
     /// have no children), or `None` when `dir` does not exist or is not a directory.
-    fn children(&self, dir: &str) -> io::Result<Option<Vec<String>>>;
+    fn children(&self, dir: &str) -> io::Result<Option<Arc<Vec<String>>>>;
     /// Whether `dir` has a child named `name`.
     fn has_child(&self, dir: &str, name: &str) -> io::Result<bool>;
 }
@@ -89,12 +90,12 @@ fn visit(
     // Only entries that can hold something after `after` are kept, and they are taken in order from
     // a heap: a page deep into a large directory sorts nothing it does not need.
     let mut entries: Vec<Reverse<String>> = Vec::new();
-    for child in children {
+    for child in children.iter() {
         if child.is_empty() || child.starts_with(query.skip_prefix) {
             continue;
         }
         let path = if rel.is_empty() {
-            child
+            child.clone()
         } else {
             format!("{rel}/{child}")
         };
@@ -107,7 +108,7 @@ fn visit(
         {
             entries.push(Reverse(below));
         }
-        if !query.after.is_some_and(|a| path.as_str() <= a) {
+        if query.after.is_none_or(|a| path.as_str() > a) {
             entries.push(Reverse(path));
         }
     }
@@ -142,7 +143,7 @@ mod tests {
     struct Marked(BTreeSet<String>);
 
     impl DirSource for Marked {
-        fn children(&self, dir: &str) -> io::Result<Option<Vec<String>>> {
+        fn children(&self, dir: &str) -> io::Result<Option<Arc<Vec<String>>>> {
             let prefix = format!("{dir}/");
             let mut names: Vec<String> = self
                 .0
@@ -156,7 +157,7 @@ mod tests {
                 .collect();
             names.sort();
             names.dedup();
-            Ok((!names.is_empty()).then_some(names))
+            Ok((!names.is_empty()).then(|| Arc::new(names)))
         }
 
         fn has_child(&self, dir: &str, name: &str) -> io::Result<bool> {
@@ -187,7 +188,7 @@ mod tests {
                 };
                 let want: Vec<String> = sorted
                     .iter()
-                    .filter(|s| !after.is_some_and(|a| s.as_str() <= a))
+                    .filter(|s| after.is_none_or(|a| s.as_str() > a))
                     .take(limit)
                     .cloned()
                     .collect();

@@ -1,11 +1,12 @@
 //! A map with a budget: each value has a weight (names, bytes), and inserting beyond the budget evicts
-//! the oldest insertions first. The registry's caches are built on it so memory stays bounded.
+//! the oldest insertions first. The caches of listings and manifests are built on it so memory stays
+//! bounded.
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::Hash;
 
 /// Values by key, their weights summing to at most a budget.
-pub(super) struct BoundedCache<K, V> {
+pub(crate) struct BoundedCache<K, V> {
     entries: HashMap<K, (V, usize)>,
     /// Keys in insertion order, oldest first.
     order: VecDeque<K>,
@@ -15,7 +16,7 @@ pub(super) struct BoundedCache<K, V> {
 
 impl<K: Eq + Hash + Clone, V> BoundedCache<K, V> {
     /// An empty cache holding at most `budget` in weight.
-    pub(super) fn new(budget: usize) -> Self {
+    pub(crate) fn new(budget: usize) -> Self {
         BoundedCache {
             entries: HashMap::new(),
             order: VecDeque::new(),
@@ -25,13 +26,13 @@ impl<K: Eq + Hash + Clone, V> BoundedCache<K, V> {
     }
 
     /// The value stored under `key`.
-    pub(super) fn get(&self, key: &K) -> Option<&V> {
+    pub(crate) fn get(&self, key: &K) -> Option<&V> {
         self.entries.get(key).map(|(v, _)| v)
     }
 
     /// Stores `value` under `key`, replacing what was there and evicting the oldest entries until the
     /// weights fit the budget. A value heavier than the whole budget is not stored.
-    pub(super) fn insert(&mut self, key: K, value: V, weight: usize) {
+    pub(crate) fn insert(&mut self, key: K, value: V, weight: usize) {
         if let Some((_, old)) = self.entries.remove(&key) {
             self.weight -= old;
             self.order.retain(|k| k != &key);
@@ -54,7 +55,7 @@ impl<K: Eq + Hash + Clone, V> BoundedCache<K, V> {
 
     /// The weight of everything stored.
     #[cfg(test)]
-    pub(super) fn weight(&self) -> usize {
+    pub(crate) fn weight(&self) -> usize {
         self.weight
     }
 }
