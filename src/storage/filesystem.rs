@@ -3,6 +3,10 @@
 //! Small files are written to `<path>.<uuid>.tmp`, fsynced, renamed over the target and the directory
 //! fsynced, so a crash leaves the old or the new content. Blob data is fsynced before it is renamed into
 //! place by [`Storage::commit`].
+//!
+//! The catalog walk ([`Storage::find_dirs`]) reuses the listing of a directory whose version is settled
+//! (see [`crate::listing_cache`]); blob files can be handed out open ([`Storage::local_file`]) to be
+//! sent to a socket without copying.
 
 use std::future::Future;
 use std::io::{self, Read, Seek, SeekFrom, Write};
