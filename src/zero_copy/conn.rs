@@ -42,7 +42,16 @@ impl Conn {
                     self.queue.sent(n);
                     return Poll::Ready(Ok(n));
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                // Not writable after all (readiness is cleared, so the next poll waits), or a signal
+                // came first: try again.
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                    ) =>
+                {
+                    continue
+                }
                 Err(e) => return Poll::Ready(Err(e)),
             }
         }
