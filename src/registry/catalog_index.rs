@@ -200,15 +200,7 @@ mod tests {
     #[tokio::test]
     async fn index_is_derived_and_reconciled() {
         let storage = Memory::new();
-        let registry = Registry::new(
-            Arc::new(storage.clone()),
-            Settings {
-                delete_enabled: true,
-                catalog_max_entries: 1000,
-                redirect: false,
-                indexed_listing: true,
-            },
-        );
+        let registry = indexed(&storage);
         foreign_repo(&storage, "library/ubuntu").await;
         let page = registry.catalog(None, None).await.unwrap();
         assert_eq!(page.entries, vec!["library/ubuntu"]);
