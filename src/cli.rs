@@ -109,6 +109,13 @@ pub fn run(cli: Cli) -> i32 {
                     return 2;
                 }
             };
+            match become_service_user(&config) {
+                Ok(report) => report.iter().for_each(|line| eprintln!("wharf: {line}")),
+                Err(e) => {
+                    eprintln!("wharf: {e}");
+                    return 2;
+                }
+            }
             let command = crate::ops::gc_command::GcCommand {
                 options: crate::registry::gc::GcOptions {
                     dry_run,
@@ -180,6 +187,31 @@ pub fn run(cli: Cli) -> i32 {
             for w in &loaded.warnings {
                 tracing::warn!("{w}");
             }
+            let config = loaded.config;
+            let listener = match config.listen_addr() {
+                Ok(addr) => crate::listen::bind(addr).map_err(|e| {
+                    crate::listen::bind_error(addr, "http.addr / REGISTRY_HTTP_ADDR", &e)
+                }),
+                Err(e) => {
+                    eprintln!("wharf: {e}");
+                    return 2;
+                }
+            };
+            let listener = match listener {
+                Ok(l) => l,
+                Err(e) => {
+                    tracing::error!("{e}");
+                    eprintln!("wharf: {e}");
+                    return 1;
+                }
+            };
+            match become_service_user(&config) {
+                Ok(report) => report.iter().for_each(|line| tracing::info!("{line}")),
+                Err(e) => {
+                    eprintln!("wharf: {e}");
+                    return 2;
+                }
+            }
             let runtime = match tokio::runtime::Runtime::new() {
                 Ok(r) => r,
                 Err(e) => {
@@ -187,12 +219,12 @@ pub fn run(cli: Cli) -> i32 {
                     return 1;
                 }
             };
-            match runtime.block_on(serve_from_config(loaded.config)) {
+            match runtime.block_on(serve_from_config(config, listener)) {
                 Ok(()) => 0,
-                Err(e) => {
-                    tracing::error!("{e}");
-                    eprintln!("wharf: {e}");
-                    1
+                Err(Failure { code, message }) => {
+                    tracing::error!("{message}");
+                    eprintln!("wharf: {message}");
+                    code
                 }
             }
         }
@@ -209,6 +241,24 @@ fn run_ui(args: crate::ui::UiArgs) -> i32 {
             return 2;
         }
     };
+    let listener = match crate::listen::bind(addr) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!(
+                "wharf ui: {}",
+                crate::listen::bind_error(addr, "--listen / WHARF_UI_LISTEN", &e)
+            );
+            return 1;
+        }
+    };
+    let user = crate::privileges::become_service_user(
+        std::env::var(crate::privileges::USER_VAR).ok(),
+        &crate::privileges::Writable::default(),
+    );
+    if let Err(e) = user {
+        eprintln!("wharf ui: {e}");
+        return 2;
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {
@@ -217,9 +267,7 @@ fn run_ui(args: crate::ui::UiArgs) -> i32 {
         }
     };
     let served = runtime.block_on(async {
-        let listener = TcpListener::bind(addr)
-            .await
-            .map_err(|e| format!("cannot listen on {addr} (--listen / WHARF_UI_LISTEN): {e}"))?;
+        let listener = TcpListener::from_std(listener).map_err(|e| e.to_string())?;
         tracing::info!(%addr, upstream = %config.upstream, "web UI listening");
         crate::ui::serve_ui(listener, config, shutdown_signal())
             .await
@@ -235,9 +283,47 @@ fn run_ui(args: crate::ui::UiArgs) -> i32 {
     }
 }
 
-async fn serve_from_config(config: Config) -> Result<(), String> {
-    let addr = config.listen_addr().map_err(|e| e.to_string())?;
-    match config.driver().map_err(|e| e.to_string())? {
+/// Hands the filesystem storage root and the htpasswd file to the service user and becomes it, when
+/// started as root with `WHARF_USER` set (see [`crate::privileges`]); returns what was handed over.
+fn become_service_user(config: &Config) -> Result<crate::privileges::Report, String> {
+    let mut writable = crate::privileges::Writable::default();
+    if let Ok(Driver::Filesystem(root)) = config.driver() {
+        writable.trees.push(root);
+    }
+    if let Some(path) = config.auth.htpasswd.as_ref().and_then(|h| h.path.clone()) {
+        writable.files.push(path);
+    }
+    let became = crate::privileges::become_service_user(
+        std::env::var(crate::privileges::USER_VAR).ok(),
+        &writable,
+    )?;
+    Ok(match became {
+        Some((user, mut report)) => {
+            report.push(format!("running as uid {} gid {}", user.uid, user.gid));
+            report
+        }
+        None => Vec::new(),
+    })
+}
+
+/// Why `serve` stopped, with the exit code it owes.
+struct Failure {
+    code: i32,
+    message: String,
+}
+
+impl Failure {
+    fn setup(message: impl Into<String>) -> Failure {
+        Failure {
+            code: 2,
+            message: message.into(),
+        }
+    }
+}
+
+async fn serve_from_config(config: Config, listener: std::net::TcpListener) -> Result<(), Failure> {
+    let driver = config.driver().map_err(|e| Failure::setup(e.to_string()))?;
+    match &driver {
         Driver::Filesystem(root) => tracing::info!(root = %root.display(), "filesystem storage"),
         Driver::InMemory => tracing::warn!("in-memory storage: content is lost when wharf stops"),
         Driver::S3(s3) => tracing::info!(
@@ -249,14 +335,25 @@ async fn serve_from_config(config: Config) -> Result<(), String> {
     }
     crate::server::check_storage(&config)
         .await
-        .map_err(|e| e.to_string())?;
-    let listener = TcpListener::bind(addr)
+        .map_err(|e| Failure::setup(e.to_string()))?;
+    crate::server::check_writable(&config)
         .await
-        .map_err(|e| format!("cannot listen on {addr} (http.addr / REGISTRY_HTTP_ADDR): {e}"))?;
+        .map_err(Failure::setup)?;
+    let listener = TcpListener::from_std(listener).map_err(|e| Failure {
+        code: 1,
+        message: e.to_string(),
+    })?;
+    let addr = listener.local_addr().map_err(|e| Failure {
+        code: 1,
+        message: e.to_string(),
+    })?;
     tracing::info!(%addr, "listening");
     crate::serve(listener, config, shutdown_signal())
         .await
-        .map_err(|e| e.to_string())
+        .map_err(|e| Failure {
+            code: 1,
+            message: e.to_string(),
+        })
 }
 
 /// Completes on SIGINT or SIGTERM.

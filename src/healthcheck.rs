@@ -2,12 +2,12 @@
 //! it), reporting in one line.
 //!
 //! - A registry container is probed at its configured listen address: `GET /` answers 200 while the
-//!   server is up and its storage check passes.
+//!   server is up and its storage checks pass (it answers and can be written).
 //! - A UI container (`wharf ui`, recognised by `NGINX_PROXY_PASS_URL` or `WHARF_UI_UPSTREAM` in its
 //!   environment) is probed at its own listen address, on a stylesheet that needs no registry, so
 //!   that an orchestrator does not restart the UI because the registry is down.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use crate::config::Config;
@@ -19,10 +19,11 @@ const TIMEOUT: Duration = Duration::from_secs(5);
 /// https when TLS is configured.
 pub fn probe_url(config: &Config) -> Result<String, String> {
     let addr = config.http.listen_addr()?;
-    let ip = match addr.ip() {
-        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
-        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
-        ip => ip,
+    // Every interface, IPv6 (dual-stack) or IPv4, includes IPv4's loopback.
+    let ip = if addr.ip().is_unspecified() {
+        IpAddr::V4(Ipv4Addr::LOCALHOST)
+    } else {
+        addr.ip()
     };
     let scheme = if config.http.tls.enabled() {
         "https"
@@ -74,10 +75,18 @@ pub async fn probe(url: &str) -> Result<String, String> {
     match response.status().as_u16() {
         200 => Ok(format!("{url} answered 200")),
         503 => Err(format!(
-            "{url} answered 503: the storage health check is failing"
+            "{url} answered 503: {}",
+            error_message(&response.bytes().await.unwrap_or_default())
+                .unwrap_or_else(|| "the storage health check is failing".into())
         )),
         other => Err(format!("{url} answered {other}")),
     }
+}
+
+/// The message of an OCI error body (`{"errors":[{"message":...}]}`).
+fn error_message(body: &[u8]) -> Option<String> {
+    let body: serde_json::Value = serde_json::from_slice(body).ok()?;
+    Some(body["errors"][0]["message"].as_str()?.to_string())
 }
 
 #[cfg(test)]
@@ -89,6 +98,8 @@ mod tests {
     #[test]
     fn probe_urls() {
         let mut config = Config::default();
+        assert_eq!(probe_url(&config).unwrap(), "http://127.0.0.1:5000/");
+        config.http.addr = "[::]:5000".into();
         assert_eq!(probe_url(&config).unwrap(), "http://127.0.0.1:5000/");
         config.http.addr = "10.1.2.3:6000".into();
         config.http.tls.certificate = Some("/c.pem".into());

@@ -64,6 +64,38 @@ pub async fn check_storage(config: &Config) -> Result<(), ConfigError> {
     Ok(())
 }
 
+/// Checks, before serving, that the storage can be written (unless in read-only mode), as a push
+/// writes it. The error is one line naming the storage, the user the process runs as and the fix.
+pub async fn check_writable(config: &Config) -> Result<(), String> {
+    if config.storage.maintenance.readonly.enabled {
+        return Ok(());
+    }
+    let driver = config.driver().map_err(|e| e.to_string())?;
+    let registry = registry(config).map_err(|e| e.to_string())?;
+    let Err(e) = registry.check_writable().await else {
+        return Ok(());
+    };
+    let (uid, gid) = (nix::unistd::geteuid(), nix::unistd::getegid());
+    Err(match driver {
+        Driver::Filesystem(root) => format!(
+            "the storage root {root} is not writable by uid {uid} (gid {gid}), the user wharf runs as: \
+             {e}. Fix: give that user the directory (`chown -R {uid}:{gid}` on it, or on the host \
+             directory or volume mounted there), or start Wharf's image as root, its default, so that \
+             it hands the volume over itself; or point storage.filesystem.rootdirectory \
+             (REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY) at a writable directory",
+            root = root.display()
+        ),
+        Driver::S3(s3) => format!(
+            "the S3 bucket {:?} cannot be written: {e}. Fix: give the credentials \
+             (storage.s3.accesskey / REGISTRY_STORAGE_S3_ACCESSKEY) permission to put and delete \
+             objects under {:?}",
+            s3.bucket.as_deref().unwrap_or_default(),
+            s3.root_prefix()
+        ),
+        Driver::InMemory => format!("the in-memory storage cannot be written: {e}"),
+    })
+}
+
 /// The application's state and HTTP options for a configuration. With authentication configured, a
 /// missing htpasswd file is created here.
 pub fn state(config: &Config) -> Result<(Arc<AppState>, HttpOptions), ConfigError> {

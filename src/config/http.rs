@@ -95,11 +95,12 @@ fn header_map<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, Vec<St
 }
 
 impl HttpConfig {
-    /// The socket address to listen on (`:5000` means every interface).
+    /// The socket address to listen on. `:5000` (an empty host) means every interface, IPv6 and IPv4,
+    /// as in registry:2: the unspecified IPv6 address, which the server opens dual-stack.
     pub fn listen_addr(&self) -> Result<SocketAddr, String> {
         let addr = &self.addr;
         let full = if addr.starts_with(':') {
-            format!("0.0.0.0{addr}")
+            format!("[::]{addr}")
         } else {
             addr.clone()
         };

@@ -1,7 +1,14 @@
-//! The storage health check (`health.storagedriver`): the storage is checked every `interval`; after
-//! `threshold` failures in a row the check fails, and while it fails every request is answered 503
-//! `UNAVAILABLE`, as distribution does, so a load balancer takes the instance out of rotation. One
-//! success clears it. `/debug/health` on the debug server shows the failing check.
+//! The storage health checks (`health.storagedriver`), run every `interval`. Each fails after
+//! `threshold` failures in a row, and one success clears it:
+//!
+//! - **the storage answers** (`storagedriver`, as distribution names it): while it fails, every
+//!   request is answered 503 `UNAVAILABLE`, as distribution does, so a load balancer takes the
+//!   instance out of rotation;
+//! - **the storage can be written** (`storagewritable`, Wharf only, not in read-only mode): while it
+//!   fails, `GET /` (what `wharf healthcheck` and the image's `HEALTHCHECK` probe) answers 503 with the
+//!   cause, but every other request is still served, so pulls keep working while pushes cannot.
+//!
+//! `/debug/health` on the debug server shows the failing checks.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -13,8 +20,10 @@ use axum::response::{IntoResponse, Response};
 
 use crate::api::{ApiError, AppState, Code};
 
-/// Name of the check in `/debug/health`, as distribution names it.
+/// Name of the storage check in `/debug/health`, as distribution names it.
 const CHECK_NAME: &str = "storagedriver";
+/// Name of the writability check in `/debug/health`.
+const WRITABLE_CHECK_NAME: &str = "storagewritable";
 
 #[derive(Default)]
 struct CheckState {
@@ -22,60 +31,104 @@ struct CheckState {
     last_error: Option<String>,
 }
 
-/// The state of the storage check.
-pub struct Health {
-    threshold: u32,
-    state: Mutex<CheckState>,
-}
+/// One check's run of failures.
+#[derive(Default)]
+struct Check(Mutex<CheckState>);
 
-impl Health {
-    /// A check that fails after `threshold` failures in a row (at least one).
-    pub fn new(threshold: u32) -> Self {
-        Health {
-            threshold: threshold.max(1),
-            state: Mutex::default(),
-        }
-    }
-
+impl Check {
     fn state(&self) -> std::sync::MutexGuard<'_, CheckState> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Records the outcome of one check.
-    pub fn record(&self, outcome: Result<(), String>) {
+    /// Records an outcome; `true` when this failure is the one that makes the check fail.
+    fn record(&self, outcome: Result<(), String>, threshold: u32) -> bool {
         let mut state = self.state();
         match outcome {
-            Ok(()) => *state = CheckState::default(),
+            Ok(()) => {
+                *state = CheckState::default();
+                false
+            }
             Err(e) => {
                 state.failures = state.failures.saturating_add(1);
-                if state.failures == self.threshold {
-                    tracing::error!(error = %e, failures = state.failures, "storage health check failing: answering 503");
-                }
                 state.last_error = Some(e);
+                state.failures == threshold
             }
         }
     }
 
-    /// The error of the failing check, or `None` while healthy.
-    pub fn failing(&self) -> Option<String> {
+    fn failing(&self, threshold: u32) -> Option<String> {
         let state = self.state();
-        (state.failures >= self.threshold).then(|| state.last_error.clone().unwrap_or_default())
-    }
-
-    /// `/debug/health`: `{}` with 200 when healthy, else the failing check's error with 503.
-    pub fn report(&self) -> Response {
-        match self.failing() {
-            None => (StatusCode::OK, axum::Json(serde_json::json!({}))).into_response(),
-            Some(e) => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                axum::Json(serde_json::json!({ CHECK_NAME: e })),
-            )
-                .into_response(),
-        }
+        (state.failures >= threshold).then(|| state.last_error.clone().unwrap_or_default())
     }
 }
 
-/// Middleware answering 503 while the check fails.
+/// The state of the storage checks.
+pub struct Health {
+    threshold: u32,
+    answers: Check,
+    writable: Check,
+}
+
+impl Health {
+    /// Checks that fail after `threshold` failures in a row (at least one).
+    pub fn new(threshold: u32) -> Self {
+        Health {
+            threshold: threshold.max(1),
+            answers: Check::default(),
+            writable: Check::default(),
+        }
+    }
+
+    /// Records the outcome of one check that the storage answers.
+    pub fn record(&self, outcome: Result<(), String>) {
+        let error = outcome.as_ref().err().cloned();
+        if self.answers.record(outcome, self.threshold) {
+            tracing::error!(
+                error = error.unwrap_or_default(),
+                failures = self.threshold,
+                "storage health check failing: answering 503"
+            );
+        }
+    }
+
+    /// Records the outcome of one check that the storage can be written.
+    pub fn record_writable(&self, outcome: Result<(), String>) {
+        let error = outcome.as_ref().err().cloned();
+        if self.writable.record(outcome, self.threshold) {
+            tracing::error!(error = error.unwrap_or_default(), failures = self.threshold, "storage is not writable: pushes fail, pulls are still served; the health check answers 503");
+        }
+    }
+
+    /// The error of the failing storage check, or `None` while healthy.
+    pub fn failing(&self) -> Option<String> {
+        self.answers.failing(self.threshold)
+    }
+
+    /// The error of the failing writability check, or `None` while the storage can be written.
+    pub fn unwritable(&self) -> Option<String> {
+        self.writable.failing(self.threshold)
+    }
+
+    /// `/debug/health`: `{}` with 200 when healthy, else each failing check's error with 503.
+    pub fn report(&self) -> Response {
+        let mut failing = serde_json::Map::new();
+        if let Some(e) = self.failing() {
+            failing.insert(CHECK_NAME.into(), e.into());
+        }
+        if let Some(e) = self.unwritable() {
+            failing.insert(WRITABLE_CHECK_NAME.into(), e.into());
+        }
+        let status = if failing.is_empty() {
+            StatusCode::OK
+        } else {
+            StatusCode::SERVICE_UNAVAILABLE
+        };
+        (status, axum::Json(serde_json::Value::Object(failing))).into_response()
+    }
+}
+
+/// Middleware answering 503 while the storage check fails, and 503 to `GET /` while the storage
+/// cannot be written.
 pub async fn gate(State(health): State<Arc<Health>>, request: Request, next: Next) -> Response {
     if health.failing().is_some() {
         return ApiError::new(
@@ -84,11 +137,20 @@ pub async fn gate(State(health): State<Arc<Health>>, request: Request, next: Nex
         )
         .into_response();
     }
+    if request.uri().path() == "/" {
+        if let Some(e) = health.unwritable() {
+            return ApiError::new(
+                Code::Unavailable,
+                format!("the storage cannot be written, so pushes fail (pulls are served): {e}"),
+            )
+            .into_response();
+        }
+    }
     next.run(request).await
 }
 
-/// Checks the storage every `interval`, forever.
-pub async fn run(health: Arc<Health>, app: Arc<AppState>, interval: Duration) {
+/// Checks the storage every `interval`, forever; whether it can be written too unless `read_only`.
+pub async fn run(health: Arc<Health>, app: Arc<AppState>, interval: Duration, read_only: bool) {
     let mut ticks = tokio::time::interval(interval);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -99,6 +161,14 @@ pub async fn run(health: Arc<Health>, app: Arc<AppState>, interval: Duration) {
             .await
             .map_err(|e| e.to_string());
         health.record(outcome);
+        if !read_only {
+            let outcome = app
+                .registry
+                .check_writable()
+                .await
+                .map_err(|e| e.to_string());
+            health.record_writable(outcome);
+        }
     }
 }
 
@@ -106,7 +176,8 @@ pub async fn run(health: Arc<Health>, app: Arc<AppState>, interval: Duration) {
 mod tests {
     use super::*;
 
-    /// The check fails only after `threshold` failures in a row, and one success clears it.
+    /// Each check fails only after `threshold` failures in a row, one success clears it, and the two
+    /// checks are independent.
     #[test]
     fn threshold() {
         let h = Health::new(2);
@@ -114,7 +185,14 @@ mod tests {
         assert_eq!(h.failing(), None);
         h.record(Err("two".into()));
         assert_eq!(h.failing().as_deref(), Some("two"));
+        assert_eq!(h.unwritable(), None);
         h.record(Ok(()));
         assert_eq!(h.failing(), None);
+        h.record_writable(Err("read-only file system".into()));
+        h.record_writable(Err("read-only file system".into()));
+        assert_eq!(h.unwritable().as_deref(), Some("read-only file system"));
+        assert_eq!(h.failing(), None);
+        h.record_writable(Ok(()));
+        assert_eq!(h.unwritable(), None);
     }
 }

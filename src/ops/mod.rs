@@ -123,7 +123,12 @@ pub async fn start(
     let check = &config.health.storagedriver;
     if check.enabled {
         let interval = check.interval.get().max(Duration::from_millis(10));
-        tasks.spawn(health::run(ops.health.clone(), app.clone(), interval));
+        tasks.spawn(health::run(
+            ops.health.clone(),
+            app.clone(),
+            interval,
+            read_only,
+        ));
     }
     let debug = &config.http.debug;
     let listener = match (options.debug_listener, &debug.addr) {

@@ -28,7 +28,9 @@
 //!     ├── catalog-index/<hex of name>              one per repository holding `_manifests`: the catalog
 //!     │                                            index, read one flat listing page at a time (hex
 //!     │                                            keys sort as the names do, and hold no `/`)
-//!     └── catalog-index-complete                   present once the index was built from a full walk
+//!     ├── catalog-index-complete                   present once the index was built from a full walk
+//!     └── write-probe/<uuid>                       on every backend: written and deleted by the
+//!                                                  start-up and health checks that storage is writable
 //! ```
 //!
 //! A link file holds the digest string with no trailing newline.
@@ -125,6 +127,11 @@ pub fn catalog_entry_name(key: &str) -> Option<String> {
 /// Present once the catalog index holds every repository of a full walk.
 pub fn catalog_index_complete() -> String {
     format!("{ROOT}/_wharf/catalog-index-complete")
+}
+
+/// A file the writability check creates, reads back and deletes (`id` is a fresh UUID).
+pub fn write_probe(id: &uuid::Uuid) -> String {
+    format!("{ROOT}/_wharf/write-probe/{id}")
 }
 
 /// A blob's directory, removed whole by garbage collection.
