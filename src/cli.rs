@@ -200,7 +200,6 @@ pub fn run(cli: Cli) -> i32 {
             let listener = match listener {
                 Ok(l) => l,
                 Err(e) => {
-                    tracing::error!("{e}");
                     eprintln!("wharf: {e}");
                     return 1;
                 }
@@ -222,7 +221,6 @@ pub fn run(cli: Cli) -> i32 {
             match runtime.block_on(serve_from_config(config, listener)) {
                 Ok(()) => 0,
                 Err(Failure { code, message }) => {
-                    tracing::error!("{message}");
                     eprintln!("wharf: {message}");
                     code
                 }
