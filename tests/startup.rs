@@ -112,7 +112,11 @@ async fn serve(mut cmd: Command, port: u16) -> Served {
     };
     let start = Instant::now();
     loop {
-        if let Ok(r) = common::http().get(format!("{}/v2/", served.url())).send().await {
+        if let Ok(r) = common::http()
+            .get(format!("{}/v2/", served.url()))
+            .send()
+            .await
+        {
             assert_eq!(r.status(), 200);
             return served;
         }
