@@ -304,6 +304,29 @@ fn become_service_user(config: &Config) -> Result<crate::privileges::Report, Str
     })
 }
 
+/// One start-up line with what an operator checks first: authentication, TLS, the embedded UI's path
+/// and read-only mode.
+fn log_settings(config: &Config) {
+    let auth = match (&config.auth.htpasswd, &config.auth.token) {
+        (Some(h), _) if h.anonymousread => "htpasswd, anonymous pulls",
+        (Some(_), _) => "htpasswd",
+        (None, Some(_)) => "token",
+        (None, None) => "none: anyone may push and delete",
+    };
+    let tls = match (&config.http.tls.letsencrypt, config.http.tls.enabled()) {
+        (Some(_), _) => "on (Let's Encrypt)",
+        (None, true) => "on",
+        (None, false) => "off",
+    };
+    let ui = if config.ui.enabled {
+        config.ui.path.as_str()
+    } else {
+        "off"
+    };
+    let read_only = config.storage.maintenance.readonly.enabled;
+    tracing::info!(auth, tls, ui, read_only, "settings");
+}
+
 /// Why `serve` stopped, with the exit code it owes.
 struct Failure {
     code: i32,
@@ -331,6 +354,7 @@ async fn serve_from_config(config: Config, listener: std::net::TcpListener) -> R
             "S3 storage"
         ),
     }
+    log_settings(&config);
     crate::server::check_storage(&config)
         .await
         .map_err(|e| Failure::setup(e.to_string()))?;
@@ -348,9 +372,15 @@ async fn serve_from_config(config: Config, listener: std::net::TcpListener) -> R
     tracing::info!(%addr, "listening");
     crate::serve(listener, config, shutdown_signal())
         .await
-        .map_err(|e| Failure {
-            code: 1,
-            message: e.to_string(),
+        .map_err(|e| {
+            // A setting found unusable while the server is built is a configuration error too.
+            let config_error = e
+                .get_ref()
+                .is_some_and(|inner| inner.is::<crate::config::ConfigError>());
+            Failure {
+                code: if config_error { 2 } else { 1 },
+                message: e.to_string(),
+            }
         })
 }
 

@@ -2,10 +2,11 @@
 //! `RUST_LOG` overrides the level for debugging.
 //!
 //! `log.fields` are added to every line by the writer: as top-level keys of each JSON line, or as
-//! `key=value` pairs at the end of each text line.
+//! `key=value` pairs at the end of each text line. Text lines are coloured only on a terminal, and
+//! never when `NO_COLOR` is set (<https://no-color.org>), so log files and collectors get plain text.
 
 use std::collections::BTreeMap;
-use std::io::{self, Write};
+use std::io::{self, IsTerminal, Write};
 
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::EnvFilter;
@@ -25,14 +26,24 @@ pub fn init(log: &LogConfig) {
         fields: log.fields.clone(),
         json,
     };
+    let colour = colour(
+        io::stderr().is_terminal(),
+        std::env::var_os("NO_COLOR").as_deref(),
+    );
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(colour)
         .with_writer(writer);
     let _ = if json {
         builder.json().try_init()
     } else {
         builder.try_init()
     };
+}
+
+/// Whether text lines get colours: on a terminal, unless `NO_COLOR` is set to anything but empty.
+fn colour(terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
+    terminal && no_color.is_none_or(|v| v.is_empty())
 }
 
 /// Writes formatted log lines to stderr with the configured fields added.
@@ -116,6 +127,16 @@ mod tests {
             fields: BTreeMap::from([("service".to_string(), "registry".to_string())]),
             json,
         }
+    }
+
+    /// Colours only on a terminal, and not with a non-empty `NO_COLOR`.
+    #[test]
+    fn colour_only_on_a_terminal() {
+        use std::ffi::OsStr;
+        assert!(colour(true, None));
+        assert!(colour(true, Some(OsStr::new(""))));
+        assert!(!colour(true, Some(OsStr::new("1"))));
+        assert!(!colour(false, None));
     }
 
     /// Fields become JSON keys (never overriding the event's own) or trailing `key=value` pairs.

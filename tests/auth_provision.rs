@@ -109,10 +109,26 @@ impl Process {
     }
 }
 
+/// A directory holding `auth/` (as the image has `/auth`), and the htpasswd path in it.
 fn paths() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("auth")).unwrap();
     let htpasswd = dir.path().join("auth/htpasswd");
     (dir, htpasswd)
+}
+
+/// `wharf serve` over `dir` with `REGISTRY_AUTH_HTPASSWD_PATH=htpasswd` and `vars` only, to its end.
+fn serve_to_the_end(dir: &Path, htpasswd: &Path, vars: &[(&str, &str)]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_wharf"))
+        .arg("serve")
+        .env_clear()
+        .env("REGISTRY_HTTP_ADDR", "127.0.0.1:0")
+        .env("REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY", dir)
+        .env("REGISTRY_AUTH_HTPASSWD_PATH", htpasswd)
+        .envs(vars.iter().copied())
+        .stdin(Stdio::null())
+        .output()
+        .expect("run wharf")
 }
 
 /// Without WHARF_* variables the file is created with user `docker` and a random 43-character
@@ -169,25 +185,30 @@ async fn initial_users_from_wharf_htpasswd() {
     wharf.stop();
 }
 
-/// Inconsistent WHARF_* variables stop start-up with one line naming the variables.
+/// Inconsistent WHARF_* variables stop start-up (exit 2) with one line naming the variables, printed
+/// once.
 #[test]
 fn inconsistent_initial_credentials_stop_startup() {
     let (dir, htpasswd) = paths();
-    let out = Command::new(env!("CARGO_BIN_EXE_wharf"))
-        .arg("serve")
-        .env_clear()
-        .env("REGISTRY_HTTP_ADDR", "127.0.0.1:0")
-        .env("REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY", dir.path())
-        .env("REGISTRY_AUTH_HTPASSWD_PATH", &htpasswd)
-        .env("WHARF_USERNAME", "admin")
-        .stdin(Stdio::null())
-        .output()
-        .expect("run wharf");
-    assert!(!out.status.success());
+    let out = serve_to_the_end(dir.path(), &htpasswd, &[("WHARF_USERNAME", "admin")]);
+    assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("WHARF_USERNAME is set but WHARF_PASSWORD is not"),
-        "{stderr}"
-    );
+    let said = "WHARF_USERNAME is set but WHARF_PASSWORD is not";
+    assert_eq!(stderr.matches(said).count(), 1, "{stderr}");
     assert!(!htpasswd.exists());
+}
+
+/// An htpasswd path whose directory does not exist (a typo, a volume not mounted) stops start-up
+/// with exit 2 and the setting to fix, instead of creating a file no real user is in.
+#[test]
+fn missing_htpasswd_directory_stops_startup() {
+    let dir = tempfile::tempdir().unwrap();
+    let htpasswd = dir.path().join("auht/htpasswd");
+    let out = serve_to_the_end(dir.path(), &htpasswd, &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let said = "does not exist";
+    assert_eq!(stderr.matches(said).count(), 1, "{stderr}");
+    assert!(stderr.contains("REGISTRY_AUTH_HTPASSWD_PATH"), "{stderr}");
+    assert!(!dir.path().join("auht").exists());
 }

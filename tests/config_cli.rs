@@ -306,7 +306,8 @@ fn fake_s3(listener: TcpListener) -> std::thread::JoinHandle<String> {
 }
 
 /// `storage.s3.useragent` is the User-Agent of the start-up bucket probe, which lists the bucket in
-/// the path of `regionendpoint`; its 403 stops `wharf serve` naming the credentials.
+/// the path of `regionendpoint`; its 403 stops `wharf serve` (exit 2, a setup error) naming the
+/// credentials.
 #[test]
 fn s3_probe_sends_the_user_agent() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -326,7 +327,7 @@ fn s3_probe_sends_the_user_agent() {
         ],
     );
     let (_, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("storage.s3.accesskey"), "{stderr}");
     let head = server.join().unwrap();
     assert!(head.starts_with("GET /probe?"), "{head:?}");

@@ -44,6 +44,9 @@ pub enum AuthError {
     /// A file or its directory cannot be created or written.
     #[error("cannot write {0}: {1}; make its directory writable or choose another path")]
     Create(PathBuf, io::Error),
+    /// The htpasswd file is missing and so is its directory.
+    #[error("the directory {0} of auth.htpasswd.path (REGISTRY_AUTH_HTPASSWD_PATH) does not exist: fix the path, or create the directory (mount the volume that holds the htpasswd file there)")]
+    MissingDirectory(PathBuf),
     /// The `WHARF_*` initial credentials are inconsistent.
     #[error("{0}")]
     InitialCredentials(String),

@@ -129,15 +129,14 @@ fn random_password() -> Result<String, AuthError> {
     Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
 }
 
-/// Writes a new file (0600) and its missing parent directories (0700).
+/// Writes a new file (0600). Its directory must exist: a missing one is a mistyped path or a volume
+/// not mounted, and a file created elsewhere would lock every real user out.
 fn write_new(path: &Path, content: &str) -> Result<(), AuthError> {
     let create = |e| AuthError::Create(path.to_path_buf(), e);
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        let mut dirs = std::fs::DirBuilder::new();
-        dirs.recursive(true);
-        #[cfg(unix)]
-        std::os::unix::fs::DirBuilderExt::mode(&mut dirs, 0o700);
-        dirs.create(parent).map_err(create)?;
+        if !parent.is_dir() {
+            return Err(AuthError::MissingDirectory(parent.to_path_buf()));
+        }
     }
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
@@ -190,23 +189,28 @@ mod tests {
         }
     }
 
-    /// A missing file is created 0600 in new 0700 directories with a verifiable entry; an existing
-    /// file is left alone.
+    /// A missing file is created 0600 with a verifiable entry when its directory exists, and refused
+    /// when it does not; an existing file is left alone.
     #[cfg(unix)]
     #[test]
     fn creates_missing_file_only() {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("a/b/htpasswd");
+        let path = dir.path().join("a/htpasswd");
         let init = Initial::Password {
             user: "me".into(),
             password: "pw".into(),
         };
+        let missing = ensure(&path, &init).unwrap_err();
+        assert!(
+            matches!(missing, AuthError::MissingDirectory(_)),
+            "{missing}"
+        );
+        assert!(!dir.path().join("a").exists());
+        std::fs::create_dir(dir.path().join("a")).unwrap();
         assert!(ensure(&path, &init).unwrap());
         let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(&path), 0o600);
-        assert_eq!(mode(&dir.path().join("a")), 0o700);
-        assert_eq!(mode(&dir.path().join("a/b")), 0o700);
         let parsed = htpasswd::parse(&std::fs::read_to_string(&path).unwrap());
         assert!(htpasswd::verify("pw", &parsed.users["me"]));
 

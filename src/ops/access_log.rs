@@ -1,5 +1,6 @@
-//! The access log: one `wharf::access` line per request with method, path, status, response bytes,
-//! duration and user. The query string is left out and no header is logged, so no credential or token
+//! The access log: one `wharf::access` line per request with method, path, status, response bytes (a
+//! number, left out when the length is not known in advance), duration in milliseconds to a tenth,
+//! and user. The query string is left out and no header is logged, so no credential or token
 //! reaches the log. The span's `user` field is empty until authentication records the user in it
 //! (`tracing::Span::current().record("user", name)`).
 
@@ -33,19 +34,26 @@ fn span(request: &Request<Body>) -> Span {
     )
 }
 
+/// Milliseconds, to a tenth.
+fn rounded_ms(latency: Duration) -> f64 {
+    (latency.as_secs_f64() * 10_000.0).round() / 10.0
+}
+
 fn on_response(response: &Response<Body>, latency: Duration, _span: &Span) {
+    let status = response.status().as_u16();
+    let duration_ms = rounded_ms(latency);
     let bytes = response
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
-        .unwrap_or("-");
-    tracing::info!(
-        target: "wharf::access",
-        status = response.status().as_u16(),
-        bytes,
-        duration_ms = latency.as_secs_f64() * 1000.0,
-        "access"
-    );
+        .and_then(|v| v.parse::<u64>().ok());
+    // A streamed body of unknown length has no byte count to log.
+    match bytes {
+        Some(bytes) => {
+            tracing::info!(target: "wharf::access", status, bytes, duration_ms, "access")
+        }
+        None => tracing::info!(target: "wharf::access", status, duration_ms, "access"),
+    }
 }
 
 /// A layer logging every request once its response starts.

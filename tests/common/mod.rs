@@ -5,6 +5,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+pub mod binary;
 pub mod layers;
 
 use tokio::net::TcpListener;

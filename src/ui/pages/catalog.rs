@@ -123,6 +123,8 @@ async fn build(state: &UiState, headers: &HeaderMap, q: CatalogQuery) -> Result<
     }
     let summary = match (names.len(), filter.is_empty()) {
         (0, _) => String::new(),
+        (1, true) => "1 repository".to_string(),
+        (1, false) => "1 repository matches".to_string(),
         (n, true) => format!(
             "{n} repositories; showing {}–{}",
             range.start + 1,
