@@ -110,7 +110,10 @@ pub fn run(cli: Cli) -> i32 {
                 }
             };
             match become_service_user(&config) {
-                Ok(report) => report.iter().for_each(|line| eprintln!("wharf: {line}")),
+                Ok(outcome) => log_outcome(&outcome, |warn, line| {
+                    let level = if warn { "warning: " } else { "" };
+                    eprintln!("wharf: {level}{line}");
+                }),
                 Err(e) => {
                     eprintln!("wharf: {e}");
                     return 2;
@@ -205,7 +208,10 @@ pub fn run(cli: Cli) -> i32 {
                 }
             };
             match become_service_user(&config) {
-                Ok(report) => report.iter().for_each(|line| tracing::info!("{line}")),
+                Ok(outcome) => log_outcome(&outcome, |warn, line| match warn {
+                    true => tracing::warn!("{line}"),
+                    false => tracing::info!("{line}"),
+                }),
                 Err(e) => {
                     eprintln!("wharf: {e}");
                     return 2;
@@ -282,8 +288,8 @@ fn run_ui(args: crate::ui::UiArgs) -> i32 {
 }
 
 /// Hands the filesystem storage root and the htpasswd file to the service user and becomes it, when
-/// started as root with `WHARF_USER` set (see [`crate::privileges`]); returns what was handed over.
-fn become_service_user(config: &Config) -> Result<crate::privileges::Report, String> {
+/// started as root with `WHARF_USER` set (see [`crate::privileges`]).
+fn become_service_user(config: &Config) -> Result<crate::privileges::Outcome, String> {
     let mut writable = crate::privileges::Writable::default();
     if let Ok(Driver::Filesystem(root)) = config.driver() {
         writable.trees.push(root);
@@ -291,17 +297,26 @@ fn become_service_user(config: &Config) -> Result<crate::privileges::Report, Str
     if let Some(path) = config.auth.htpasswd.as_ref().and_then(|h| h.path.clone()) {
         writable.files.push(path);
     }
-    let became = crate::privileges::become_service_user(
+    crate::privileges::become_service_user(
         std::env::var(crate::privileges::USER_VAR).ok(),
         &writable,
-    )?;
-    Ok(match became {
-        Some((user, mut report)) => {
-            report.push(format!("running as uid {} gid {}", user.uid, user.gid));
-            report
+    )
+}
+
+/// Logs what [`become_service_user`] did.
+fn log_outcome(outcome: &crate::privileges::Outcome, log: impl Fn(bool, &str)) {
+    use crate::privileges::Outcome;
+    match outcome {
+        Outcome::Unchanged => {}
+        Outcome::Became(user, report) => {
+            report.iter().for_each(|line| log(false, line));
+            log(
+                false,
+                &format!("running as uid {} gid {}", user.uid, user.gid),
+            );
         }
-        None => Vec::new(),
-    })
+        Outcome::StayedRoot(reason) => log(true, reason),
+    }
 }
 
 /// One start-up line with what an operator checks first: authentication, TLS, the embedded UI's path

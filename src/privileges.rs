@@ -6,7 +6,9 @@
 //!
 //! The hand-over walks the storage tree once: it runs only when the storage root is not the service
 //! user's, and changes the root's owner last, so a hand-over cut short is finished at the next start.
-//! Symbolic links are changed themselves, never followed.
+//! Symbolic links are changed themselves, never followed. Where the filesystem refuses to change
+//! owners (NFS with root squashing, a read-only mount), the process stays root, as registry:2 runs,
+//! and says so: a registry that worked with registry:2 keeps working.
 
 use std::fs;
 use std::io;
@@ -61,41 +63,85 @@ pub struct Writable {
 /// What happened: one line per path handed over, for the log.
 pub type Report = Vec<String>;
 
+/// What [`become_service_user`] did.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Nothing: not root, or `WHARF_USER` unset, empty or naming root.
+    Unchanged,
+    /// Handed over what the report lists, then became the user.
+    Became(ServiceUser, Report),
+    /// The filesystem refused to change an owner, so the process stays root; the reason says where.
+    StayedRoot(String),
+}
+
+/// Why a hand-over stopped.
+struct HandOverError {
+    message: String,
+    /// The filesystem does not let root change owners there.
+    refused: bool,
+}
+
 /// Becomes the service user named by `WHARF_USER` when running as root, after handing `writable` to
 /// it. Does nothing when not root, when the variable is unset or empty, or when it names root.
-pub fn become_service_user(
-    env: Option<String>,
-    writable: &Writable,
-) -> Result<Option<(ServiceUser, Report)>, String> {
+pub fn become_service_user(env: Option<String>, writable: &Writable) -> Result<Outcome, String> {
     let Some(value) = env.filter(|v| !v.trim().is_empty()) else {
-        return Ok(None);
+        return Ok(Outcome::Unchanged);
     };
     let user = ServiceUser::parse(&value)?;
     if !Uid::effective().is_root() || user.uid == 0 {
-        return Ok(None);
+        return Ok(Outcome::Unchanged);
     }
     let mut report = Report::new();
-    for tree in &writable.trees {
-        hand_over_tree(tree, user, &mut report)?;
+    let handed = writable
+        .trees
+        .iter()
+        .try_for_each(|tree| hand_over_tree(tree, user, &mut report))
+        .and_then(|()| {
+            writable
+                .files
+                .iter()
+                .try_for_each(|file| hand_over_file(file, user, &mut report))
+        });
+    match handed {
+        Ok(()) => {
+            drop_root(user)?;
+            Ok(Outcome::Became(user, report))
+        }
+        Err(e) if e.refused => Ok(Outcome::StayedRoot(format!(
+            "{}; running as root, as registry:2 does (give the files to uid {} to run as that user, \
+             or set {USER_VAR}=0 to keep root and silence this)",
+            e.message, user.uid
+        ))),
+        Err(e) => Err(e.message),
     }
-    for file in &writable.files {
-        hand_over_file(file, user, &mut report)?;
-    }
-    drop_root(user)?;
-    Ok(Some((user, report)))
 }
 
-fn failed(path: &Path, user: ServiceUser, e: impl std::fmt::Display) -> String {
-    format!(
-        "cannot hand {} to uid {} ({USER_VAR}): {e}",
-        path.display(),
-        user.uid
+fn failed(path: &Path, user: ServiceUser, e: io::Error) -> HandOverError {
+    HandOverError {
+        refused: refuses_owners(&e),
+        message: format!(
+            "cannot hand {} to uid {} ({USER_VAR}): {e}",
+            path.display(),
+            user.uid
+        ),
+    }
+}
+
+/// Whether `e`, from changing an owner as root, says the filesystem does not allow it there.
+fn refuses_owners(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EPERM) | Some(libc::EROFS) | Some(libc::EOPNOTSUPP) | Some(libc::EINVAL)
     )
 }
 
 /// Hands `root` and everything under it to `user` when `root` is not its own (creating `root` when
 /// missing).
-fn hand_over_tree(root: &Path, user: ServiceUser, report: &mut Report) -> Result<(), String> {
+fn hand_over_tree(
+    root: &Path,
+    user: ServiceUser,
+    report: &mut Report,
+) -> Result<(), HandOverError> {
     let meta = match fs::symlink_metadata(root) {
         Ok(m) => m,
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -119,7 +165,7 @@ fn hand_over_tree(root: &Path, user: ServiceUser, report: &mut Report) -> Result
 }
 
 /// Hands every entry below `root` not already the user's to it, depth first; returns how many.
-fn hand_over_below(root: &Path, user: ServiceUser) -> Result<u64, String> {
+fn hand_over_below(root: &Path, user: ServiceUser) -> Result<u64, HandOverError> {
     let mut changed = 0;
     let mut dirs = vec![root.to_path_buf()];
     while let Some(dir) = dirs.pop() {
@@ -141,7 +187,11 @@ fn hand_over_below(root: &Path, user: ServiceUser) -> Result<u64, String> {
 }
 
 /// Hands `file` (when it exists) and its directory (unless it is `/`) to `user`.
-fn hand_over_file(file: &Path, user: ServiceUser, report: &mut Report) -> Result<(), String> {
+fn hand_over_file(
+    file: &Path,
+    user: ServiceUser,
+    report: &mut Report,
+) -> Result<(), HandOverError> {
     let dir = file.parent().filter(|d| !d.as_os_str().is_empty());
     let dir = dir.filter(|d| *d != Path::new("/"));
     for path in dir.into_iter().chain([file]) {
@@ -184,6 +234,16 @@ fn drop_root(user: ServiceUser) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Errors that mean "not on this filesystem" keep root; others stop start-up.
+    #[test]
+    fn refusals_are_told_apart() {
+        for refused in [libc::EPERM, libc::EROFS, libc::EOPNOTSUPP, libc::EINVAL] {
+            assert!(refuses_owners(&io::Error::from_raw_os_error(refused)));
+        }
+        assert!(!refuses_owners(&io::Error::from_raw_os_error(libc::EIO)));
+        assert!(!refuses_owners(&io::Error::from_raw_os_error(libc::ENOENT)));
+    }
 
     /// `UID` and `UID:GID` parse; anything else is refused with the variable named.
     #[test]
