@@ -245,6 +245,12 @@ fn run_ui(args: crate::ui::UiArgs) -> i32 {
             return 2;
         }
     };
+    if config.upstream_tls.insecure {
+        tracing::warn!(
+            upstream = %config.upstream,
+            "--upstream-insecure (WHARF_UI_UPSTREAM_INSECURE): the registry's certificate is not verified; anyone on the network path can read and change what the UI sends and shows, passwords included"
+        );
+    }
     let listener = match crate::listen::bind(addr) {
         Ok(l) => l,
         Err(e) => {

@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use clap::Args;
 
 use super::config::{Theme, UiConfig};
+use super::upstream_tls::UpstreamTls;
 
 /// Options of `wharf ui`.
 #[derive(Debug, Clone, Args)]
@@ -47,6 +48,14 @@ pub struct UiArgs {
     /// auto, light or dark.
     #[arg(long, env = "THEME")]
     pub theme: Option<Theme>,
+    /// A PEM file of CA certificates to trust for an https upstream whose certificate comes from a
+    /// private CA (besides the bundled roots and SSL_CERT_FILE / SSL_CERT_DIR).
+    #[arg(long, env = "WHARF_UI_UPSTREAM_CA")]
+    pub upstream_ca: Option<std::path::PathBuf>,
+    /// Do not verify the upstream's certificate at all (warned about at start): only on a network
+    /// you trust.
+    #[arg(long, env = "WHARF_UI_UPSTREAM_INSECURE", value_parser = parse_switch, num_args = 0..=1, default_missing_value = "true")]
+    pub upstream_insecure: Option<bool>,
 }
 
 /// Where `wharf ui` listens when nothing says otherwise.
@@ -95,6 +104,10 @@ impl UiArgs {
         config.catalog_page_size = positive(self.catalog_page_size, config.catalog_page_size)?;
         config.pull_url = self.pull_url.filter(|p| !p.is_empty());
         config.theme = self.theme.unwrap_or_default();
+        config.upstream_tls = UpstreamTls {
+            ca_file: self.upstream_ca.filter(|p| !p.as_os_str().is_empty()),
+            insecure: self.upstream_insecure.unwrap_or(false),
+        };
         Ok(config)
     }
 }

@@ -4,6 +4,8 @@
 use std::fmt;
 use std::str::FromStr;
 
+use super::upstream_tls::UpstreamTls;
+
 /// The colour theme of the pages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Theme {
@@ -70,6 +72,8 @@ pub struct UiConfig {
     /// Path the pages are served under, starting and ending with `/`: `/` for `wharf ui`,
     /// `ui.path` when `wharf serve` embeds the UI.
     pub base_path: String,
+    /// How the upstream's certificate is checked.
+    pub upstream_tls: UpstreamTls,
 }
 
 impl UiConfig {
@@ -94,6 +98,7 @@ impl UiConfig {
             pull_url: None,
             theme: Theme::Auto,
             base_path: "/".into(),
+            upstream_tls: UpstreamTls::default(),
         }
     }
 }

@@ -21,6 +21,7 @@ pub mod proxy;
 pub mod routes;
 pub mod token;
 pub mod upstream;
+pub mod upstream_tls;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -61,7 +62,7 @@ form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 /// The router of `wharf ui`: pages, assets and the `/v2/` proxy, over the network.
 pub fn router(config: UiConfig) -> Result<Router, UiError> {
-    let upstream = Upstream::new(&config.upstream)?;
+    let upstream = Upstream::new(&config.upstream, &config.upstream_tls)?;
     let state = ui_state(config, upstream)?;
     let registry = Router::new()
         .route("/v2", any(proxy::forward))
@@ -74,7 +75,7 @@ fn ui_state(config: UiConfig, upstream: Upstream) -> Result<Arc<UiState>, UiErro
     Ok(Arc::new(UiState {
         links: Links::new(&config.base_path),
         inspector: Inspector::new(upstream),
-        proxy: proxy::client().map_err(|e| UiError::Config(format!("HTTP client: {e}")))?,
+        proxy: proxy::client(&config.upstream_tls)?,
         config,
     }))
 }

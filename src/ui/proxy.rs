@@ -11,6 +11,8 @@ use axum::response::{IntoResponse, Response};
 use futures_util::TryStreamExt;
 use std::sync::Arc;
 
+use super::error::UiError;
+use super::upstream_tls::{self, UpstreamTls};
 use super::UiState;
 
 /// Headers that belong to one connection and are never forwarded (RFC 9110 §7.6.1).
@@ -26,11 +28,14 @@ const HOP_BY_HOP: [&str; 8] = [
 ];
 
 /// The client used for proxying: no redirects followed, no overall timeout (uploads can be long).
-pub fn client() -> reqwest::Result<reqwest::Client> {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .connect_timeout(std::time::Duration::from_secs(10))
-        .build()
+pub fn client(tls: &UpstreamTls) -> Result<reqwest::Client, UiError> {
+    tls.apply(
+        reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(std::time::Duration::from_secs(10)),
+    )?
+    .build()
+    .map_err(|e| UiError::Config(format!("HTTP client: {e}")))
 }
 
 fn strip_hop_by_hop(headers: &mut HeaderMap) {
@@ -73,11 +78,13 @@ pub async fn forward(State(state): State<Arc<UiState>>, request: Request) -> Res
     let upstream = match upstream {
         Ok(r) => r,
         Err(e) => {
-            tracing::warn!(error = %e, "proxy: upstream request failed");
+            let cause = upstream_tls::describe(&e, &state.config.upstream);
+            tracing::warn!(error = %cause, "proxy: upstream request failed");
+            let body = serde_json::json!({"errors": [{"code": "UNAVAILABLE", "message": cause}]});
             return (
                 StatusCode::BAD_GATEWAY,
                 [(header::CONTENT_TYPE, "application/json")],
-                r#"{"errors":[{"code":"UNAVAILABLE","message":"the UI could not reach the registry"}]}"#,
+                body.to_string(),
             )
                 .into_response();
         }

@@ -16,6 +16,7 @@ use tower::ServiceExt;
 
 use super::error::UiError;
 use super::token::{self, Challenge, Tokens};
+use super::upstream_tls::{self, UpstreamTls};
 
 /// Media types the UI asks for when fetching a manifest.
 const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.index.v1+json, \
@@ -86,21 +87,33 @@ struct OciError {
 }
 
 impl Upstream {
-    /// A client for the registry at `base` (`http://host:port`, with a path if the API is under one).
-    pub fn new(base: &str) -> Result<Upstream, UiError> {
-        Self::with_transport(base, Transport::Network)
+    /// A client for the registry at `base` (`http://host:port`, with a path if the API is under one),
+    /// trusting its certificate as `tls` says.
+    pub fn new(base: &str, tls: &UpstreamTls) -> Result<Upstream, UiError> {
+        Self::with_transport(base, Transport::Network, tls)
     }
 
     /// A client sending requests to `registry` in process; only the path of `base` counts.
     pub fn in_process(base: &str, registry: Router) -> Result<Upstream, UiError> {
-        Self::with_transport(base, Transport::InProcess(registry))
+        Self::with_transport(
+            base,
+            Transport::InProcess(registry),
+            &UpstreamTls::default(),
+        )
     }
 
-    fn with_transport(base: &str, transport: Transport) -> Result<Upstream, UiError> {
+    fn with_transport(
+        base: &str,
+        transport: Transport,
+        tls: &UpstreamTls,
+    ) -> Result<Upstream, UiError> {
         let base = Url::parse(base).map_err(|e| UiError::Config(format!("upstream URL: {e}")))?;
-        let client = reqwest::Client::builder()
-            .connect_timeout(std::time::Duration::from_secs(10))
-            .timeout(std::time::Duration::from_secs(60))
+        let client = tls
+            .apply(
+                reqwest::Client::builder()
+                    .connect_timeout(std::time::Duration::from_secs(10))
+                    .timeout(std::time::Duration::from_secs(60)),
+            )?
             .build()
             .map_err(|e| UiError::Config(format!("HTTP client: {e}")))?;
         Ok(Upstream {
@@ -133,8 +146,11 @@ impl Upstream {
         if let Some(a) = accept {
             request = request.header(header::ACCEPT, a);
         }
-        let unreachable =
-            |e: reqwest::Error| UiError::Upstream(format!("cannot reach the registry: {e}"));
+        let unreachable = |e: reqwest::Error| {
+            let cause = upstream_tls::describe(&e, self.base.as_str().trim_end_matches('/'));
+            tracing::warn!(error = %cause, "the UI cannot reach the registry");
+            UiError::Upstream(cause)
+        };
         let request = request.build().map_err(unreachable)?;
         match &self.transport {
             Transport::Network => self.client.execute(request).await.map_err(unreachable),
