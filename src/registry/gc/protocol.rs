@@ -173,6 +173,20 @@ async fn ids_in(storage: &dyn Storage, dir: &str) -> Result<Vec<Uuid>> {
         .collect())
 }
 
+/// The collection ids that files below a directory are named after (`<id>` or `<id>/...`). Exact
+/// where a listing is not: object stores may keep listing a prefix whose files were deleted.
+async fn ids_with_files(storage: &dyn Storage, dir: &str) -> Result<HashSet<Uuid>> {
+    let files = match storage.walk(dir).await {
+        Ok(files) => files,
+        Err(StorageError::NotFound(_)) => return Ok(HashSet::new()),
+        Err(e) => return Err(e.into()),
+    };
+    Ok(files
+        .iter()
+        .filter_map(|f| Uuid::try_parse(f.split('/').next().unwrap_or_default()).ok())
+        .collect())
+}
+
 /// Removes what a collection left: its sweeping marker, touched records and record.
 async fn remove_collection(storage: &dyn Storage, id: &Uuid) -> Result<()> {
     delete_if_present(storage, &paths::gc_sweeping(id)).await?;
@@ -301,8 +315,8 @@ impl Coordinator {
     /// period has passed.
     pub async fn announce(&self) -> Result<Announced> {
         let storage = self.storage.as_ref();
-        let mut leftovers = ids_in(storage, &paths::gc_touched_root()).await?;
-        leftovers.extend(ids_in(storage, &paths::gc_sweeping_dir()).await?);
+        let mut leftovers = ids_with_files(storage, &paths::gc_touched_root()).await?;
+        leftovers.extend(ids_with_files(storage, &paths::gc_sweeping_dir()).await?);
         for id in leftovers {
             if !exists(storage, &paths::gc_announcement(&id)).await? {
                 remove_collection(storage, &id).await?;
@@ -322,6 +336,7 @@ impl Coordinator {
             .put(&paths::gc_announcement(&id), announcement_bytes(&record))
             .await?;
         let visible = Instant::now();
+        tracing::info!(collection = %id, settle = %humantime::format_duration(self.timing.settle), "garbage collection announced; settling");
         let lease = Arc::new(Lease {
             last_ok: Mutex::new(started),
             lost: AtomicBool::new(false),
