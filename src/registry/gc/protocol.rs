@@ -539,7 +539,10 @@ mod tests {
         let writer = coordinator(&storage, 20, 10_000);
         let announced = collector.announce().await.unwrap();
         let (app, layer) = (repo("new/app"), digest("layer"));
-        let entered = writer.enter(&app, &[layer.clone()]).await.unwrap();
+        let entered = writer
+            .enter(&app, std::slice::from_ref(&layer))
+            .await
+            .unwrap();
         writer.leave(entered, &app, &[], &[]).await.unwrap();
         announced.begin_sweep().await.unwrap();
         assert!(announced.touched_digest(&layer));
@@ -644,7 +647,7 @@ mod tests {
         let entered = writer.enter(&app, &[]).await.unwrap();
         tokio::time::sleep(Duration::from_millis(15)).await;
         writer
-            .leave(entered, &app, &[], &[kept.clone()])
+            .leave(entered, &app, &[], std::slice::from_ref(&kept))
             .await
             .unwrap();
         let entered = writer.enter(&app, &[]).await.unwrap();
