@@ -603,14 +603,18 @@ mod tests {
         assert!(storage.walk(&paths::gc_touched_dir(&id)).await.is_err());
     }
 
-    /// A live collection keeps its lease by beating; once its beats stop (its process stalls, its
-    /// storage fails) it refuses to delete anything.
+    /// A live collection keeps its lease by rewriting its record; once its beats stop (its process
+    /// stalls, its storage fails) it refuses to delete anything.
     #[tokio::test]
     async fn a_collection_that_cannot_beat_stops_deleting() {
         let storage = Arc::new(Memory::new());
         let collector = coordinator(&storage, 10, 3000);
         let announced = collector.announce().await.unwrap();
-        tokio::time::sleep(Duration::from_millis(700)).await;
+        let key = paths::gc_announcement(&announced.id);
+        let first = storage.get(&key).await.unwrap();
+        while storage.get(&key).await.unwrap() == first {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         announced.check_lease().unwrap();
         announced.beat.abort();
         tokio::time::sleep(Duration::from_millis(1600)).await;
