@@ -70,8 +70,8 @@ pub struct GcReport {
     pub repositories_removed: Vec<RepoName>,
 }
 
-/// Both barriers, held for one section of deletions: the in-process one ([`barrier`]) and, unless
-/// it is a dry run, the collection's announcement in storage ([`protocol`]).
+/// Both barriers, held for one section of deletions (never in a dry run): the in-process one
+/// ([`barrier`]) and the collection's sweeping marker in storage ([`protocol`]).
 struct Section<'a> {
     local: barrier::SweepGuard<'a>,
     shared: &'a protocol::Announced,
@@ -102,6 +102,7 @@ impl<'a> Section<'a> {
         self.shared.check_lease()
     }
 
+    /// Removes the sweeping marker, then lets this process's writes in.
     async fn end(self) -> Result<()> {
         self.shared.end_sweep().await
     }
