@@ -144,12 +144,11 @@ impl Registry {
         drop(writing);
         let mut wrote = vec![blob, paths::revision_link(name, &digest)];
         for needed in &parsed.references {
-            match needed {
-                Needed::Blob(d) => wrote.push(paths::layer_link(name, d)),
-                Needed::Manifest(d) => wrote.push(paths::revision_link(name, d)),
-            }
-            let (Needed::Blob(d) | Needed::Manifest(d)) = needed;
-            wrote.push(paths::blob_data(d));
+            let (link, d) = match needed {
+                Needed::Blob(d) => (paths::layer_link(name, d), d),
+                Needed::Manifest(d) => (paths::revision_link(name, d), d),
+            };
+            wrote.extend([link, paths::blob_data(d)]);
         }
         self.coordinator
             .leave(entered, name, &touched, &wrote)
