@@ -47,6 +47,7 @@ pub fn registry(config: &Config) -> Result<Registry, ConfigError> {
             catalog_max_entries: config.catalog.maxentries,
             redirect: object_storage && !config.storage.redirect.disable,
             indexed_listing: object_storage,
+            gc_settle_period: config.storage.gc.settleperiod.get(),
         },
     ))
 }

@@ -16,6 +16,12 @@ use serde_json::{json, Value};
 
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+/// The server and every collection use a short settle period, so a collection takes about a second.
+const SETTLE: (&str, &str) = ("REGISTRY_STORAGE_GC_SETTLEPERIOD", "1s");
+
+async fn start() -> TestServer {
+    TestServer::start_env(&[("REGISTRY_STORAGE_DELETE_ENABLED", "true"), SETTLE]).await
+}
 
 /// Blobs pushed so far, by digest, to compare pulls with.
 #[derive(Default)]
@@ -171,6 +177,7 @@ fn garbage_collect(root: &Path, args: &[&str]) -> String {
         .arg("garbage-collect")
         .args(args)
         .env("REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY", root)
+        .env(SETTLE.0, SETTLE.1)
         .output()
         .expect("run wharf garbage-collect");
     let stdout = String::from_utf8_lossy(&out.stdout).to_string();
@@ -201,7 +208,7 @@ async fn catalog(server: &TestServer) -> Vec<String> {
 /// pulls back byte for byte with oci-client.
 #[tokio::test(flavor = "multi_thread")]
 async fn gc_delete_untagged_keeps_indexes_referrers_and_shared_layers() {
-    let server = TestServer::start().await;
+    let server = start().await;
     let mut p = Pushed::default();
     let shared: &[u8] = b"layer shared by every image of app and other";
     let (la, lb, lu, ld) = (
@@ -384,7 +391,7 @@ async fn gc_delete_untagged_keeps_indexes_referrers_and_shared_layers() {
 /// uses go, with their layer links, and a second run finds nothing more.
 #[tokio::test(flavor = "multi_thread")]
 async fn gc_without_delete_untagged_keeps_untagged_manifests() {
-    let server = TestServer::start().await;
+    let server = start().await;
     let mut p = Pushed::default();
     let u = p
         .image(&server, "app", "", "u", &[b"untagged layer"], None)
@@ -414,7 +421,7 @@ async fn gc_without_delete_untagged_keeps_untagged_manifests() {
 /// With the default grace period, content just pushed is never collected, even if nothing uses it yet.
 #[tokio::test(flavor = "multi_thread")]
 async fn gc_grace_period_keeps_recent_uploads() {
-    let server = TestServer::start().await;
+    let server = start().await;
     let mut p = Pushed::default();
     let orphan = p
         .blob(&server, "fresh", b"layer of a push still in progress")

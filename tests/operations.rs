@@ -196,6 +196,7 @@ async fn metrics_after_traffic() {
         &[
             ("REGISTRY_HTTP_DEBUG_PROMETHEUS_ENABLED", "true"),
             ("REGISTRY_STORAGE_GC_GRACEPERIOD", "0s"),
+            ("REGISTRY_STORAGE_GC_SETTLEPERIOD", "1s"),
         ],
         options,
     )
@@ -305,7 +306,8 @@ async fn gc_during_concurrent_pushes_loses_nothing() {
         debug_listener: Some(listener),
         ..ServeOptions::default()
     };
-    let server = TestServer::start_with(&[], options).await;
+    let server =
+        TestServer::start_with(&[("REGISTRY_STORAGE_GC_SETTLEPERIOD", "1s")], options).await;
     let old: Vec<Vec<u8>> = (0..8)
         .map(|i| format!("old unused blob {i}").into_bytes())
         .collect();

@@ -29,6 +29,7 @@ async fn cluster(bucket: &str) -> Cluster {
     s3.create_bucket(bucket);
     let mut env = s3.registry_env(bucket, "/registry");
     env.push(("REGISTRY_STORAGE_DELETE_ENABLED".into(), "true".into()));
+    env.push(("REGISTRY_STORAGE_GC_SETTLEPERIOD".into(), "1s".into()));
     let vars: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let a = TestServer::start_env(&vars).await;
     let b = TestServer::start_env(&vars).await;

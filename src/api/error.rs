@@ -204,6 +204,7 @@ impl From<RegistryError> for ApiError {
             RegistryError::NameUnknown => Code::NameUnknown,
             RegistryError::Unsupported(_) => Code::Unsupported,
             RegistryError::PaginationNumberInvalid { .. } => Code::PaginationNumberInvalid,
+            RegistryError::Unavailable(_) => Code::Unavailable,
             RegistryError::Storage(e) => {
                 tracing::error!(error = %e, "storage failure");
                 return ApiError::new(Code::Unknown, "internal server error");

@@ -17,6 +17,11 @@ pub struct GcConfig {
     pub deleteuntagged: bool,
     /// Scheduled collections only report what they would delete.
     pub dryrun: bool,
+    /// How long a collection (in-server or `wharf garbage-collect`) waits between announcing itself
+    /// in storage and marking, so that writes in other processes that started before they could see
+    /// it are finished and marked. Writes that take longer than half of it check their content
+    /// before answering. Every process on one storage must use the same value.
+    pub settleperiod: GoDuration,
 }
 
 impl Default for GcConfig {
@@ -26,6 +31,7 @@ impl Default for GcConfig {
             graceperiod: GoDuration::hours(1),
             deleteuntagged: false,
             dryrun: false,
+            settleperiod: GoDuration::secs(10),
         }
     }
 }

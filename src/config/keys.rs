@@ -73,6 +73,7 @@ pub const KEYS: &[(&str, Support)] = &[
     ("storage.gc.graceperiod", Implemented),
     ("storage.gc.deleteuntagged", Implemented),
     ("storage.gc.dryrun", Implemented),
+    ("storage.gc.settleperiod", Implemented),
     ("storage.s3.accesskey", Implemented),
     ("storage.s3.secretkey", Implemented),
     ("storage.s3.region", Implemented),

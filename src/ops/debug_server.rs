@@ -3,7 +3,8 @@
 //! - `GET /debug/health`: `{}` (200) or the failing check (503);
 //! - `GET <http.debug.prometheus.path>` (default `/metrics`) when Prometheus is enabled;
 //! - `POST /debug/gc?dryrun=<bool>&deleteuntagged=<bool>`: one garbage collection now, with the
-//!   configured grace period; answers its report as JSON (409 when one is already running).
+//!   configured grace period; answers its report as JSON (409 when one is already running). The
+//!   collection runs to its end even if the client hangs up.
 
 use std::sync::Arc;
 
@@ -62,7 +63,17 @@ async fn gc(State((ops, app)): State<Shared>, Query(q): Query<GcQuery>) -> Respo
         delete_untagged: q.deleteuntagged,
         grace_period: ops.gc_grace_period,
     };
-    match jobs::collect_garbage(&ops, &app, &options).await {
+    // In a task of its own, so a client that hangs up does not stop the collection half-way (its
+    // announcement in storage would then hold writers until its lease ran out).
+    let run = tokio::spawn(async move { jobs::collect_garbage(&ops, &app, &options).await });
+    let Ok(result) = run.await else {
+        return (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            axum::Json(json!({ "error": "the garbage collection task panicked" })),
+        )
+            .into_response();
+    };
+    match result {
         Ok(report) => axum::Json(report_json(&report)).into_response(),
         Err(RegistryError::Unsupported(why)) => {
             (StatusCode::CONFLICT, axum::Json(json!({ "error": why }))).into_response()

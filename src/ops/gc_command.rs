@@ -1,8 +1,10 @@
 //! `wharf garbage-collect`: one collection over the configured storage, printed for an operator.
 //!
 //! Flags follow `registry garbage-collect` (`--dry-run/-d`, `--delete-untagged/-m`, `--quiet/-q`).
-//! It is safe while a Wharf server runs on the same storage: content younger than the grace period
-//! (`storage.gc.graceperiod`, or `--grace-period`) is kept, so pushes in progress lose nothing.
+//! It is safe while Wharf servers run on the same storage: the collection announces itself in
+//! storage and skips what their writes touch meanwhile (see [`crate::registry::gc::protocol`]), and
+//! content younger than the grace period (`storage.gc.graceperiod`, or `--grace-period`) is kept, so
+//! pushes in progress lose nothing.
 
 use std::io::Write;
 use std::time::Duration;

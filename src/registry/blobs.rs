@@ -83,10 +83,17 @@ impl Registry {
         digest: &Digest,
         from: &RepoName,
     ) -> Result<Option<u64>> {
-        let _writing = self.gc.write(name, [digest]).await;
+        let touched = std::slice::from_ref(digest);
+        let entered = self.coordinator.enter(name, touched).await?;
+        let writing = self.gc.write(name, touched).await;
         match self.blob_size(from, digest).await {
             Ok(size) => {
                 self.link_blob(name, digest).await?;
+                drop(writing);
+                let wrote = [paths::blob_data(digest), paths::layer_link(name, digest)];
+                self.coordinator
+                    .leave(entered, name, touched, &wrote)
+                    .await?;
                 Ok(Some(size))
             }
             Err(RegistryError::BlobUnknown(_)) => Ok(None),

@@ -118,11 +118,13 @@ impl Registry {
     }
 
     /// Makes the index match `repositories` (every repository a full walk found): adds entries for
-    /// those holding `_manifests`, removes entries older than `cutoff` of repositories without.
+    /// those holding `_manifests`, removes entries older than `cutoff` of repositories without, unless
+    /// `written_since` says a write went to the repository since the collection started.
     pub(super) async fn reconcile_catalog_index(
         &self,
         repositories: &[RepoName],
         cutoff: SystemTime,
+        written_since: &(dyn Fn(&RepoName) -> bool + Sync),
     ) -> Result<()> {
         if !self.settings.indexed_listing {
             return Ok(());
@@ -141,6 +143,9 @@ impl Registry {
             let Ok(name) = stale.parse::<RepoName>() else {
                 continue;
             };
+            if written_since(&name) {
+                continue;
+            }
             let entry = paths::catalog_entry(&name);
             let old = walk::modified(self.storage.as_ref(), &entry)
                 .await?
@@ -260,6 +265,7 @@ mod tests {
                 catalog_max_entries: 1000,
                 redirect: false,
                 indexed_listing: true,
+                gc_settle_period: std::time::Duration::ZERO,
             },
         )
     }

@@ -48,6 +48,10 @@ pub enum RegistryError {
         /// The largest page size allowed.
         max: usize,
     },
+    /// The operation could not be completed safely now and may be retried (a garbage collection
+    /// raced it, or lost its lease).
+    #[error("unavailable: {0}")]
+    Unavailable(String),
     /// The backend failed.
     #[error(transparent)]
     Storage(StorageError),

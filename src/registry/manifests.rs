@@ -107,14 +107,16 @@ impl Registry {
         };
         let parsed =
             manifest_format::parse(content_type, &bytes).map_err(RegistryError::ManifestInvalid)?;
-        let touched = parsed
+        let touched: Vec<Digest> = parsed
             .references
             .iter()
-            .map(|(Needed::Blob(d) | Needed::Manifest(d))| d);
-        let _writing = self
-            .gc
-            .write(name, touched.chain([&digest]).chain(&parsed.subject))
-            .await;
+            .map(|(Needed::Blob(d) | Needed::Manifest(d))| d)
+            .chain([&digest])
+            .chain(&parsed.subject)
+            .cloned()
+            .collect();
+        let entered = self.coordinator.enter(name, &touched).await?;
+        let writing = self.gc.write(name, &touched).await;
         self.check_references(name, &parsed).await?;
 
         let blob = paths::blob_data(&digest);
@@ -139,6 +141,18 @@ impl Registry {
                 .put(&paths::tag_current_link(name, tag), link)
                 .await?;
         }
+        drop(writing);
+        let mut wrote = vec![blob, paths::revision_link(name, &digest)];
+        for needed in &parsed.references {
+            let (link, d) = match needed {
+                Needed::Blob(d) => (paths::layer_link(name, d), d),
+                Needed::Manifest(d) => (paths::revision_link(name, d), d),
+            };
+            wrote.extend([link, paths::blob_data(d)]);
+        }
+        self.coordinator
+            .leave(entered, name, &touched, &wrote)
+            .await?;
         Ok(PushedManifest {
             digest,
             media_type: parsed.media_type,

@@ -34,6 +34,9 @@ pub struct Settings {
     /// Whether listings use the catalog index and flat tag listings (object storage: see
     /// [`listing`]), instead of walking directories.
     pub indexed_listing: bool,
+    /// How long a garbage collection waits between announcing itself in storage and marking
+    /// (`storage.gc.settleperiod`); see [`gc::protocol`].
+    pub gc_settle_period: std::time::Duration,
 }
 
 /// The registry: every repository over one storage backend.
@@ -42,6 +45,8 @@ pub struct Registry {
     settings: Settings,
     sessions: uploads::Sessions,
     gc: gc::barrier::Barrier,
+    /// The garbage collection protocol with other processes on the same storage.
+    coordinator: gc::protocol::Coordinator,
     /// Sorted tag lists by repository; GC and deletes list afresh.
     tag_cache: crate::listing_cache::ListingCache,
     manifest_cache: manifest_cache::ManifestCache,
@@ -50,7 +55,9 @@ pub struct Registry {
 impl Registry {
     /// A registry over `storage`.
     pub fn new(storage: Arc<dyn Storage>, settings: Settings) -> Self {
+        let timing = gc::protocol::Timing::new(settings.gc_settle_period);
         Registry {
+            coordinator: gc::protocol::Coordinator::new(storage.clone(), timing),
             storage,
             settings,
             sessions: Default::default(),

@@ -89,10 +89,14 @@ impl Registry {
     /// Opens an upload session.
     pub async fn start_upload(&self, name: &RepoName) -> Result<UploadId> {
         let id = UploadId::new();
-        let _writing = self.gc.write(name, []).await;
+        let entered = self.coordinator.enter(name, &[]).await?;
+        let writing = self.gc.write(name, []).await;
         let now = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
-        self.storage
-            .put(&paths::upload_started_at(name, &id), Bytes::from(now))
+        let started_at = paths::upload_started_at(name, &id);
+        self.storage.put(&started_at, Bytes::from(now)).await?;
+        drop(writing);
+        self.coordinator
+            .leave(entered, name, &[], &[started_at])
             .await?;
         Ok(id)
     }
@@ -212,14 +216,21 @@ impl Registry {
                 "content has digest {actual}, not {digest}"
             )));
         }
-        let _writing = self.gc.write(name, [digest]).await;
+        let touched = std::slice::from_ref(digest);
+        let entered = self.coordinator.enter(name, touched).await?;
+        let writing = self.gc.write(name, touched).await;
         self.storage
             .commit(&data, &paths::blob_data(digest))
             .await?;
         self.link_blob(name, digest).await?;
         self.storage.delete(&paths::upload_dir(name, &id)).await?;
+        drop(writing);
         drop(hashed);
         self.sessions.forget(name, id);
+        let wrote = [paths::blob_data(digest), paths::layer_link(name, digest)];
+        self.coordinator
+            .leave(entered, name, touched, &wrote)
+            .await?;
         Ok(size)
     }
 

@@ -1,7 +1,7 @@
 //! Every storage key the registry uses, in one place: distribution's `v2` layout, byte for byte.
 //!
 //! Keys are `/`-separated strings relative to the storage root. They are built only from validated
-//! [`RepoName`], [`Tag`], [`Digest`] and [`UploadId`] values, so no key can contain `..`, an empty
+//! [`RepoName`], [`Tag`], [`Digest`], [`UploadId`] and [`Uuid`] values, so no key can contain `..`, an empty
 //! component or a component starting with `_` that a client chose.
 //!
 //! ```text
@@ -24,13 +24,18 @@
 //!         └── _referrers/<alg>/<hex>/<alg>/<hex>/link
 //!                                                  Wharf only: manifests whose `subject` is the first
 //!                                                  digest (distribution ignores `_`-prefixed dirs)
-//! └── docker/registry/v2/_wharf/                   Wharf only, on object storage; distribution ignores it
-//!     ├── catalog-index/<hex of name>              one per repository holding `_manifests`: the catalog
-//!     │                                            index, read one flat listing page at a time (hex
-//!     │                                            keys sort as the names do, and hold no `/`)
+//! └── docker/registry/v2/_wharf/                   Wharf only; distribution ignores it
+//!     ├── catalog-index/<hex of name>              object storage: one per repository holding
+//!     │                                            `_manifests`: the catalog index, read one flat
+//!     │                                            listing page at a time (hex keys sort as the names
+//!     │                                            do, and hold no `/`)
 //!     ├── catalog-index-complete                   present once the index was built from a full walk
-//!     └── write-probe/<uuid>                       on every backend: written and deleted by the
-//!                                                  start-up and health checks that storage is writable
+//!     ├── write-probe/<uuid>                       written and deleted by the start-up and health
+//!     │                                            checks that storage is writable
+//!     └── gc/                                      garbage collection's protocol with writers
+//!         ├── running/<id>                         a running collection's record, rewritten as it beats
+//!         ├── sweeping/<id>                        present while that collection deletes
+//!         └── touched/<id>/<uuid>                  what one write made reachable while it ran
 //! ```
 //!
 //! A link file holds the digest string with no trailing newline.
@@ -38,6 +43,7 @@
 use crate::registry::digest::Digest;
 use crate::registry::names::{RepoName, Tag};
 use crate::registry::uploads::UploadId;
+use uuid::Uuid;
 
 const ROOT: &str = "docker/registry/v2";
 
@@ -130,8 +136,43 @@ pub fn catalog_index_complete() -> String {
 }
 
 /// A file the writability check creates, reads back and deletes (`id` is a fresh UUID).
-pub fn write_probe(id: &uuid::Uuid) -> String {
+pub fn write_probe(id: &Uuid) -> String {
     format!("{ROOT}/_wharf/write-probe/{id}")
+}
+
+/// Directory of running garbage collections' records (see [`crate::registry::gc::protocol`]).
+pub fn gc_announcements_dir() -> String {
+    format!("{ROOT}/_wharf/gc/running")
+}
+
+/// A running garbage collection's record.
+pub fn gc_announcement(id: &Uuid) -> String {
+    format!("{}/{id}", gc_announcements_dir())
+}
+
+/// Directory of the markers of garbage collections that are deleting.
+pub fn gc_sweeping_dir() -> String {
+    format!("{ROOT}/_wharf/gc/sweeping")
+}
+
+/// Present while garbage collection `id` is deleting.
+pub fn gc_sweeping(id: &Uuid) -> String {
+    format!("{}/{id}", gc_sweeping_dir())
+}
+
+/// Directory of every garbage collection's touched records.
+pub fn gc_touched_root() -> String {
+    format!("{ROOT}/_wharf/gc/touched")
+}
+
+/// The touched records of garbage collection `id`.
+pub fn gc_touched_dir(id: &Uuid) -> String {
+    format!("{}/{id}", gc_touched_root())
+}
+
+/// One write's touched record in garbage collection `id`.
+pub fn gc_touched(id: &Uuid, record: &Uuid) -> String {
+    format!("{}/{record}", gc_touched_dir(id))
 }
 
 /// A blob's directory, removed whole by garbage collection.

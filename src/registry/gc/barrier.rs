@@ -6,7 +6,8 @@
 //! exclusively to start recording (so no write is half-way through unrecorded) and again for each batch
 //! of deletions, skipping anything recorded since it started. So a write either finished before the
 //! deletion and is recorded, or starts after it and finds the content gone (and the client uploads it
-//! again). This covers writes in this process; the grace period covers other processes.
+//! again). This covers writes in this process, which then wait for a batch without polling storage;
+//! [`super::protocol`] covers writes in every process.
 
 use std::collections::HashSet;
 use std::sync::Mutex;

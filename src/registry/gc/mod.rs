@@ -1,12 +1,16 @@
-//! Garbage collection: mark-and-sweep over the layout, safe to run while the registry serves.
+//! Garbage collection: mark-and-sweep over the layout, safe to run while the registry serves, here
+//! or in other processes on the same storage.
 //!
+//! 0. Unless it is a dry run, the collection announces itself in storage and waits the settle period
+//!    ([`protocol`]), so writers everywhere record what they make reachable from then on.
 //! 1. Mark ([`mark`]): every repository (including those that never held a manifest) is scanned; what
 //!    each keeps is marked in one set of digests shared by all repositories.
 //! 2. With `delete_untagged`, manifests nothing keeps lose their revision link (and tag history and
 //!    referrer entries).
 //! 3. Sweep: a blob is deleted, with every link to it, when it is unmarked, its data is older than the
-//!    grace period, no repository linked it within the grace period, and no write in this process
-//!    touched it since the collection started ([`barrier`]).
+//!    grace period, no repository linked it within the grace period, and no write touched it since
+//!    the collection started: in this process ([`barrier`]) or any other ([`protocol`]). Deletions
+//!    happen in sections that hold both barriers.
 //! 4. Repositories left with no tag, manifest or upload session, and no recent link, are removed, so
 //!    they leave the catalog; on object storage the catalog index is then reconciled with the walk
 //!    ([`super::catalog_index`]).
@@ -17,6 +21,7 @@
 
 pub mod barrier;
 mod mark;
+pub mod protocol;
 mod sweep;
 pub(super) mod walk;
 
@@ -65,13 +70,69 @@ pub struct GcReport {
     pub repositories_removed: Vec<RepoName>,
 }
 
+/// Both barriers, held for one section of deletions (never in a dry run): the in-process one
+/// ([`barrier`]) and the collection's sweeping marker in storage ([`protocol`]).
+struct Section<'a> {
+    local: barrier::SweepGuard<'a>,
+    shared: &'a protocol::Announced,
+}
+
+impl<'a> Section<'a> {
+    async fn begin(
+        collection: &'a barrier::Collection<'_>,
+        shared: &'a protocol::Announced,
+    ) -> Result<Section<'a>> {
+        let local = collection.sweep().await;
+        shared.begin_sweep().await?;
+        Ok(Section { local, shared })
+    }
+
+    /// Whether a write since the collection started may have made `digest` reachable.
+    fn touched_digest(&self, digest: &Digest) -> bool {
+        self.local.touched_digest(digest) || self.shared.touched_digest(digest)
+    }
+
+    /// Whether a write since the collection started went to `repo`.
+    fn touched_repo(&self, repo: &RepoName) -> bool {
+        self.local.touched_repo(repo) || self.shared.touched_repo(repo)
+    }
+
+    /// Fails when the collection may no longer delete (it lost its lease).
+    fn may_delete(&self) -> Result<()> {
+        self.shared.check_lease()
+    }
+
+    /// Removes the sweeping marker, then lets this process's writes in.
+    async fn end(self) -> Result<()> {
+        self.shared.end_sweep().await
+    }
+}
+
 impl Registry {
     /// Runs one garbage collection. Fails with `Unsupported` when one is already running in this
-    /// process.
+    /// process. Unless it is a dry run, the collection announces itself in storage first and waits
+    /// the settle period ([`protocol`]).
     pub async fn collect_garbage(&self, options: &GcOptions) -> Result<GcReport> {
         let collection = self.gc.begin().await.ok_or(RegistryError::Unsupported(
             "a garbage collection is already running",
         ))?;
+        if options.dry_run {
+            return self.collect(&collection, None, options).await;
+        }
+        let announced = self.coordinator.announce().await?;
+        let result = self.collect(&collection, Some(&announced), options).await;
+        let withdrawn = announced.withdraw().await;
+        let report = result?;
+        withdrawn?;
+        Ok(report)
+    }
+
+    async fn collect(
+        &self,
+        collection: &barrier::Collection<'_>,
+        announced: Option<&protocol::Announced>,
+        options: &GcOptions,
+    ) -> Result<GcReport> {
         let cutoff = SystemTime::now()
             .checked_sub(options.grace_period)
             .unwrap_or(SystemTime::UNIX_EPOCH);
@@ -79,6 +140,12 @@ impl Registry {
         let mut report = GcReport {
             dry_run: options.dry_run,
             ..GcReport::default()
+        };
+        let section = || async {
+            match announced {
+                Some(shared) => Section::begin(collection, shared).await.map(Some),
+                None => Ok(None),
+            }
         };
 
         let mut marks = HashSet::new();
@@ -98,17 +165,21 @@ impl Registry {
             if doomed.is_empty() {
                 continue;
             }
-            let guard = (!options.dry_run).then_some(collection.sweep().await);
+            let guard = section().await?;
             for d in doomed {
                 if let Some(g) = &guard {
                     if g.touched_digest(d) {
                         continue;
                     }
+                    g.may_delete()?;
                     self.delete_revision(scan, d).await?;
                 }
                 report
                     .manifests_deleted
                     .push((scan.name.clone(), d.clone()));
+            }
+            if let Some(g) = guard {
+                g.end().await?;
             }
         }
 
@@ -132,7 +203,7 @@ impl Registry {
             .partition(|b| b.modified > cutoff || recently_linked.contains(&b.digest));
         report.blobs_kept_recent = recent.len();
         for batch in candidates.chunks(SWEEP_BATCH) {
-            let guard = (!options.dry_run).then_some(collection.sweep().await);
+            let guard = section().await?;
             for blob in batch {
                 let repos = linked_by.get(&blob.digest).cloned().unwrap_or_default();
                 if let Some(g) = &guard {
@@ -140,11 +211,15 @@ impl Registry {
                         report.blobs_kept_recent += 1;
                         continue;
                     }
+                    g.may_delete()?;
                     self.delete_blob_everywhere(&blob.digest, &repos).await?;
                 }
                 report.layer_links_removed += repos.len();
                 report.bytes_freed += blob.size;
                 report.blobs_deleted.push((blob.digest.clone(), blob.size));
+            }
+            if let Some(g) = guard {
+                g.end().await?;
             }
         }
 
@@ -154,17 +229,24 @@ impl Registry {
             if !scan.tags.is_empty() || left_revisions > 0 || scan.has_uploads || recent_link {
                 continue;
             }
-            if !options.dry_run {
-                let g = collection.sweep().await;
-                if g.touched_repo(&scan.name) || !self.repo_is_empty(&scan.name).await? {
+            if let Some(g) = section().await? {
+                let keep = g.touched_repo(&scan.name) || !self.repo_is_empty(&scan.name).await?;
+                if !keep {
+                    g.may_delete()?;
+                    self.remove_repo(&scan.name).await?;
+                }
+                g.end().await?;
+                if keep {
                     continue;
                 }
-                self.remove_repo(&scan.name).await?;
             }
             report.repositories_removed.push(scan.name.clone());
         }
-        if !options.dry_run {
-            self.reconcile_catalog_index(&repositories, cutoff).await?;
+        if let Some(g) = section().await? {
+            g.may_delete()?;
+            self.reconcile_catalog_index(&repositories, cutoff, &|r| g.touched_repo(r))
+                .await?;
+            g.end().await?;
         }
         Ok(report)
     }

@@ -1,0 +1,665 @@
+//! The storage protocol that keeps garbage collection safe beside writers in other processes (the
+//! `wharf garbage-collect` command beside a server, replicas sharing a bucket). It owns
+//! `_wharf/gc/` ([`paths`]) and uses only `put`, `get`, `stat`, `list`, `walk` and `delete`.
+//!
+//! - **Announcement.** A collection writes `_wharf/gc/running/<id>` (a JSON record with a beat
+//!   counter), rewrites it every [`Timing::lease`]`/5` while it runs, and waits [`Timing::settle`]
+//!   before it reads anything to mark.
+//! - **Writers.** Every write that makes content reachable (finishing an upload, a mount, storing a
+//!   manifest, opening an upload session) first reads the announcements (a cached read, at most one
+//!   listing per `settle/10`). While one is live it records what it is about to make reachable (its
+//!   repository and digests) as `_wharf/gc/touched/<id>/<uuid>`, then waits until that collection is
+//!   not deleting (no `_wharf/gc/sweeping/<id>`), and only then checks and writes.
+//! - **Sweep.** A collection deletes in sections: it writes `_wharf/gc/sweeping/<id>`, reads every
+//!   touched record, deletes what no record names, and removes the marker.
+//!
+//! Why no acknowledged write is lost, for a write W and a collection C:
+//! - W saw C announced and recorded a touch, then saw no sweeping marker. Each of C's sections that
+//!   starts later writes its marker after W's read, so reads the records after W's touch, and skips
+//!   what W touched. A section that was running when W looked had finished (W waited), so W's checks
+//!   see its deletions: a blob deleted is uploaded again, a manifest over it is refused.
+//! - W saw no announcement. Its read started before C's announcement was visible, and W's writes
+//!   completed within `settle/2` of that read start, else W takes the slow path below. C waits
+//!   `settle` after announcing before it marks, so its mark reads W's writes.
+//! - W took longer than `settle/2` (a slow disk, a slow request). Before acknowledging, W reads the
+//!   announcements afresh, records a touch in each live one and waits as above, then checks that
+//!   what it wrote and relies on still exists; if not, the client gets a retryable error
+//!   (503 `UNAVAILABLE`) instead of an acknowledgement of something a collection deleted.
+//!
+//! Staleness. A collection is alive while its record keeps changing: a process that sees the same
+//! record for a whole lease (on its own monotonic clock, so clocks need not agree) takes the
+//! collection for crashed, stops waiting for it and removes its files. A collection fences itself:
+//! it stops deleting, and fails, once its last successful beat started half a lease ago, and never
+//! beats again after a late beat; so by the time others can take it for dead it deletes nothing
+//! more (given that one storage request takes less than half a lease). A crashed writer leaves at
+//! most a touched record, which only keeps something one collection longer; records of finished
+//! collections are removed by the next collection that starts.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use tokio::task::JoinHandle;
+use uuid::Uuid;
+
+use super::walk::list_or_empty;
+use crate::registry::digest::Digest;
+use crate::registry::error::{RegistryError, Result};
+use crate::registry::names::RepoName;
+use crate::storage::{paths, Storage, StorageError};
+
+/// How long a collection's record may stay unchanged before others take the collection for dead.
+pub const LEASE: Duration = Duration::from_secs(30);
+
+/// The protocol's durations. Every process on one storage must use the same `settle`.
+#[derive(Debug, Clone, Copy)]
+pub struct Timing {
+    /// How long a collection waits between announcing itself and marking.
+    pub settle: Duration,
+    /// How long a collection's record may stay unchanged before it is taken for dead.
+    pub lease: Duration,
+}
+
+impl Timing {
+    /// The timing for a settle period, with the standard [`LEASE`].
+    pub fn new(settle: Duration) -> Self {
+        Timing {
+            settle,
+            lease: LEASE,
+        }
+    }
+
+    /// Longest time from a writer's read of the announcements to the end of its writes for the read
+    /// to count.
+    fn write_bound(&self) -> Duration {
+        self.settle / 2
+    }
+
+    /// How long a writer reuses a read of the announcements.
+    fn cache_period(&self) -> Duration {
+        self.settle / 10
+    }
+
+    /// How often a collection rewrites its record.
+    fn beat_every(&self) -> Duration {
+        self.lease / 5
+    }
+
+    /// How long after the start of its last successful beat a collection still deletes.
+    fn fence(&self) -> Duration {
+        self.lease / 2
+    }
+
+    /// How often a waiting writer looks again.
+    fn poll(&self) -> Duration {
+        (self.settle / 10).clamp(Duration::from_millis(10), Duration::from_millis(100))
+    }
+}
+
+/// A collection's record in `_wharf/gc/running/`.
+#[derive(Debug, Serialize)]
+struct Announcement {
+    id: String,
+    host: String,
+    pid: u32,
+    started: String,
+    beat: u64,
+}
+
+/// What a write made reachable, in `_wharf/gc/touched/<id>/`.
+#[derive(Debug, Serialize, Deserialize)]
+struct Touch {
+    repo: String,
+    digests: Vec<String>,
+}
+
+/// The last read of the announcements, and how long each record has been seen unchanged.
+#[derive(Default)]
+struct View {
+    read_at: Option<Instant>,
+    live: Vec<Uuid>,
+    seen: HashMap<Uuid, (Bytes, Instant)>,
+}
+
+impl View {
+    /// Notes a collection's record as read now; whether the collection is alive.
+    fn alive(&mut self, id: Uuid, record: Bytes, lease: Duration) -> bool {
+        let now = Instant::now();
+        let entry = self.seen.entry(id).or_insert_with(|| (record.clone(), now));
+        if entry.0 != record {
+            *entry = (record, now);
+        }
+        now.duration_since(entry.1) < lease
+    }
+}
+
+/// One process's side of the protocol: writers' checks and records, and announcing collections.
+pub struct Coordinator {
+    storage: Arc<dyn Storage>,
+    timing: Timing,
+    view: tokio::sync::Mutex<View>,
+}
+
+/// What a write saw of collections when it started; given back to [`Coordinator::leave`].
+#[must_use = "a write must leave the protocol before it is acknowledged"]
+pub struct Entered {
+    read_at: Instant,
+}
+
+async fn delete_if_present(storage: &dyn Storage, key: &str) -> Result<()> {
+    match storage.delete(key).await {
+        Ok(()) | Err(StorageError::NotFound(_)) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn exists(storage: &dyn Storage, key: &str) -> Result<bool> {
+    match storage.stat(key).await {
+        Ok(_) => Ok(true),
+        Err(StorageError::NotFound(_)) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The collection ids named in a directory.
+async fn ids_in(storage: &dyn Storage, dir: &str) -> Result<Vec<Uuid>> {
+    Ok(list_or_empty(storage, dir)
+        .await?
+        .iter()
+        .filter_map(|n| Uuid::try_parse(n).ok())
+        .collect())
+}
+
+/// The collection ids that files below a directory are named after (`<id>` or `<id>/...`). Exact
+/// where a listing is not: object stores may keep listing a prefix whose files were deleted.
+async fn ids_with_files(storage: &dyn Storage, dir: &str) -> Result<HashSet<Uuid>> {
+    let files = match storage.walk(dir).await {
+        Ok(files) => files,
+        Err(StorageError::NotFound(_)) => return Ok(HashSet::new()),
+        Err(e) => return Err(e.into()),
+    };
+    Ok(files
+        .iter()
+        .filter_map(|f| Uuid::try_parse(f.split('/').next().unwrap_or_default()).ok())
+        .collect())
+}
+
+/// Removes what a collection left: its sweeping marker, touched records and record.
+async fn remove_collection(storage: &dyn Storage, id: &Uuid) -> Result<()> {
+    delete_if_present(storage, &paths::gc_sweeping(id)).await?;
+    delete_if_present(storage, &paths::gc_announcement(id)).await?;
+    delete_if_present(storage, &paths::gc_touched_dir(id)).await
+}
+
+impl Coordinator {
+    /// The protocol over `storage`.
+    pub fn new(storage: Arc<dyn Storage>, timing: Timing) -> Self {
+        Coordinator {
+            storage,
+            timing,
+            view: Default::default(),
+        }
+    }
+
+    /// The live collections, from a read younger than the cache period unless `fresh`, and when that
+    /// read started. Records unchanged for a lease are removed.
+    async fn live(&self, fresh: bool) -> Result<(Instant, Vec<Uuid>)> {
+        let mut view = self.view.lock().await;
+        if let Some(at) = view.read_at {
+            if !fresh && at.elapsed() < self.timing.cache_period() {
+                return Ok((at, view.live.clone()));
+            }
+        }
+        let storage = self.storage.as_ref();
+        let at = Instant::now();
+        let listed = ids_in(storage, &paths::gc_announcements_dir()).await?;
+        let mut live = Vec::new();
+        for id in &listed {
+            let record = match storage.get(&paths::gc_announcement(id)).await {
+                Ok(r) => r,
+                Err(StorageError::NotFound(_)) => continue,
+                Err(e) => return Err(e.into()),
+            };
+            if view.alive(*id, record, self.timing.lease) {
+                live.push(*id);
+            } else {
+                tracing::warn!(collection = %id, "a garbage collection stopped renewing its lease: removing its records");
+                remove_collection(storage, id).await?;
+            }
+        }
+        view.seen.retain(|id, _| listed.contains(id));
+        view.read_at = Some(at);
+        view.live = live.clone();
+        Ok((at, live))
+    }
+
+    /// Records that a write to `repo` is about to make `digests` reachable in every live collection,
+    /// then waits until none of them is deleting.
+    async fn record(&self, live: &[Uuid], repo: &RepoName, digests: &[Digest]) -> Result<()> {
+        let touch = Touch {
+            repo: repo.to_string(),
+            digests: digests.iter().map(Digest::to_string).collect(),
+        };
+        let body = Bytes::from(serde_json::to_vec(&touch).expect("a touch serialises"));
+        for id in live {
+            self.storage
+                .put(&paths::gc_touched(id, &Uuid::new_v4()), body.clone())
+                .await?;
+        }
+        for id in live {
+            self.wait_idle(id).await?;
+        }
+        Ok(())
+    }
+
+    /// Waits until collection `id` is not deleting: no sweeping marker, or the collection is over or
+    /// dead.
+    async fn wait_idle(&self, id: &Uuid) -> Result<()> {
+        let storage = self.storage.as_ref();
+        loop {
+            if !exists(storage, &paths::gc_sweeping(id)).await? {
+                return Ok(());
+            }
+            let record = match storage.get(&paths::gc_announcement(id)).await {
+                Ok(r) => r,
+                Err(StorageError::NotFound(_)) => return Ok(()),
+                Err(e) => return Err(e.into()),
+            };
+            if !self.view.lock().await.alive(*id, record, self.timing.lease) {
+                return Ok(());
+            }
+            tokio::time::sleep(self.timing.poll()).await;
+        }
+    }
+
+    /// Enters a write to `repo` that may make `digests` reachable: before its checks and writes.
+    pub async fn enter(&self, repo: &RepoName, digests: &[Digest]) -> Result<Entered> {
+        let (read_at, live) = self.live(false).await?;
+        if !live.is_empty() {
+            self.record(&live, repo, digests).await?;
+        }
+        Ok(Entered { read_at })
+    }
+
+    /// Leaves a write, after its writes and before it is acknowledged. When it took longer than the
+    /// protocol allows, it records itself in the collections live now and then fails with
+    /// `Unavailable` if any key of `must_exist` (what it wrote and relies on) is gone.
+    pub async fn leave(
+        &self,
+        entered: Entered,
+        repo: &RepoName,
+        digests: &[Digest],
+        must_exist: &[String],
+    ) -> Result<()> {
+        if entered.read_at.elapsed() <= self.timing.write_bound() {
+            return Ok(());
+        }
+        let (_, live) = self.live(true).await?;
+        if !live.is_empty() {
+            self.record(&live, repo, digests).await?;
+        }
+        for key in must_exist {
+            if !exists(self.storage.as_ref(), key).await? {
+                return Err(RegistryError::Unavailable(format!(
+                    "a garbage collection removed content of this write to {repo} while it ran; retry"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Announces a collection, removes what finished collections left, and returns once the settle
+    /// period has passed.
+    pub async fn announce(&self) -> Result<Announced> {
+        let storage = self.storage.as_ref();
+        let mut leftovers = ids_with_files(storage, &paths::gc_touched_root()).await?;
+        leftovers.extend(ids_with_files(storage, &paths::gc_sweeping_dir()).await?);
+        for id in leftovers {
+            if !exists(storage, &paths::gc_announcement(&id)).await? {
+                remove_collection(storage, &id).await?;
+            }
+        }
+
+        let id = Uuid::new_v4();
+        let mut record = Announcement {
+            id: id.to_string(),
+            host: gethostname::gethostname().to_string_lossy().into_owned(),
+            pid: std::process::id(),
+            started: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
+            beat: 0,
+        };
+        let started = Instant::now();
+        storage
+            .put(&paths::gc_announcement(&id), announcement_bytes(&record))
+            .await?;
+        let visible = Instant::now();
+        tracing::info!(collection = %id, settle = %humantime::format_duration(self.timing.settle), "garbage collection announced; settling");
+        let lease = Arc::new(Lease {
+            last_ok: Mutex::new(started),
+            lost: AtomicBool::new(false),
+        });
+        let beat = tokio::spawn({
+            let (storage, lease, timing) = (self.storage.clone(), lease.clone(), self.timing);
+            async move {
+                loop {
+                    tokio::time::sleep(timing.beat_every()).await;
+                    let start = Instant::now();
+                    if start.duration_since(lease.last_ok()) > timing.fence() {
+                        lease.lost.store(true, Ordering::SeqCst);
+                        return;
+                    }
+                    record.beat += 1;
+                    let key = paths::gc_announcement(&id);
+                    match storage.put(&key, announcement_bytes(&record)).await {
+                        Ok(()) => *lease.last_ok.lock().unwrap_or_else(|p| p.into_inner()) = start,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "garbage collection lease not renewed")
+                        }
+                    }
+                }
+            }
+        });
+        let announced = Announced {
+            id,
+            storage: self.storage.clone(),
+            timing: self.timing,
+            lease,
+            beat,
+            touched: Default::default(),
+        };
+        tokio::time::sleep_until((visible + self.timing.settle).into()).await;
+        Ok(announced)
+    }
+}
+
+fn announcement_bytes(record: &Announcement) -> Bytes {
+    Bytes::from(serde_json::to_vec(record).expect("an announcement serialises"))
+}
+
+/// A collection's hold on its announcement.
+struct Lease {
+    /// Start of the last successful beat.
+    last_ok: Mutex<Instant>,
+    /// Set for good once a beat came too late.
+    lost: AtomicBool,
+}
+
+impl Lease {
+    fn last_ok(&self) -> Instant {
+        *self.last_ok.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// What the touched records of a collection named, as read so far.
+#[derive(Default)]
+struct Touched {
+    records: HashSet<String>,
+    digests: HashSet<Digest>,
+    repos: HashSet<RepoName>,
+}
+
+/// A running, announced collection: beats while it lives, deletes only inside sections
+/// ([`Announced::begin_sweep`] to [`Announced::end_sweep`]) and skips what writers touched.
+pub struct Announced {
+    id: Uuid,
+    storage: Arc<dyn Storage>,
+    timing: Timing,
+    lease: Arc<Lease>,
+    beat: JoinHandle<()>,
+    touched: Mutex<Touched>,
+}
+
+impl Announced {
+    fn touched(&self) -> std::sync::MutexGuard<'_, Touched> {
+        // A poisoned lock only means a panic elsewhere; the sets stay usable.
+        self.touched.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Fails once the collection may have been taken for dead: nothing may be deleted any more.
+    pub fn check_lease(&self) -> Result<()> {
+        let late = self.lease.last_ok().elapsed() > self.timing.fence();
+        if late || self.lease.lost.load(Ordering::SeqCst) {
+            return Err(RegistryError::Unavailable(format!(
+                "garbage collection {} could not renew its lease in storage; stopped",
+                self.id
+            )));
+        }
+        Ok(())
+    }
+
+    /// Starts a section of deletions: marks the collection as deleting, then reads the touched
+    /// records written so far.
+    pub async fn begin_sweep(&self) -> Result<()> {
+        self.check_lease()?;
+        self.storage
+            .put(
+                &paths::gc_sweeping(&self.id),
+                Bytes::from_static(b"sweeping"),
+            )
+            .await?;
+        let dir = paths::gc_touched_dir(&self.id);
+        let keys = match self.storage.walk(&dir).await {
+            Ok(keys) => keys,
+            Err(StorageError::NotFound(_)) => Vec::new(),
+            Err(e) => return Err(e.into()),
+        };
+        let new: Vec<String> = {
+            let touched = self.touched();
+            keys.into_iter()
+                .filter(|k| !touched.records.contains(k))
+                .collect()
+        };
+        for key in new {
+            let bytes = self.storage.get(&paths::child(&dir, &key)).await?;
+            let corrupt = || {
+                RegistryError::Unavailable(format!(
+                    "garbage collection {}: unreadable touched record {key}",
+                    self.id
+                ))
+            };
+            let touch: Touch = serde_json::from_slice(&bytes).map_err(|_| corrupt())?;
+            let repo: RepoName = touch.repo.parse().map_err(|_| corrupt())?;
+            let digests = touch
+                .digests
+                .iter()
+                .map(|d| d.parse::<Digest>())
+                .collect::<std::result::Result<Vec<_>, _>>()
+                .map_err(|_| corrupt())?;
+            let mut touched = self.touched();
+            touched.repos.insert(repo);
+            touched.digests.extend(digests);
+            touched.records.insert(key);
+        }
+        Ok(())
+    }
+
+    /// Ends a section of deletions.
+    pub async fn end_sweep(&self) -> Result<()> {
+        delete_if_present(self.storage.as_ref(), &paths::gc_sweeping(&self.id)).await
+    }
+
+    /// Whether a write recorded `digest` before the current section began.
+    pub fn touched_digest(&self, digest: &Digest) -> bool {
+        self.touched().digests.contains(digest)
+    }
+
+    /// Whether a write to `repo` was recorded before the current section began.
+    pub fn touched_repo(&self, repo: &RepoName) -> bool {
+        self.touched().repos.contains(repo)
+    }
+
+    /// Ends the collection: stops beating and removes its marker, record and touched records.
+    pub async fn withdraw(self) -> Result<()> {
+        self.beat.abort();
+        remove_collection(self.storage.as_ref(), &self.id).await
+    }
+}
+
+impl Drop for Announced {
+    /// A collection dropped without withdrawing (an error, a panic) stops beating, so its lease
+    /// expires and others remove its records.
+    fn drop(&mut self) {
+        self.beat.abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::memory::Memory;
+
+    fn digest(s: &str) -> Digest {
+        Digest::compute(crate::registry::digest::Algorithm::Sha256, s.as_bytes())
+    }
+
+    fn repo(s: &str) -> RepoName {
+        s.parse().unwrap()
+    }
+
+    fn coordinator(storage: &Arc<Memory>, settle_ms: u64, lease_ms: u64) -> Coordinator {
+        let storage: Arc<dyn Storage> = storage.clone();
+        Coordinator::new(
+            storage,
+            Timing {
+                settle: Duration::from_millis(settle_ms),
+                lease: Duration::from_millis(lease_ms),
+            },
+        )
+    }
+
+    /// A write entered while a collection is announced is recorded, and the collection's next
+    /// section skips its digests and repository; what nobody touched is not skipped.
+    #[tokio::test]
+    async fn writes_during_a_collection_are_skipped_by_its_sweep() {
+        let storage = Arc::new(Memory::new());
+        let collector = coordinator(&storage, 20, 10_000);
+        let writer = coordinator(&storage, 20, 10_000);
+        let announced = collector.announce().await.unwrap();
+        let (app, layer) = (repo("new/app"), digest("layer"));
+        let entered = writer
+            .enter(&app, std::slice::from_ref(&layer))
+            .await
+            .unwrap();
+        writer.leave(entered, &app, &[], &[]).await.unwrap();
+        announced.begin_sweep().await.unwrap();
+        assert!(announced.touched_digest(&layer));
+        assert!(announced.touched_repo(&app));
+        assert!(!announced.touched_digest(&digest("other")));
+        announced.end_sweep().await.unwrap();
+        announced.withdraw().await.unwrap();
+        assert!(storage.walk("docker/registry/v2/_wharf/gc").await.is_err());
+    }
+
+    /// A write that finds a section of deletions in progress records itself first, and enters only
+    /// once the section has ended.
+    #[tokio::test]
+    async fn a_write_waits_for_the_section_in_progress() {
+        let storage = Arc::new(Memory::new());
+        let collector = coordinator(&storage, 20, 10_000);
+        let writer = Arc::new(coordinator(&storage, 20, 10_000));
+        let announced = collector.announce().await.unwrap();
+        announced.begin_sweep().await.unwrap();
+        let waiting = tokio::spawn({
+            let writer = writer.clone();
+            async move {
+                let entered = writer.enter(&repo("app"), &[digest("d")]).await.unwrap();
+                writer.leave(entered, &repo("app"), &[], &[]).await.unwrap();
+            }
+        });
+        let touched = paths::gc_touched_dir(&announced.id);
+        while storage.walk(&touched).await.is_err() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert!(!waiting.is_finished(), "entered during a section");
+        announced.end_sweep().await.unwrap();
+        waiting.await.unwrap();
+        announced.begin_sweep().await.unwrap();
+        assert!(announced.touched_digest(&digest("d")));
+        announced.withdraw().await.unwrap();
+    }
+
+    /// A collection that crashed in the middle of a section (its record stops changing) holds writers
+    /// for one lease at most: then they stop waiting, stop recording, and its files are removed.
+    #[tokio::test]
+    async fn a_crashed_collection_expires_with_its_lease() {
+        let storage = Arc::new(Memory::new());
+        let collector = coordinator(&storage, 20, 300);
+        let writer = coordinator(&storage, 20, 300);
+        let announced = collector.announce().await.unwrap();
+        announced.begin_sweep().await.unwrap();
+        let id = announced.id;
+        drop(announced);
+        let entered = writer.enter(&repo("app"), &[digest("d")]).await.unwrap();
+        writer.leave(entered, &repo("app"), &[], &[]).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let entered = writer.enter(&repo("app"), &[digest("e")]).await.unwrap();
+        writer.leave(entered, &repo("app"), &[], &[]).await.unwrap();
+        for key in [paths::gc_announcement(&id), paths::gc_sweeping(&id)] {
+            assert!(storage.stat(&key).await.is_err(), "{key} left behind");
+        }
+        assert!(storage.walk(&paths::gc_touched_dir(&id)).await.is_err());
+    }
+
+    /// A live collection keeps its lease by rewriting its record; once its beats stop (its process
+    /// stalls, its storage fails) it refuses to delete anything.
+    #[tokio::test]
+    async fn a_collection_that_cannot_beat_stops_deleting() {
+        let storage = Arc::new(Memory::new());
+        let collector = coordinator(&storage, 10, 3000);
+        let announced = collector.announce().await.unwrap();
+        let key = paths::gc_announcement(&announced.id);
+        let first = storage.get(&key).await.unwrap();
+        while storage.get(&key).await.unwrap() == first {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        announced.check_lease().unwrap();
+        announced.beat.abort();
+        tokio::time::sleep(Duration::from_millis(1600)).await;
+        assert!(matches!(
+            announced.check_lease(),
+            Err(RegistryError::Unavailable(_))
+        ));
+        assert!(matches!(
+            announced.begin_sweep().await,
+            Err(RegistryError::Unavailable(_))
+        ));
+    }
+
+    /// Leftovers of finished collections (touched records written after a collection withdrew) are
+    /// removed when the next collection starts; a write that ran longer than the protocol allows is
+    /// refused when what it wrote is gone, and acknowledged when it is there.
+    #[tokio::test]
+    async fn leftovers_are_removed_and_slow_writes_are_verified() {
+        let storage = Arc::new(Memory::new());
+        let collector = coordinator(&storage, 20, 10_000);
+        let stale = Uuid::new_v4();
+        storage
+            .put(&paths::gc_touched(&stale, &Uuid::new_v4()), Bytes::new())
+            .await
+            .unwrap();
+        let announced = collector.announce().await.unwrap();
+        assert!(storage.walk(&paths::gc_touched_dir(&stale)).await.is_err());
+        announced.withdraw().await.unwrap();
+
+        let writer = coordinator(&storage, 20, 10_000);
+        let kept = "docker/registry/v2/kept".to_string();
+        storage.put(&kept, Bytes::new()).await.unwrap();
+        let app = repo("app");
+        let entered = writer.enter(&app, &[]).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(15)).await;
+        writer
+            .leave(entered, &app, &[], std::slice::from_ref(&kept))
+            .await
+            .unwrap();
+        let entered = writer.enter(&app, &[]).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(15)).await;
+        let gone = "docker/registry/v2/gone".to_string();
+        assert!(matches!(
+            writer.leave(entered, &app, &[], &[gone]).await,
+            Err(RegistryError::Unavailable(_))
+        ));
+    }
+}
