@@ -132,8 +132,8 @@ async fn old_uploads_are_purged() {
     server.stop().await;
 }
 
-/// While the storage check fails `threshold` times in a row (the root's `docker` directory replaced
-/// by a file, which stops root too), every request gets 503 UNAVAILABLE and /debug/health names the
+/// While the storage check fails `threshold` times in a row (the root's `docker` directory moved
+/// away and replaced by a file, which stops root too), every request gets 503 UNAVAILABLE and /debug/health names the
 /// check; once storage is back, requests are served again.
 #[tokio::test(flavor = "multi_thread")]
 async fn failing_storage_check_answers_503() {
@@ -154,6 +154,8 @@ async fn failing_storage_check_answers_503() {
     assert_eq!(status(&format!("{debug}/debug/health")).await, 200);
 
     let blocker = server.root.join("docker");
+    let moved = server.root.join("moved");
+    std::fs::rename(&blocker, &moved).unwrap();
     std::fs::write(&blocker, b"not a directory").unwrap();
     eventually("503 from the API", || async {
         status(&format!("{}/v2/", server.url)).await == 503
@@ -176,6 +178,7 @@ async fn failing_storage_check_answers_503() {
     assert!(body["storagedriver"].as_str().is_some(), "{body}");
 
     std::fs::remove_file(&blocker).unwrap();
+    std::fs::rename(&moved, &blocker).unwrap();
     eventually("the API to recover", || async {
         status(&format!("{}/v2/", server.url)).await == 200
     })
