@@ -14,6 +14,7 @@ use axum::http::{header, HeaderMap, Method, Uri};
 use headers::authorization::{Basic, Bearer};
 use headers::{Authorization, HeaderMapExt};
 
+use super::client_addr::ClientAddr;
 use super::route::Route;
 use super::{ApiError, AppState, Code};
 use crate::auth::{Access, Authenticator, Failure, Presented, Principal};
@@ -105,7 +106,11 @@ fn presented(headers: &HeaderMap) -> Presented {
 }
 
 /// The address of the connected client (unspecified when the server runs without connect info).
+/// The client's address as [`super::client_addr`] worked it out, else the connection's peer.
 fn client_ip(request: &Request) -> IpAddr {
+    if let Some(ClientAddr(ip)) = request.extensions().get::<ClientAddr>() {
+        return *ip;
+    }
     request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()

@@ -5,6 +5,7 @@
 
 mod auth;
 mod blobs;
+pub mod client_addr;
 mod error;
 pub mod events;
 mod headers;

@@ -37,6 +37,10 @@ pub struct HttpConfig {
     pub debug: DebugConfig,
     /// On SIGTERM or SIGINT, how long in-flight requests may take to finish.
     pub draintimeout: GoDuration,
+    /// Wharf extension: addresses and CIDR ranges of reverse proxies whose `X-Forwarded-For` and
+    /// `Forwarded` headers name the client (for login throttling and the access log). Empty: the
+    /// connection's peer is the client.
+    pub trustedproxies: Vec<String>,
 }
 
 impl Default for HttpConfig {
@@ -53,6 +57,7 @@ impl Default for HttpConfig {
             http2: Http2Config::default(),
             debug: DebugConfig::default(),
             draintimeout: GoDuration::secs(60),
+            trustedproxies: Vec::new(),
         }
     }
 }
@@ -135,8 +140,28 @@ impl HttpConfig {
         self.prefix.trim_end_matches('/')
     }
 
+    /// The trusted proxies, parsed: an address is a range of one.
+    pub fn trusted_proxies(&self) -> Result<Vec<ipnet::IpNet>, String> {
+        self.trustedproxies
+            .iter()
+            .map(|entry| {
+                let entry = entry.trim();
+                entry
+                    .parse::<ipnet::IpNet>()
+                    .or_else(|_| entry.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| {
+                        format!(
+                            "{entry:?} is not an IP address or CIDR range (e.g. 10.0.0.0/8, 172.17.0.1)"
+                        )
+                    })
+            })
+            .collect()
+    }
+
     pub(super) fn validate(&self) -> Result<(), (&'static str, String)> {
         self.listen_addr().map_err(|m| ("http.addr", m))?;
+        self.trusted_proxies()
+            .map_err(|m| ("http.trustedproxies", m))?;
         if self.net != "tcp" {
             return Err((
                 "http.net",

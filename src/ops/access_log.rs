@@ -1,6 +1,7 @@
 //! The access log: one `wharf::access` line per request with method, path, status, response bytes (a
 //! number, left out when the length is not known in advance), duration in milliseconds to a tenth,
-//! and user. The query string is left out and no header is logged, so no credential or token
+//! user, and the client's address (recorded by [`crate::api::client_addr`], behind trusted proxies
+//! the address they forward). The query string is left out and no header is logged, so no credential or token
 //! reaches the log. The span's `user` field is empty until authentication records the user in it
 //! (`tracing::Span::current().record("user", name)`).
 
@@ -30,6 +31,7 @@ fn span(request: &Request<Body>) -> Span {
         "request",
         method = %request.method(),
         path = %request.uri().path(),
+        client = tracing::field::Empty,
         user = tracing::field::Empty,
     )
 }
