@@ -126,6 +126,7 @@ pub async fn serve_with(
     if config.ui.enabled {
         app = crate::ui::embedded::mount(&config, app).map_err(std::io::Error::other)?;
     }
+    let app = api::protocol::apply(app);
     let drain = config.http.draintimeout.get();
     if config.http.tls.enabled() {
         serve_tls(listener, app, &config, drain, shutdown).await

@@ -67,7 +67,14 @@ pub fn router(config: UiConfig) -> Result<Router, UiError> {
         .route("/v2", any(proxy::forward))
         .route("/v2/", any(proxy::forward))
         .route("/v2/{*rest}", any(proxy::forward));
-    Ok(pages(state.links.home()).merge(registry).with_state(state))
+    // The `/v2/` proxy's answers are no more sniffable than the pages'.
+    Ok(pages(state.links.home())
+        .merge(registry)
+        .with_state(state)
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        )))
 }
 
 fn ui_state(config: UiConfig, upstream: Upstream) -> Result<Arc<UiState>, UiError> {
