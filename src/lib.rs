@@ -12,6 +12,7 @@ pub mod auth;
 mod bounded_cache;
 pub mod cli;
 pub mod config;
+pub mod connections;
 pub mod healthcheck;
 mod listing_cache;
 pub mod logging;

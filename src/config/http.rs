@@ -37,6 +37,30 @@ pub struct HttpConfig {
     pub debug: DebugConfig,
     /// On SIGTERM or SIGINT, how long in-flight requests may take to finish.
     pub draintimeout: GoDuration,
+    /// Time limits on connections (Wharf only).
+    pub timeouts: TimeoutsConfig,
+    /// The most connections served at once (Wharf only); kept under half the file descriptor limit.
+    pub maxconnections: usize,
+}
+
+/// `http.timeouts:` settings (Wharf only; registry:2 has none).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TimeoutsConfig {
+    /// How long a client may take to send a request's header; on HTTP/1 keep-alive connections the
+    /// wait for the next request counts too.
+    pub header: GoDuration,
+    /// How long a connection may stay with no request in flight before it is closed.
+    pub idle: GoDuration,
+}
+
+impl Default for TimeoutsConfig {
+    fn default() -> Self {
+        TimeoutsConfig {
+            header: GoDuration::secs(30),
+            idle: GoDuration::secs(120),
+        }
+    }
 }
 
 impl Default for HttpConfig {
@@ -53,6 +77,8 @@ impl Default for HttpConfig {
             http2: Http2Config::default(),
             debug: DebugConfig::default(),
             draintimeout: GoDuration::secs(60),
+            timeouts: TimeoutsConfig::default(),
+            maxconnections: 4096,
         }
     }
 }
@@ -161,6 +187,21 @@ impl HttpConfig {
             }
         }
         self.header_list().map_err(|m| ("http.headers", m))?;
+        if self.timeouts.header.is_zero() {
+            return Err((
+                "http.timeouts.header",
+                "must be more than 0, e.g. 30s".into(),
+            ));
+        }
+        if self.timeouts.idle.is_zero() {
+            return Err(("http.timeouts.idle", "must be more than 0, e.g. 2m".into()));
+        }
+        if self.maxconnections == 0 {
+            return Err((
+                "http.maxconnections",
+                "must be at least 1, e.g. 4096".into(),
+            ));
+        }
         if self.tls.letsencrypt.is_some() {
             crate::tls::check_letsencrypt(&self.tls)?;
         } else if self.tls.enabled() || self.tls.key.is_some() {
