@@ -440,3 +440,20 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Guarded<T> {
         Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The configured connection limit stands unless it exceeds half the open-file limit.
+    #[test]
+    fn the_limit_keeps_to_half_the_file_descriptors() {
+        let http = HttpConfig::default();
+        assert_eq!(Limits::new(&http, None).max, 4096);
+        assert_eq!(Limits::new(&http, Some(1_048_576)).max, 4096);
+        assert_eq!(Limits::new(&http, Some(256)).max, 128);
+        let limits = Limits::new(&http, Some(256));
+        assert_eq!(limits.header, Duration::from_secs(30));
+        assert_eq!(limits.idle, Duration::from_secs(120));
+    }
+}
