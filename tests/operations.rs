@@ -159,7 +159,7 @@ async fn old_uploads_are_purged() {
 
 /// While the storage check fails `threshold` times in a row (the root's `docker` directory replaced
 /// by a file, which stops root too), every request gets 503 UNAVAILABLE and /debug/health names the
-/// check; once storage is back, requests are served again.
+/// check, both with nosniff; once storage is back, requests are served again.
 #[tokio::test(flavor = "multi_thread")]
 async fn failing_storage_check_answers_503() {
     let (listener, debug) = debug_listener().await;
@@ -190,6 +190,7 @@ async fn failing_storage_check_answers_503() {
         .await
         .unwrap();
     assert_eq!(r.status(), 503);
+    assert_eq!(r.headers()["x-content-type-options"], "nosniff");
     assert_eq!(error_code(r).await, "UNAVAILABLE");
     let health = http()
         .get(format!("{debug}/debug/health"))
@@ -197,6 +198,7 @@ async fn failing_storage_check_answers_503() {
         .await
         .unwrap();
     assert_eq!(health.status(), 503);
+    assert_eq!(health.headers()["x-content-type-options"], "nosniff");
     let body: Value = health.json().await.unwrap();
     assert!(body["storagedriver"].as_str().is_some(), "{body}");
 
