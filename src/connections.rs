@@ -34,7 +34,7 @@ use futures_util::task::AtomicWaker;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::time::{Instant, Sleep};
 use tokio_util::sync::PollSemaphore;
 
@@ -100,6 +100,8 @@ struct Activity {
     evicted: AtomicBool,
     /// The connection's task, woken when the connection becomes idle or is evicted.
     waker: AtomicWaker,
+    /// Told of an eviction during the handshake, before the connection has a task reading it.
+    evicted_early: Notify,
     /// The connection's place under the limit, given back when the connection is gone.
     _permit: OwnedSemaphorePermit,
 }
@@ -152,6 +154,7 @@ impl Open {
             tracing::debug!("connection limit reached: closing the oldest idle connection");
             connection.evicted.store(true, Ordering::SeqCst);
             connection.waker.wake();
+            connection.evicted_early.notify_one();
         }
     }
 }
@@ -221,6 +224,7 @@ where
             idle_since: Mutex::new(Instant::now()),
             evicted: AtomicBool::new(false),
             waker: AtomicWaker::new(),
+            evicted_early: Notify::new(),
             _permit: permit,
         });
         self.open.add(&activity);
@@ -341,9 +345,13 @@ where
         let accepting = self.inner.accept(stream, service);
         let limits = self.limits;
         Box::pin(async move {
-            let (io, service) = tokio::time::timeout(limits.header, accepting)
-                .await
-                .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "handshake timed out"))??;
+            let handshake = tokio::time::timeout(limits.header, accepting);
+            let (io, service) = tokio::select! {
+                done = handshake => done.map_err(|_| {
+                    io::Error::new(io::ErrorKind::TimedOut, "handshake timed out")
+                })??,
+                () = activity.evicted_early.notified() => return Err(evicted()),
+            };
             let deadline = Instant::now() + limits.idle;
             Ok((
                 Guarded {
@@ -356,6 +364,13 @@ where
             ))
         })
     }
+}
+
+fn evicted() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::ConnectionAborted,
+        "closed to make room for a new connection (http.maxconnections)",
+    )
 }
 
 /// A connection closed with an error once it has been idle too long or was evicted.
@@ -371,10 +386,7 @@ impl<T> Guarded<T> {
     fn closing(&mut self, cx: &mut Context<'_>) -> Option<io::Error> {
         self.activity.waker.register(cx.waker());
         if self.activity.evicted.load(Ordering::SeqCst) {
-            return Some(io::Error::new(
-                io::ErrorKind::ConnectionAborted,
-                "closed to make room for a new connection (http.maxconnections)",
-            ));
+            return Some(evicted());
         }
         if !self.activity.idle() {
             return None;
