@@ -7,7 +7,10 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use axum::extract::connect_info::IntoMakeServiceWithConnectInfo;
+use axum::Router;
 use axum_server::tls_rustls::RustlsConfig;
+use axum_server::Handle;
 use futures_util::StreamExt;
 use tokio::net::TcpListener;
 
@@ -135,20 +138,36 @@ pub async fn serve_with(
         max_connections = limits.max,
         "connection limits"
     );
-    let handle = axum_server::Handle::new();
+    let handle = Handle::new();
     ops::drain::on_shutdown(handle.clone(), drain, shutdown);
     let service = Limited::new(
         app.into_make_service_with_connect_info::<SocketAddr>(),
         &limits,
     );
     let listener = listener.into_std()?;
-    if !config.http.tls.enabled() {
+    if config.http.tls.enabled() {
+        serve_tls(listener, service, handle, &limits, &config).await
+    } else {
         let mut server = axum_server::from_tcp(listener)?
             .acceptor(connections::Acceptor::new(zero_copy::Acceptor, &limits))
             .handle(handle);
         limits.configure(server.http_builder());
-        return server.serve(service).await;
+        server.serve(service).await
     }
+}
+
+/// The app's make-service, under the connection limits.
+type LimitedApp = Limited<IntoMakeServiceWithConnectInfo<Router, SocketAddr>>;
+
+/// Serves over TLS (HTTP/2 by ALPN unless disabled): with certificates from ACME, or from files that are
+/// reloaded when they change.
+async fn serve_tls(
+    listener: std::net::TcpListener,
+    service: LimitedApp,
+    handle: Handle<SocketAddr>,
+    limits: &Limits,
+    config: &Config,
+) -> std::io::Result<()> {
     let http2 = !config.http.http2.disabled;
     if let Some(le) = &config.http.tls.letsencrypt {
         let mut acme = crate::tls::acme_state(le);
@@ -167,7 +186,7 @@ pub async fn serve_with(
             }
         });
         let mut server = axum_server::from_tcp(listener)?
-            .acceptor(connections::Acceptor::new(acceptor, &limits))
+            .acceptor(connections::Acceptor::new(acceptor, limits))
             .handle(handle);
         limits.configure(server.http_builder());
         let result = server.serve(service).await;
@@ -183,7 +202,7 @@ pub async fn serve_with(
         http2,
     ));
     let mut server = axum_server::from_tcp_rustls(listener, live)?
-        .map(|tls| connections::Acceptor::new(tls, &limits))
+        .map(|tls| connections::Acceptor::new(tls, limits))
         .handle(handle);
     if !http2 {
         server = server.http1_only();
