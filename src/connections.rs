@@ -5,12 +5,13 @@
 //!
 //! - The header limit is hyper's HTTP/1 `header_read_timeout`. hyper starts its clock when it starts
 //!   waiting for a request, so on an HTTP/1 keep-alive connection the wait for the next request counts
-//!   too. A TLS handshake gets the same limit.
-//! - The idle limit closes a connection that has had no request in flight for that long: one that
-//!   never sent a byte (hyper's protocol detection waits without a clock), an HTTP/2 connection
-//!   without streams, a keep-alive connection between requests. A request is in flight from its
-//!   header until the last byte of its response is handed to the connection, so neither limit ever
-//!   cuts a transfer of a large blob, however long it takes.
+//!   too. A connection also has that long from its start (TLS handshake included) to begin its first
+//!   request, which covers clients that never send a byte (hyper's protocol detection waits without
+//!   a clock) and HTTP/2 connections that never open a stream.
+//! - The idle limit closes a connection that has had no request in flight for that long since its
+//!   last one: an HTTP/2 connection without streams, a keep-alive connection between requests. A
+//!   request is in flight from its header until the last byte of its response is handed to the
+//!   connection, so neither limit ever cuts a transfer of a large blob, however long it takes.
 //! - At the connection limit, the oldest connection with no request in flight is closed to make room
 //!   for the new one; only when every connection has a request in flight does the listener stop
 //!   accepting until one ends (backpressure: new clients wait in the kernel's accept queue). Pure
@@ -94,6 +95,9 @@ pub fn raise_fd_limit() -> Option<u64> {
 struct Activity {
     /// Requests whose response is not yet complete.
     in_flight: AtomicUsize,
+    /// Whether a request has started: until then the connection has the header limit, not the
+    /// idle one, from its start.
+    served: AtomicBool,
     /// When the last request in flight ended (or the connection started).
     idle_since: Mutex<Instant>,
     /// Closed to make room for a new connection.
@@ -108,6 +112,7 @@ struct Activity {
 
 impl Activity {
     fn start(&self) {
+        self.served.store(true, Ordering::SeqCst);
         self.in_flight.fetch_add(1, Ordering::SeqCst);
     }
 
@@ -221,6 +226,7 @@ where
             .expect("poll_ready gives a place before call");
         let activity = Arc::new(Activity {
             in_flight: AtomicUsize::new(0),
+            served: AtomicBool::new(false),
             idle_since: Mutex::new(Instant::now()),
             evicted: AtomicBool::new(false),
             waker: AtomicWaker::new(),
@@ -352,12 +358,12 @@ where
                 })??,
                 () = activity.evicted_early.notified() => return Err(evicted()),
             };
-            let deadline = Instant::now() + limits.idle;
+            let deadline = Instant::now() + limits.header;
             Ok((
                 Guarded {
                     io,
                     activity,
-                    idle: limits.idle,
+                    limits,
                     timer: Box::pin(tokio::time::sleep_until(deadline)),
                 },
                 service,
@@ -377,7 +383,7 @@ fn evicted() -> io::Error {
 pub struct Guarded<T> {
     io: T,
     activity: Arc<Activity>,
-    idle: Duration,
+    limits: Limits,
     timer: Pin<Box<Sleep>>,
 }
 
@@ -396,14 +402,19 @@ impl<T> Guarded<T> {
             .idle_since
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let deadline = since + self.idle;
+        let (limit, setting) = if self.activity.served.load(Ordering::SeqCst) {
+            (self.limits.idle, "http.timeouts.idle")
+        } else {
+            (self.limits.header, "http.timeouts.header")
+        };
+        let deadline = since + limit;
         if self.timer.deadline() != deadline {
             self.timer.as_mut().reset(deadline);
         }
         self.timer.as_mut().poll(cx).is_ready().then(|| {
             io::Error::new(
                 io::ErrorKind::TimedOut,
-                "idle for longer than http.timeouts.idle",
+                format!("no request in flight for longer than {setting}"),
             )
         })
     }

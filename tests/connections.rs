@@ -50,7 +50,8 @@ async fn slow_clients(addr: std::net::SocketAddr, n: usize) -> Vec<TcpStream> {
 }
 
 /// Under 1,000 slow or half-open connections (ten times the connection limit), a new client's
-/// `GET /v2/` is answered, and every slow connection is closed by the server.
+/// `GET /v2/` is answered, and every slow connection is closed by the server (to make room for newer
+/// ones, or at the header timeout).
 #[tokio::test(flavor = "multi_thread")]
 async fn slow_clients_do_not_exhaust_the_server() {
     let limit = wharf::connections::raise_fd_limit();
@@ -79,9 +80,9 @@ async fn slow_clients_do_not_exhaust_the_server() {
     server.stop().await;
 }
 
-/// Under the connection limit, a partial request line is closed by the header timeout, a connection
-/// that sends nothing and a keep-alive connection after its answer by the idle timeout; the answer
-/// itself arrives whole.
+/// Under the connection limit, a partial request line and a connection that sends nothing are closed
+/// by the header timeout, and so is a keep-alive connection after its answer; the answer itself
+/// arrives whole.
 #[tokio::test(flavor = "multi_thread")]
 async fn timeouts_close_slow_and_idle_connections() {
     let server = TestServer::start_env(&SHORT).await;
@@ -106,6 +107,27 @@ async fn timeouts_close_slow_and_idle_connections() {
         answer.extend_from_slice(&buf[..n]);
     }
     assert!(answer.starts_with(b"HTTP/1.1 200 OK\r\n"));
+    assert!(closed_by_server(&mut keep_alive).await);
+    server.stop().await;
+}
+
+/// With a header timeout far longer than the test, a keep-alive connection is still closed once it
+/// has had no request in flight for the idle timeout.
+#[tokio::test(flavor = "multi_thread")]
+async fn idle_keep_alive_connections_are_closed() {
+    let server = TestServer::start_env(&[
+        ("REGISTRY_HTTP_TIMEOUTS_HEADER", "1h"),
+        ("REGISTRY_HTTP_TIMEOUTS_IDLE", "1s"),
+    ])
+    .await;
+    let mut keep_alive = TcpStream::connect(server.addr).await.unwrap();
+    keep_alive
+        .write_all(b"GET /v2/ HTTP/1.1\r\nHost: registry\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = [0u8; 4096];
+    let n = keep_alive.read(&mut buf).await.unwrap();
+    assert!(buf[..n].starts_with(b"HTTP/1.1 200 OK\r\n"));
     assert!(closed_by_server(&mut keep_alive).await);
     server.stop().await;
 }

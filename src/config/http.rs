@@ -47,10 +47,11 @@ pub struct HttpConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
 pub struct TimeoutsConfig {
-    /// How long a client may take to send a request's header; on HTTP/1 keep-alive connections the
-    /// wait for the next request counts too.
+    /// How long a client may take to send a request's header: the first one from the connection's
+    /// start (TLS handshake included), later ones on HTTP/1 keep-alive connections from the end of the
+    /// previous answer.
     pub header: GoDuration,
-    /// How long a connection may stay with no request in flight before it is closed.
+    /// How long a connection may stay with no request in flight, after its first, before it is closed.
     pub idle: GoDuration,
 }
 
