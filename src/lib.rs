@@ -5,13 +5,14 @@
 //! [`storage`] (backends). [`auth`] authenticates and authorizes requests for [`api`].
 //! [`server::serve`] runs it all on a listener; [`cli`] is the command line. [`ui`] is the web UI, a
 //! client of the registry API ([`ui::serve_ui`]). [`zero_copy`] sends blob files to plain HTTP/1
-//! connections without copying them.
+//! connections without copying them; [`connections`] bounds what slow or idle clients can hold.
 
 pub mod api;
 pub mod auth;
 mod bounded_cache;
 pub mod cli;
 pub mod config;
+pub mod connections;
 pub mod healthcheck;
 pub mod listen;
 mod listing_cache;

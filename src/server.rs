@@ -1,27 +1,30 @@
 //! Starting the registry: build the storage backend, services, authentication and HTTP options from
 //! the configuration, start the operational jobs, and serve the HTTP API (with the web UI beside it
-//! when `ui.enabled`) on a listener (plain or TLS) until a shutdown signal, then drain for at most
-//! `http.draintimeout`.
+//! when `ui.enabled`) on a listener (plain or TLS, both under the [`connections`] limits) until a
+//! shutdown signal, then drain for at most `http.draintimeout`.
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
+use axum::extract::connect_info::IntoMakeServiceWithConnectInfo;
 use axum::Router;
 use axum_server::tls_rustls::RustlsConfig;
+use axum_server::Handle;
 use futures_util::StreamExt;
 use tokio::net::TcpListener;
 
 use crate::api::{self, AppState, ExtraHeaders, HttpOptions, UrlBuilder};
 use crate::auth::Authenticator;
 use crate::config::{Config, ConfigError, Driver};
+use crate::connections::{self, Limited, Limits};
 use crate::ops::{self, ServeOptions};
 use crate::registry::{Registry, Settings};
 use crate::storage::filesystem::Filesystem;
 use crate::storage::memory::Memory;
 use crate::storage::s3::S3;
 use crate::storage::Storage;
+use crate::zero_copy;
 
 fn invalid(key: &str, message: String) -> ConfigError {
     ConfigError::Invalid {
@@ -159,31 +162,46 @@ pub async fn serve_with(
     if config.ui.enabled {
         app = crate::ui::embedded::mount(&config, app).map_err(std::io::Error::other)?;
     }
+    let app = api::protocol::apply(app);
     let drain = config.http.draintimeout.get();
+    let limits = Limits::new(&config.http, connections::raise_fd_limit());
+    tracing::info!(
+        header_timeout = %humantime::format_duration(limits.header),
+        idle_timeout = %humantime::format_duration(limits.idle),
+        max_connections = limits.max,
+        "connection limits"
+    );
+    let handle = Handle::new();
+    ops::drain::on_shutdown(handle.clone(), drain, shutdown);
+    let service = Limited::new(
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+        &limits,
+    );
+    let listener = listener.into_std()?;
     if config.http.tls.enabled() {
-        serve_tls(listener, app, &config, drain, shutdown).await
+        serve_tls(listener, service, handle, &limits, &config).await
     } else {
-        ops::drain::serve(listener, app, drain, shutdown).await
+        let mut server = axum_server::from_tcp(listener)?
+            .acceptor(connections::Acceptor::new(zero_copy::Acceptor, &limits))
+            .handle(handle);
+        limits.configure(server.http_builder());
+        server.serve(service).await
     }
 }
+
+/// The app's make-service, under the connection limits.
+type LimitedApp = Limited<IntoMakeServiceWithConnectInfo<Router, SocketAddr>>;
 
 /// Serves over TLS (HTTP/2 by ALPN unless disabled): with certificates from ACME, or from files that are
 /// reloaded when they change.
 async fn serve_tls(
-    listener: TcpListener,
-    app: Router,
+    listener: std::net::TcpListener,
+    service: LimitedApp,
+    handle: Handle<SocketAddr>,
+    limits: &Limits,
     config: &Config,
-    drain: Duration,
-    shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let http2 = !config.http.http2.disabled;
-    let handle = axum_server::Handle::new();
-    let stopper = handle.clone();
-    tokio::spawn(async move {
-        shutdown.await;
-        stopper.graceful_shutdown(Some(drain));
-    });
-    let service = app.into_make_service_with_connect_info::<SocketAddr>();
     if let Some(le) = &config.http.tls.letsencrypt {
         let mut acme = crate::tls::acme_state(le);
         let tls_config =
@@ -200,11 +218,11 @@ async fn serve_tls(
                 }
             }
         });
-        let result = axum_server::from_tcp(listener.into_std()?)?
-            .acceptor(acceptor)
-            .handle(handle)
-            .serve(service)
-            .await;
+        let mut server = axum_server::from_tcp(listener)?
+            .acceptor(connections::Acceptor::new(acceptor, limits))
+            .handle(handle);
+        limits.configure(server.http_builder());
+        let result = server.serve(service).await;
         events.abort();
         return result;
     }
@@ -216,10 +234,13 @@ async fn serve_tls(
         config.http.tls.clone(),
         http2,
     ));
-    let mut server = axum_server::from_tcp_rustls(listener.into_std()?, live)?.handle(handle);
+    let mut server = axum_server::from_tcp_rustls(listener, live)?
+        .map(|tls| connections::Acceptor::new(tls, limits))
+        .handle(handle);
     if !http2 {
         server = server.http1_only();
     }
+    limits.configure(server.http_builder());
     let result = server.serve(service).await;
     watcher.abort();
     result

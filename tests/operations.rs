@@ -2,7 +2,7 @@
 //! 503s, the metrics endpoint, and on-demand garbage collection while clients push.
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use common::{
     debug_listener, error_code, http, image_manifest, push_blob, push_image, put_manifest, sha256,
@@ -78,7 +78,8 @@ async fn read_only_refuses_writes_and_serves_reads() {
 }
 
 /// The purger removes upload sessions whose `startedat` is older than the age, keeps recent ones and
-/// those without a readable `startedat`, and counts what it removed.
+/// those without a readable `startedat`, and counts what it removed; it also removes the temporary
+/// files of interrupted writes older than an hour, and keeps recent ones.
 #[tokio::test(flavor = "multi_thread")]
 async fn old_uploads_are_purged() {
     let dir = tempfile::tempdir().unwrap();
@@ -91,6 +92,25 @@ async fn old_uploads_are_purged() {
         std::fs::create_dir_all(uploads.join(id)).unwrap();
         std::fs::write(uploads.join(id).join("startedat"), started).unwrap();
         std::fs::write(uploads.join(id).join("data"), b"half a layer").unwrap();
+    }
+    // What kill -9 leaves of interrupted writes: a blob's data never renamed into place (the directory
+    // has no `data`), and a link; a recent one may belong to a write in progress.
+    let blob_dir = dir.path().join("docker/registry/v2/blobs/sha256/ab/ab01");
+    std::fs::create_dir_all(&blob_dir).unwrap();
+    let old_blob = blob_dir.join("data.2b7c2d3e-6f35-4a9e-8f2d-1c4b5a6d7e8f.tmp");
+    let old_link = uploads.join(format!(
+        "{old}.link.3b7c2d3e-6f35-4a9e-8f2d-1c4b5a6d7e8f.tmp"
+    ));
+    let recent_blob = blob_dir.join("data.4b7c2d3e-6f35-4a9e-8f2d-1c4b5a6d7e8f.tmp");
+    for leftover in [&old_blob, &old_link, &recent_blob] {
+        std::fs::write(leftover, b"half written").unwrap();
+    }
+    for leftover in [&old_blob, &old_link] {
+        std::fs::File::options()
+            .write(true)
+            .open(leftover)
+            .and_then(|f| f.set_modified(SystemTime::now() - Duration::from_secs(2 * 3600)))
+            .unwrap();
     }
     let (listener, debug) = debug_listener().await;
     let options = ServeOptions {
@@ -123,6 +143,11 @@ async fn old_uploads_are_purged() {
     assert_eq!(error_code(r).await, "BLOB_UPLOAD_UNKNOWN");
     assert_eq!(status(&upload_url(&recent)).await, 204);
     assert!(uploads.join(unreadable).exists());
+    eventually("the old leftovers to be removed", || async {
+        !old_blob.exists() && !old_link.exists()
+    })
+    .await;
+    assert!(recent_blob.exists(), "a recent temporary file is kept");
     let metrics = http().get(format!("{debug}/metrics")).send().await.unwrap();
     assert!(metrics
         .text()
@@ -133,8 +158,8 @@ async fn old_uploads_are_purged() {
 }
 
 /// While the storage check fails `threshold` times in a row (the root's `docker` directory moved
-/// away and replaced by a file, which stops root too), every request gets 503 UNAVAILABLE and /debug/health names the
-/// check; once storage is back, requests are served again.
+/// away and replaced by a file, which stops root too), every request gets 503 UNAVAILABLE and
+/// /debug/health names the check, both with nosniff; once storage is back, requests are served again.
 #[tokio::test(flavor = "multi_thread")]
 async fn failing_storage_check_answers_503() {
     let (listener, debug) = debug_listener().await;
@@ -167,6 +192,7 @@ async fn failing_storage_check_answers_503() {
         .await
         .unwrap();
     assert_eq!(r.status(), 503);
+    assert_eq!(r.headers()["x-content-type-options"], "nosniff");
     assert_eq!(error_code(r).await, "UNAVAILABLE");
     let health = http()
         .get(format!("{debug}/debug/health"))
@@ -174,6 +200,7 @@ async fn failing_storage_check_answers_503() {
         .await
         .unwrap();
     assert_eq!(health.status(), 503);
+    assert_eq!(health.headers()["x-content-type-options"], "nosniff");
     let body: Value = health.json().await.unwrap();
     assert!(body["storagedriver"].as_str().is_some(), "{body}");
 

@@ -11,6 +11,8 @@ use common::{http, sha256};
 
 /// Starts `wharf serve` on a free port over `root`; returns the process and its base URL once it
 /// answers.
+// The child is handed to the caller, which waits for it; clippy does not follow it there.
+#[allow(clippy::zombie_processes)]
 async fn start(root: &std::path::Path) -> (Child, String) {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()

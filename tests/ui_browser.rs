@@ -116,7 +116,10 @@ async fn browse_filter_and_delete_in_chromium() {
     assert_eq!(strings(&seen["siblings"]), ["3.19", "stable"]);
     assert_eq!(seen["result"], "Deleted from alpine");
     assert_eq!(strings(&seen["tagsAfter"]), ["3.18", "3.19", "stable"]);
-    assert!(strings(&seen["errors"]).is_empty(), "no script errors");
+    assert!(
+        strings(&seen["errors"]).is_empty(),
+        "no script errors or Content-Security-Policy violations"
+    );
     assert_eq!(
         registry_tags(&registry.url, "alpine").await,
         ["3.18", "3.19", "stable"]

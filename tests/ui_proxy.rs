@@ -103,6 +103,7 @@ async fn push_100_mb_blob_through_the_ui() {
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["content-length"], total.to_string().as_str());
     assert_eq!(r.headers()["docker-content-digest"], digest.as_str());
+    assert_eq!(r.headers()["x-content-type-options"], "nosniff");
     let (downloaded, len) = stream_digest(client().get(&via_ui).send().await.unwrap()).await;
     assert_eq!((downloaded.as_str(), len), (digest.as_str(), total));
 

@@ -93,8 +93,9 @@ pub async fn get(
     ))
 }
 
-/// The single range a `Range` header asks for, inclusive; `None` to serve everything (multiple ranges,
-/// which the registry may ignore). Unsatisfiable ranges are a 416.
+/// The single range a `Range` header asks for, inclusive; `None` to serve everything: for several
+/// ranges, which the registry may ignore, and for a header that does not parse, which HTTP says to
+/// ignore (RFC 9110 §14.2). Well-formed but unsatisfiable ranges are a 416.
 fn byte_range(value: &str, size: u64) -> Result<Option<(u64, u64)>, ApiError> {
     let unsatisfiable = || {
         ApiError::new(
@@ -103,10 +104,14 @@ fn byte_range(value: &str, size: u64) -> Result<Option<(u64, u64)>, ApiError> {
         )
         .with_header(header::CONTENT_RANGE, &format!("bytes */{size}"))
     };
-    let ranges = http_range_header::parse_range_header(value)
-        .map_err(|_| unsatisfiable())?
-        .validate(size)
-        .map_err(|_| unsatisfiable())?;
+    let Ok(parsed) = http_range_header::parse_range_header(value) else {
+        return Ok(None);
+    };
+    // A range that ends before it starts (`bytes=5-4`) is invalid syntax too, whatever the size.
+    if parsed.validate(u64::MAX) == Err(http_range_header::RangeUnsatisfiableError::RangeReversed) {
+        return Ok(None);
+    }
+    let ranges = parsed.validate(size).map_err(|_| unsatisfiable())?;
     match ranges.as_slice() {
         [one] => Ok(Some((*one.start(), *one.end()))),
         _ => Ok(None),
@@ -376,7 +381,12 @@ mod tests {
     /// `Content-Range` parses in the spec's form and the RFC form, and must agree with `Content-Length`.
     #[test]
     fn chunk_range_table() {
-        let cases: &[(&str, Option<&str>, Result<Option<(u64, u64)>, Code>)] = &[
+        type Case = (
+            &'static str,
+            Option<&'static str>,
+            Result<Option<(u64, u64)>, Code>,
+        );
+        let cases: &[Case] = &[
             ("0-99", None, Ok(Some((0, 99)))),
             ("bytes 100-199/1000", Some("100"), Ok(Some((100, 199)))),
             ("5-4", None, Err(Code::RangeInvalid)),
@@ -396,8 +406,8 @@ mod tests {
         }
     }
 
-    /// A single satisfiable range is served as such; several ranges mean the whole blob; a range past
-    /// the end is a 416.
+    /// A single satisfiable range is served as such; several ranges or an unparseable header mean the
+    /// whole blob; a range past the end is a 416.
     #[test]
     fn byte_range_table() {
         assert_eq!(byte_range("bytes=0-9", 100).unwrap(), Some((0, 9)));
@@ -408,9 +418,8 @@ mod tests {
             byte_range("bytes=100-200", 100).unwrap_err().code(),
             Code::RangeInvalid
         );
-        assert_eq!(
-            byte_range("pages=1", 100).unwrap_err().code(),
-            Code::RangeInvalid
-        );
+        for unparseable in ["pages=1", "bytes=abc", "bytes=5-4", "bytes="] {
+            assert_eq!(byte_range(unparseable, 100).unwrap(), None, "{unparseable}");
+        }
     }
 }

@@ -3,6 +3,8 @@
 use axum::body::Body;
 use axum::extract::Request;
 use axum::http::{header, HeaderMap, StatusCode};
+use bytes::BytesMut;
+use futures_util::StreamExt;
 
 use super::events::{self, Happened, ManifestInfo};
 use super::{
@@ -98,9 +100,21 @@ pub async fn put(
         return Err(too_large());
     }
     let headers = request.headers().clone();
-    let bytes = axum::body::to_bytes(request.into_body(), MAX_MANIFEST_BYTES)
-        .await
-        .map_err(|_| too_large())?;
+    let mut body = request.into_body().into_data_stream();
+    let mut bytes = BytesMut::new();
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|e| {
+            ApiError::new(
+                Code::ManifestInvalid,
+                format!("the request body is malformed or incomplete: {e}"),
+            )
+        })?;
+        if bytes.len() + chunk.len() > MAX_MANIFEST_BYTES {
+            return Err(too_large());
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    let bytes = bytes.freeze();
     let size = bytes.len() as u64;
     let pushed = app
         .registry

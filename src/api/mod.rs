@@ -11,6 +11,7 @@ pub mod events;
 mod headers;
 mod listing;
 mod manifests;
+pub mod protocol;
 pub mod route;
 mod urls;
 

@@ -37,10 +37,37 @@ pub struct HttpConfig {
     pub debug: DebugConfig,
     /// On SIGTERM or SIGINT, how long in-flight requests may take to finish.
     pub draintimeout: GoDuration,
+    /// Time limits on connections (Wharf only).
+    pub timeouts: TimeoutsConfig,
+    /// The most connections served at once (Wharf only); kept under half the file descriptor limit.
+    pub maxconnections: usize,
     /// Wharf extension: addresses and CIDR ranges of reverse proxies whose `X-Forwarded-For` and
     /// `Forwarded` headers name the client (for login throttling and the access log). Empty: the
-    /// connection's peer is the client.
+    /// connection's peer is the client. A YAML list, or one string of comma-separated entries (as a
+    /// PaaS form gives it).
+    #[serde(deserialize_with = "list_or_commas")]
     pub trustedproxies: Vec<String>,
+}
+
+/// `http.timeouts:` settings (Wharf only; registry:2 has none).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TimeoutsConfig {
+    /// How long a client may take to send a request's header: the first one from the connection's
+    /// start (TLS handshake included), later ones on HTTP/1 keep-alive connections from the end of the
+    /// previous answer.
+    pub header: GoDuration,
+    /// How long a connection may stay with no request in flight, after its first, before it is closed.
+    pub idle: GoDuration,
+}
+
+impl Default for TimeoutsConfig {
+    fn default() -> Self {
+        TimeoutsConfig {
+            header: GoDuration::secs(30),
+            idle: GoDuration::secs(120),
+        }
+    }
 }
 
 impl Default for HttpConfig {
@@ -58,8 +85,29 @@ impl Default for HttpConfig {
             debug: DebugConfig::default(),
             draintimeout: GoDuration::secs(60),
             trustedproxies: Vec::new(),
+            timeouts: TimeoutsConfig::default(),
+            maxconnections: 4096,
         }
     }
+}
+
+/// A YAML list of strings, or one string of comma-separated entries.
+fn list_or_commas<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Entries {
+        Many(Vec<String>),
+        One(String),
+    }
+    Ok(match Entries::deserialize(d)? {
+        Entries::Many(list) => list,
+        Entries::One(text) => text
+            .split(',')
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+            .map(str::to_string)
+            .collect(),
+    })
 }
 
 /// A header's values: a YAML list as distribution requires, or (more forgiving) a single scalar.
@@ -168,7 +216,7 @@ impl HttpConfig {
                 format!("{:?} is not supported; use tcp", self.net),
             ));
         }
-        if !self.prefix.is_empty() && !(self.prefix.starts_with('/') && self.prefix.ends_with('/'))
+        if !(self.prefix.is_empty() || (self.prefix.starts_with('/') && self.prefix.ends_with('/')))
         {
             return Err((
                 "http.prefix",
@@ -187,6 +235,21 @@ impl HttpConfig {
             }
         }
         self.header_list().map_err(|m| ("http.headers", m))?;
+        if self.timeouts.header.is_zero() {
+            return Err((
+                "http.timeouts.header",
+                "must be more than 0, e.g. 30s".into(),
+            ));
+        }
+        if self.timeouts.idle.is_zero() {
+            return Err(("http.timeouts.idle", "must be more than 0, e.g. 2m".into()));
+        }
+        if self.maxconnections == 0 {
+            return Err((
+                "http.maxconnections",
+                "must be at least 1, e.g. 4096".into(),
+            ));
+        }
         if self.tls.letsencrypt.is_some() {
             crate::tls::check_letsencrypt(&self.tls)?;
         } else if self.tls.enabled() || self.tls.key.is_some() {

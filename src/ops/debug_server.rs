@@ -9,12 +9,13 @@
 use std::sync::Arc;
 
 use axum::extract::{Query, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use serde::Deserialize;
 use serde_json::json;
+use tower_http::set_header::SetResponseHeaderLayer;
 
 use super::{jobs, Ops};
 use crate::api::AppState;
@@ -31,7 +32,12 @@ pub fn router(ops: Arc<Ops>, app: Arc<AppState>, prometheus_path: Option<&str>) 
     if let Some(path) = prometheus_path {
         router = router.route(path, get(metrics));
     }
-    router.with_state((ops, app))
+    router
+        .with_state((ops, app))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
 }
 
 async fn health(State((ops, _)): State<Shared>) -> Response {

@@ -43,6 +43,9 @@ pub async fn purge_uploads(ops: Arc<Ops>, app: Arc<AppState>, schedule: PurgeSch
                 for (repo, id) in &report.purged {
                     tracing::info!(%repo, upload = %id, dry_run = report.dry_run, "purging upload");
                 }
+                for key in &report.leftovers {
+                    tracing::info!(file = %key, dry_run = report.dry_run, "removing the temporary file of an interrupted write");
+                }
                 if !report.dry_run {
                     ops.metrics.uploads_purged(report.purged.len());
                 }

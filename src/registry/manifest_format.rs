@@ -50,7 +50,6 @@ struct Probe {
     schema_version: Option<i64>,
     media_type: Option<String>,
     manifests: Option<serde::de::IgnoredAny>,
-    config: Option<serde::de::IgnoredAny>,
 }
 
 enum Kind {
@@ -90,12 +89,17 @@ pub fn parse(content_type: Option<&str>, bytes: &[u8]) -> Result<ParsedManifest,
         (None, None) if probe.manifests.is_some() => OCI_INDEX.to_string(),
         (None, None) => OCI_MANIFEST.to_string(),
     };
+    // Only the manifest types of the OCI and Docker specs: the type is served back as `Content-Type`,
+    // and anything else (`text/html`) would let a push put a page on the registry's origin.
     let kind = match media_type.as_str() {
         OCI_MANIFEST | DOCKER_MANIFEST => Kind::Image,
         OCI_INDEX | DOCKER_LIST => Kind::Index,
-        _ if probe.manifests.is_some() => Kind::Index,
-        _ if probe.config.is_some() => Kind::Image,
-        other => return Err(format!("unsupported manifest media type {other}")),
+        other => {
+            return Err(format!(
+                "unsupported manifest media type {other}; push one of {}",
+                KNOWN_TYPES.join(", ")
+            ))
+        }
     };
     match kind {
         Kind::Image => {
@@ -147,14 +151,15 @@ fn descriptor_digest(d: &Descriptor) -> Result<Digest, String> {
         .map_err(|e| format!("descriptor digest {text:?} is invalid: {e}"))
 }
 
-/// The media type of a stored manifest, for `Content-Type`: its `mediaType` field, or sniffed as OCI
-/// distribution does when the field is absent.
+/// The media type of a stored manifest, for `Content-Type`: its `mediaType` field when it is a manifest
+/// type, else sniffed as OCI distribution does when the field is absent (a manifest stored before
+/// pushes were limited to manifest types is never served as, say, `text/html`).
 pub fn stored_media_type(bytes: &[u8]) -> String {
     match serde_json::from_slice::<Probe>(bytes) {
         Ok(Probe {
             media_type: Some(m),
             ..
-        }) => m,
+        }) if KNOWN_TYPES.contains(&m.as_str()) => m,
         Ok(Probe {
             manifests: Some(_), ..
         }) => OCI_INDEX.to_string(),
@@ -215,7 +220,8 @@ mod tests {
         );
     }
 
-    /// Bad documents are refused with a reason: not JSON, schema1, type mismatch, bad digests.
+    /// Bad documents are refused with a reason: not JSON, schema1, type mismatch, bad digests, and media
+    /// types that are not manifest types, from the body or from `Content-Type`.
     #[test]
     fn invalid_manifests() {
         let cases = [
@@ -233,6 +239,21 @@ mod tests {
                 "invalid",
             ),
             (None, r#"{"schemaVersion":2,"mediaType":"text/plain"}"#.to_string(), "unsupported"),
+            (
+                Some("text/html"),
+                r#"{"schemaVersion":2,"mediaType":"text/html","config":{},"layers":[]}"#.to_string(),
+                "unsupported",
+            ),
+            (
+                Some("text/html"),
+                r#"{"schemaVersion":2,"manifests":[]}"#.to_string(),
+                "unsupported",
+            ),
+            (
+                Some("text/html"),
+                format!(r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","config":{{}},"layers":[]}}"#),
+                "does not match",
+            ),
         ];
         for (ct, body, want) in cases {
             let err = parse(ct, body.as_bytes()).unwrap_err();
@@ -240,7 +261,8 @@ mod tests {
         }
     }
 
-    /// Without a mediaType field the stored type is sniffed: `manifests` means an index.
+    /// Without a mediaType field, or with one that is no manifest type, the stored type is sniffed:
+    /// `manifests` means an index.
     #[test]
     fn sniffing() {
         assert_eq!(
@@ -254,6 +276,10 @@ mod tests {
         assert_eq!(
             stored_media_type(format!(r#"{{"mediaType":"{DOCKER_MANIFEST}"}}"#).as_bytes()),
             DOCKER_MANIFEST
+        );
+        assert_eq!(
+            stored_media_type(br#"{"schemaVersion":2,"mediaType":"text/html","config":{}}"#),
+            OCI_MANIFEST
         );
     }
 }

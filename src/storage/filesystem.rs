@@ -12,6 +12,7 @@ use std::future::Future;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -72,6 +73,49 @@ async fn create_parent(path: &Path) -> io::Result<()> {
         Some(dir) => fs::create_dir_all(dir).await,
         None => Ok(()),
     }
+}
+
+/// Whether `name` is one of [`Storage::put`]'s temporary files: `<name>.<uuid>.tmp`.
+fn is_temporary(name: &str) -> bool {
+    name.strip_suffix(TMP_SUFFIX)
+        .and_then(|rest| rest.rsplit_once('.'))
+        .is_some_and(|(base, id)| !base.is_empty() && uuid::Uuid::try_parse(id).is_ok())
+}
+
+/// Adds to `found` the keys (under `key`, the directory `dir`) of temporary files last modified before
+/// `before`. Symbolic links are not followed.
+fn find_leftovers(
+    dir: &Path,
+    key: &str,
+    before: SystemTime,
+    found: &mut Vec<String>,
+) -> io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let Ok(name) = entry.file_name().into_string() else {
+            continue;
+        };
+        let child = if key.is_empty() {
+            name.clone()
+        } else {
+            format!("{key}/{name}")
+        };
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            match find_leftovers(&entry.path(), &child, before, found) {
+                // Removed meanwhile (a repository deleted, a session purged).
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                other => other?,
+            }
+        } else if kind.is_file() && is_temporary(&name) {
+            match entry.metadata().and_then(|m| m.modified()) {
+                Ok(modified) if modified < before => found.push(child),
+                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Makes a rename or create in `dir` durable.
@@ -208,6 +252,22 @@ impl Storage for Filesystem {
             left: len,
             next: None,
         }))
+    }
+
+    async fn leftovers(&self, before: SystemTime) -> Result<Vec<String>> {
+        let root = self.root.clone();
+        let found = tokio::task::spawn_blocking(move || -> io::Result<Vec<String>> {
+            let mut found = Vec::new();
+            find_leftovers(&root, "", before, &mut found)?;
+            found.sort_unstable();
+            Ok(found)
+        })
+        .await
+        .map_err(|e| StorageError::from_io("", io::Error::other(e)))?;
+        match found {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
+            other => other.map_err(|e| StorageError::from_io("", e)),
+        }
     }
 
     async fn local_file(&self, key: &str) -> Result<Option<std::fs::File>> {
@@ -552,6 +612,47 @@ mod tests {
         std::fs::File::open(dir)
             .and_then(|d| d.set_modified(SystemTime::now() - by))
             .expect("set the directory's mtime");
+    }
+
+    fn backdate_file(path: &Path, by: Duration) {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(path)
+            .and_then(|f| f.set_modified(SystemTime::now() - by))
+            .expect("set the file's mtime");
+    }
+
+    /// Temporary files of interrupted writes older than the bound are found anywhere under the root,
+    /// also where their target never appeared; recent ones, and files that only look alike, are not.
+    #[tokio::test]
+    async fn leftovers_are_old_temporary_files_only() {
+        let tmp = tempfile::tempdir().unwrap();
+        let fs = Filesystem::new(tmp.path());
+        let root = tmp.path();
+        let uuid = uuid::Uuid::new_v4();
+        let blob = "docker/registry/v2/blobs/sha256/ab/abcd";
+        std::fs::create_dir_all(root.join(blob)).unwrap();
+        let names = [
+            format!("{blob}/data.{uuid}.tmp"),
+            format!("link.{uuid}.tmp"),
+            format!("{blob}/recent.{uuid}.tmp"),
+            format!("{blob}/data.tmp"),
+            format!("{blob}/notes.not-a-uuid.tmp"),
+            format!("{blob}/data"),
+        ];
+        for name in &names {
+            std::fs::write(root.join(name), b"x").unwrap();
+            if !name.contains("recent") {
+                backdate_file(&root.join(name), Duration::from_secs(7200));
+            }
+        }
+        let before = SystemTime::now() - Duration::from_secs(3600);
+        assert_eq!(
+            fs.leftovers(before).await.unwrap(),
+            vec![names[0].clone(), names[1].clone()]
+        );
+        let empty = Filesystem::new(root.join("absent"));
+        assert!(empty.leftovers(before).await.unwrap().is_empty());
     }
 
     /// A directory vouches for its children only once its mtime has settled, and any change to its

@@ -154,6 +154,12 @@ pub trait Storage: Send + Sync + 'static {
     async fn local_file(&self, _path: &str) -> Result<Option<std::fs::File>> {
         Ok(None)
     }
+    /// Keys of what interrupted writes left behind (a crash between writing a file and renaming it into
+    /// place) last modified before `before`, for the purger to delete. Backends whose writes leave
+    /// nothing behind have none (the default).
+    async fn leftovers(&self, _before: SystemTime) -> Result<Vec<String>> {
+        Ok(Vec::new())
+    }
     /// A URL a client can `GET` the file from directly for `expires`, when the backend has such URLs
     /// (presigned object-store URLs); `None` otherwise.
     async fn signed_url(&self, _path: &str, _expires: Duration) -> Result<Option<String>> {

@@ -34,6 +34,10 @@ use axum::Router;
 use tokio::net::TcpListener;
 use tower_http::set_header::SetResponseHeaderLayer;
 
+use crate::config::HttpConfig;
+use crate::connections::{self, Limited, Limits};
+use axum_server::accept::DefaultAcceptor;
+
 pub use args::UiArgs;
 pub use config::{Theme, UiConfig};
 pub use error::UiError;
@@ -68,7 +72,14 @@ pub fn router(config: UiConfig) -> Result<Router, UiError> {
         .route("/v2", any(proxy::forward))
         .route("/v2/", any(proxy::forward))
         .route("/v2/{*rest}", any(proxy::forward));
-    Ok(pages(state.links.home()).merge(registry).with_state(state))
+    // The `/v2/` proxy's answers are no more sniffable than the pages'.
+    Ok(pages(state.links.home())
+        .merge(registry)
+        .with_state(state)
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        )))
 }
 
 fn ui_state(config: UiConfig, upstream: Upstream) -> Result<Arc<UiState>, UiError> {
@@ -118,15 +129,27 @@ async fn authority_as_host(mut request: Request) -> Request {
     request
 }
 
-/// Serves the UI on `listener` until `shutdown` completes, then lets in-flight requests finish.
+/// Serves the UI on `listener` until `shutdown` completes, then lets in-flight requests finish. The
+/// connections are under the registry's default limits ([`crate::connections`]).
 pub async fn serve_ui(
     listener: TcpListener,
     config: UiConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let app = router(config).map_err(std::io::Error::other)?;
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
+    let limits = Limits::new(&HttpConfig::default(), connections::raise_fd_limit());
+    let handle = axum_server::Handle::new();
+    let stopper = handle.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        stopper.graceful_shutdown(None);
+    });
+    let mut server = axum_server::from_tcp(listener.into_std()?)?
+        .acceptor(connections::Acceptor::new(DefaultAcceptor, &limits))
+        .handle(handle);
+    limits.configure(server.http_builder());
+    server
+        .serve(Limited::new(app.into_make_service(), &limits))
         .await
 }
 

@@ -1,17 +1,12 @@
-//! Plain TCP connections that send queued file ranges in place of placeholder bytes, the listener that
-//! accepts them, and the per-connection service that hands each request its connection's queue.
+//! Plain TCP connections that send queued file ranges in place of placeholder bytes, and the acceptor
+//! that makes them and hands each request its connection's queue.
 
-use std::convert::Infallible;
 use std::io::{self, IoSlice};
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
-use axum::extract::ConnectInfo;
-use axum::serve::IncomingStream;
-use axum::Router;
 use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tower_http::add_extension::AddExtension;
 
 use super::{placeholder_offset, FileQueue};
@@ -132,48 +127,20 @@ impl AsyncWrite for Conn {
     }
 }
 
-/// Accepts plain TCP connections, each with a queue of file ranges.
-pub struct Listener(pub TcpListener);
+/// Makes each accepted plain TCP connection a [`Conn`] with its own queue, and puts the queue in the
+/// extensions of every request of the connection.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Acceptor;
 
-impl axum::serve::Listener for Listener {
-    type Io = Conn;
-    type Addr = SocketAddr;
+impl<S> axum_server::accept::Accept<TcpStream, S> for Acceptor {
+    type Stream = Conn;
+    type Service = AddExtension<S, FileQueue>;
+    type Future = std::future::Ready<io::Result<(Conn, AddExtension<S, FileQueue>)>>;
 
-    async fn accept(&mut self) -> (Conn, SocketAddr) {
-        let (tcp, addr) = axum::serve::Listener::accept(&mut self.0).await;
+    fn accept(&self, tcp: TcpStream, service: S) -> Self::Future {
         let queue = FileQueue::default();
-        (Conn { tcp, queue }, addr)
-    }
-
-    fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.0.local_addr()
-    }
-}
-
-/// Makes each connection's service: the app, with the peer's address (`ConnectInfo<SocketAddr>`) and
-/// the connection's [`FileQueue`] in every request's extensions.
-#[derive(Clone)]
-pub struct Connections(pub Router);
-
-/// The service serving one connection.
-pub type ConnectionService = AddExtension<AddExtension<Router, ConnectInfo<SocketAddr>>, FileQueue>;
-
-impl tower::Service<IncomingStream<'_, Listener>> for Connections {
-    type Response = ConnectionService;
-    type Error = Infallible;
-    type Future = std::future::Ready<Result<ConnectionService, Infallible>>;
-
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, incoming: IncomingStream<'_, Listener>) -> Self::Future {
-        let peer = ConnectInfo(*incoming.remote_addr());
-        let queue = incoming.io().queue.clone();
-        std::future::ready(Ok(AddExtension::new(
-            AddExtension::new(self.0.clone(), peer),
-            queue,
-        )))
+        let service = AddExtension::new(service, queue.clone());
+        std::future::ready(Ok((Conn { tcp, queue }, service)))
     }
 }
 

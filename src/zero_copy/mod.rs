@@ -14,7 +14,7 @@
 //! written; [`FileQueue::next`] checks that the write continues it exactly where the last one stopped,
 //! and anything else fails the connection rather than send the wrong bytes. HTTP/2 frames the data
 //! itself (it would copy the placeholder), and TLS encrypts it, so both are served by reading
-//! instead: only plain connections accepted through [`Listener`] carry a queue, and only HTTP/1
+//! instead: only plain connections accepted through [`Acceptor`] carry a queue, and only HTTP/1
 //! requests use it.
 //!
 //! `sendfile` runs on the async worker. When the file's pages are not in the page cache it waits for
@@ -30,7 +30,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use bytes::Bytes;
 
 pub use body::FileBody;
-pub use conn::{Conn, Connections, Listener};
+pub use conn::{Acceptor, Conn};
 
 /// Whether this platform can send files to sockets directly.
 pub const SUPPORTED: bool = cfg!(any(target_os = "linux", target_os = "android"));

@@ -40,6 +40,10 @@ try {
   const page = context.pages()[0] ?? (await context.newPage());
   const seen = { errors: [] };
   page.on("pageerror", (e) => seen.errors.push(String(e)));
+  // The pages' Content-Security-Policy must not block anything they use.
+  page.on("console", (m) => {
+    if (m.type() === "error" && m.text().includes("Content Security Policy")) seen.errors.push(m.text());
+  });
 
   await page.goto(`${base}/`);
   seen.catalog = await texts(page, "table.repos tbody a");
