@@ -26,14 +26,6 @@ use crate::storage::s3::S3;
 use crate::storage::Storage;
 use crate::zero_copy;
 
-fn invalid(key: &str, message: String) -> ConfigError {
-    ConfigError::Invalid {
-        key: key.into(),
-        origin: "configuration".into(),
-        message,
-    }
-}
-
 /// The registry services over the configured storage.
 pub fn registry(config: &Config) -> Result<Registry, ConfigError> {
     let driver = config.driver()?;
@@ -41,7 +33,7 @@ pub fn registry(config: &Config) -> Result<Registry, ConfigError> {
     let storage: Arc<dyn Storage> = match driver {
         Driver::Filesystem(root) => Arc::new(Filesystem::new(root)),
         Driver::InMemory => Arc::new(Memory::new()),
-        Driver::S3(s3) => Arc::new(S3::new(&s3).map_err(|e| invalid(e.setting, e.message))?),
+        Driver::S3(s3) => Arc::new(S3::new(&s3).map_err(|e| config.invalid(e.setting, e.message))?),
     };
     Ok(Registry::new(
         storage,
@@ -59,11 +51,11 @@ pub fn registry(config: &Config) -> Result<Registry, ConfigError> {
 /// the credentials, with an error naming the setting to fix.
 pub async fn check_storage(config: &Config) -> Result<(), ConfigError> {
     if let Driver::S3(s3) = config.driver()? {
-        let storage = S3::new(&s3).map_err(|e| invalid(e.setting, e.message))?;
+        let storage = S3::new(&s3).map_err(|e| config.invalid(e.setting, e.message))?;
         storage
             .check()
             .await
-            .map_err(|e| invalid(e.setting, e.message))?;
+            .map_err(|e| config.invalid(e.setting, e.message))?;
     }
     Ok(())
 }
@@ -114,14 +106,14 @@ pub fn state(config: &Config) -> Result<(Arc<AppState>, HttpOptions), ConfigErro
     let headers = config
         .http
         .header_list()
-        .map_err(|message| invalid("http.headers", message))?;
+        .map_err(|message| config.invalid("http.headers", message))?;
     let (headers, cors) = api::split_cors(headers);
     let options = HttpOptions {
         extra: ExtraHeaders { headers, prefix },
         cors,
     };
     let auth = Authenticator::from_config(&config.auth)
-        .map_err(|e| invalid(e.setting(), e.to_string()))?;
+        .map_err(|e| config.invalid(e.setting(), e.to_string()))?;
     Ok((
         Arc::new(AppState {
             registry,

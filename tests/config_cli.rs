@@ -233,19 +233,44 @@ fn s3_driver_keys_load_silently() {
     assert!(stderr.is_empty(), "no warning expected: {stderr}");
 }
 
-/// The seeds' `Access-Control-Origin` header (not a CORS header) is accepted with a warning.
+/// The seeds' `Access-Control-Origin` header, and any other `Access-Control-*` name that is not a
+/// CORS response header, is accepted with a warning naming the header probably meant.
 #[test]
-fn access_control_origin_warning() {
+fn misspelt_cors_header_warnings() {
+    for (variable, meant) in [
+        (
+            "REGISTRY_HTTP_HEADERS_Access-Control-Origin",
+            "Access-Control-Allow-Origin",
+        ),
+        (
+            "REGISTRY_HTTP_HEADERS_Access-Control-Credentials",
+            "Access-Control-Allow-Credentials",
+        ),
+        (
+            "REGISTRY_HTTP_HEADERS_Access-Control-Max-Ages",
+            "Access-Control-Max-Age",
+        ),
+    ] {
+        let out = wharf(&["config", "--check"], &[(variable, "['*']")]);
+        let (_, stderr) = text(&out);
+        assert!(out.status.success(), "{stderr}");
+        assert!(
+            stderr.contains(&format!("{meant} was probably meant")),
+            "{variable}: {stderr}"
+        );
+        assert!(
+            stderr.contains(&format!("from environment variable {variable}")),
+            "{stderr}"
+        );
+    }
     let out = wharf(
         &["config", "--check"],
-        &[("REGISTRY_HTTP_HEADERS_Access-Control-Origin", "['*']")],
+        &[(
+            "REGISTRY_HTTP_HEADERS_Access-Control-Allow-Credentials",
+            "[true]",
+        )],
     );
-    let (_, stderr) = text(&out);
-    assert!(out.status.success(), "{stderr}");
-    assert!(
-        stderr.contains("Access-Control-Allow-Origin was probably meant"),
-        "{stderr}"
-    );
+    assert!(text(&out).1.is_empty(), "{}", text(&out).1);
 }
 
 /// Variables that share the prefix without being settings (Kubernetes service links for a Service
@@ -330,6 +355,15 @@ fn s3_probe_sends_the_user_agent() {
     let (_, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("storage.s3.accesskey"), "{stderr}");
+    assert!(
+        stderr.contains("(from environment variable REGISTRY_STORAGE_S3_ACCESSKEY)"),
+        "the error names the value's real source: {stderr}"
+    );
+    assert_eq!(
+        stderr.matches("storage.s3.accesskey").count(),
+        1,
+        "printed once: {stderr}"
+    );
     let head = server.join().unwrap();
     assert!(head.starts_with("GET /probe?"), "{head:?}");
     let sent = head.lines().find_map(|line| {

@@ -91,6 +91,44 @@ impl Default for HttpConfig {
     }
 }
 
+/// The CORS response headers, which Wharf answers as a CORS policy.
+pub const CORS_HEADERS: [&str; 6] = [
+    "Access-Control-Allow-Origin",
+    "Access-Control-Allow-Methods",
+    "Access-Control-Allow-Headers",
+    "Access-Control-Allow-Credentials",
+    "Access-Control-Expose-Headers",
+    "Access-Control-Max-Age",
+];
+
+/// For an `Access-Control-*` header name (lowercase) that is not a CORS response header, the one
+/// closest in spelling.
+pub fn misspelt_cors_header(name: &str) -> Option<&'static str> {
+    if !name.starts_with("access-control-")
+        || CORS_HEADERS.iter().any(|h| h.eq_ignore_ascii_case(name))
+    {
+        return None;
+    }
+    CORS_HEADERS
+        .iter()
+        .copied()
+        .min_by_key(|h| strsim::levenshtein(&h.to_ascii_lowercase(), name))
+}
+
+/// A lowercase header name as it is usually written (`access-control-origin` →
+/// `Access-Control-Origin`).
+pub fn display_header_name(name: &str) -> String {
+    name.split('-')
+        .map(|word| {
+            let mut chars = word.chars();
+            chars.next().map_or_else(String::new, |first| {
+                first.to_ascii_uppercase().to_string() + chars.as_str()
+            })
+        })
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
 /// A YAML list of strings, or one string of comma-separated entries.
 fn list_or_commas<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
     #[derive(Deserialize)]

@@ -79,6 +79,10 @@ pub struct Config {
     pub notifications: notifications::NotificationsConfig,
     /// The web UI served beside the registry.
     pub ui: ui::UiSection,
+    /// Where each value came from (not a setting), so that a setting found unusable after loading
+    /// is reported with its real source.
+    #[serde(skip)]
+    pub origins: std::sync::Arc<std::collections::BTreeMap<String, sources::Origin>>,
 }
 
 impl Default for Config {
@@ -94,6 +98,7 @@ impl Default for Config {
             health: Default::default(),
             notifications: Default::default(),
             ui: Default::default(),
+            origins: Default::default(),
         }
     }
 }
@@ -178,13 +183,10 @@ impl Config {
         if let (Some(level), None) = (config.loglevel.take(), layers.origin("log.level")) {
             config.log.level = level;
         }
+        config.origins = std::sync::Arc::new(layers.origins().clone());
         config
             .validate()
-            .map_err(|(key, message)| ConfigError::Invalid {
-                origin: origin_of(key),
-                key: key.to_string(),
-                message,
-            })?;
+            .map_err(|(key, message)| config.invalid(key, message))?;
         config
             .notifications
             .validate()
@@ -193,11 +195,14 @@ impl Config {
                 key,
                 message,
             })?;
-        if config.http.headers.contains_key("access-control-origin") {
-            warnings.push(format!(
-                "http.headers has Access-Control-Origin (from {}), which is not a CORS header; it is sent as configured, but Access-Control-Allow-Origin was probably meant",
-                origin_of("http.headers.access-control-origin")
-            ));
+        for name in config.http.headers.keys() {
+            if let Some(meant) = http::misspelt_cors_header(name) {
+                warnings.push(format!(
+                    "http.headers has {} (from {}), which is not a CORS header; it is sent as configured, but {meant} was probably meant",
+                    http::display_header_name(name),
+                    origin_of(&format!("http.headers.{name}"))
+                ));
+            }
         }
         Ok(Loaded {
             config,
@@ -221,26 +226,33 @@ impl Config {
         Ok(())
     }
 
+    /// The error for `key`'s value, found unusable after loading, naming where that value came from.
+    /// A key that is a variable's name (`WHARF_USERNAME`) comes from the environment.
+    pub fn invalid(&self, key: &str, message: impl Into<String>) -> ConfigError {
+        let origin = match sources::nearest_origin(&self.origins, key) {
+            Some(origin) => origin.to_string(),
+            None if key.starts_with("WHARF_") => "the environment".into(),
+            None => "defaults".into(),
+        };
+        ConfigError::Invalid {
+            key: key.into(),
+            origin,
+            message: message.into(),
+        }
+    }
+
     /// The socket address to listen on.
     pub fn listen_addr(&self) -> Result<std::net::SocketAddr, ConfigError> {
         self.http
             .listen_addr()
-            .map_err(|message| ConfigError::Invalid {
-                key: "http.addr".into(),
-                origin: "configuration".into(),
-                message,
-            })
+            .map_err(|message| self.invalid("http.addr", message))
     }
 
     /// The storage driver, with the filesystem root resolved.
     pub fn driver(&self) -> Result<Driver, ConfigError> {
         self.storage
             .driver()
-            .map_err(|(key, message)| ConfigError::Invalid {
-                key: key.into(),
-                origin: "configuration".into(),
-                message,
-            })
+            .map_err(|(key, message)| self.invalid(key, message))
     }
 }
 

@@ -55,6 +55,25 @@ impl fmt::Display for Origin {
     }
 }
 
+/// Where the value at `path` (dotted) came from, in `origins` (recorded leaves): the nearest recorded
+/// origin at or above it, or of a leaf below it. `None` means the built-in default.
+pub fn nearest_origin<'a>(origins: &'a BTreeMap<String, Origin>, path: &str) -> Option<&'a Origin> {
+    let mut p = path;
+    loop {
+        if let Some(o) = origins.get(p) {
+            return Some(o);
+        }
+        if let Some(o) = origins
+            .range(format!("{p}.")..)
+            .next()
+            .filter(|(k, _)| k.starts_with(&format!("{p}.")))
+        {
+            return Some(o.1);
+        }
+        p = p.rsplit_once('.')?.0;
+    }
+}
+
 /// The `REGISTRY_*` variables of an environment, sorted by name.
 #[derive(Debug, Clone, Default)]
 pub struct RegistryEnv {
@@ -186,21 +205,7 @@ impl Layers {
     /// Where the value at `path` (dotted) came from: the nearest recorded origin at or above it.
     /// `None` means the built-in default.
     pub fn origin(&self, path: &str) -> Option<&Origin> {
-        let mut p = path;
-        loop {
-            if let Some(o) = self.origins.get(p) {
-                return Some(o);
-            }
-            if let Some(o) = self
-                .origins
-                .range(format!("{p}.")..)
-                .next()
-                .filter(|(k, _)| k.starts_with(&format!("{p}.")))
-            {
-                return Some(o.1);
-            }
-            p = p.rsplit_once('.')?.0;
-        }
+        nearest_origin(&self.origins, path)
     }
 
     /// Every recorded leaf and its origin, sorted by path.
