@@ -128,7 +128,8 @@ mod tests {
             "10.0.0.0/8".parse().unwrap(),
             "127.0.0.1/32".parse().unwrap(),
         ]);
-        let cases: &[(&str, &[(&str, &str)], &str)] = &[
+        type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
+        let cases: &[Case] = &[
             (
                 "203.0.113.5",
                 &[("x-forwarded-for", "1.2.3.4")],
