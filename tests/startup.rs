@@ -246,3 +246,19 @@ async fn unwritable_later_fails_the_health_check_not_pulls() {
     health(200).await;
     drop(served);
 }
+
+/// A port below 1024 without the privilege to bind it stops start-up with one line saying what to do.
+#[test]
+fn privileged_port_without_privilege_says_what_to_do() {
+    require_root();
+    let dir = open_tempdir();
+    let mut cmd = command(dir.path(), 0, &[]);
+    cmd.env("REGISTRY_HTTP_ADDR", "127.0.0.1:1")
+        .uid(NOBODY)
+        .gid(NOBODY);
+    let out = cmd.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr.matches("below 1024").count(), 1, "{stderr}");
+    assert!(stderr.contains("REGISTRY_HTTP_ADDR"), "{stderr}");
+}
