@@ -15,7 +15,6 @@ pub mod config;
 pub mod connections;
 pub mod healthcheck;
 pub mod listen;
-mod listing_cache;
 pub mod logging;
 pub mod ops;
 pub mod privileges;

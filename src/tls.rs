@@ -59,39 +59,6 @@ fn alpn(http2: bool) -> Vec<Vec<u8>> {
     }
 }
 
-/// Checks `http.tls.letsencrypt` (without contacting anything).
-pub fn check_letsencrypt(tls: &TlsConfig) -> Result<(), TlsError> {
-    let Some(le) = &tls.letsencrypt else {
-        return Ok(());
-    };
-    if tls.certificate.is_some() {
-        return Err((
-            "http.tls.letsencrypt",
-            "cannot be combined with http.tls.certificate; keep one".into(),
-        ));
-    }
-    if !tls.clientcas.is_empty() {
-        return Err((
-            "http.tls.clientcas",
-            "is not supported with http.tls.letsencrypt".into(),
-        ));
-    }
-    if le.hosts.is_empty() {
-        return Err(("http.tls.letsencrypt.hosts", "needs at least one host name (REGISTRY_HTTP_TLS_LETSENCRYPT_HOSTS='[registry.example.com]')".into()));
-    }
-    if le.email.as_deref().is_none_or(|e| !e.contains('@')) {
-        return Err((
-            "http.tls.letsencrypt.email",
-            "needs the e-mail address of the ACME account".into(),
-        ));
-    }
-    if le.cachefile.is_none() {
-        return Err(("http.tls.letsencrypt.cachefile", "needs a path where certificates are kept between restarts (e.g. /var/lib/registry/letsencrypt)".into()));
-    }
-    protocol_versions(tls)?;
-    Ok(())
-}
-
 /// The ACME state for `http.tls.letsencrypt`: a stream that must be polled to obtain and renew
 /// certificates, and the resolver serving them.
 pub fn acme_state(
@@ -125,6 +92,16 @@ pub fn acme_server_config(
         .with_cert_resolver(resolver);
     config.alpn_protocols = alpn(http2);
     Ok(config)
+}
+
+/// Reads the certificate and key files before serving (the configuration's own checks read no file),
+/// so that a missing or mismatched file stops start-up, and `wharf config --check`, naming the
+/// setting. Nothing to read with Let's Encrypt or without TLS.
+pub fn preflight(tls: &TlsConfig, http2: bool) -> Result<(), TlsError> {
+    if tls.letsencrypt.is_some() || !tls.enabled() {
+        return Ok(());
+    }
+    server_config(tls, http2).map(drop)
 }
 
 /// Builds the rustls configuration, reading every file it names.

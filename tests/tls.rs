@@ -228,7 +228,8 @@ async fn certificate_reload() {
     server.stop().await;
 }
 
-/// A missing key or unreadable certificate stops start-up with a message naming the setting.
+/// A missing key or unreadable certificate stops start-up and `wharf config --check` (exit 2) with a
+/// message naming the setting: the configuration's checks, then the files read before serving.
 #[test]
 fn bad_tls_settings() {
     let dir = tempfile::tempdir().unwrap();
@@ -264,11 +265,23 @@ fn bad_tls_settings() {
         ),
     ];
     for (env, key) in cases {
-        let vars = env.iter().map(|(k, v)| (k.to_string(), v.to_string()));
-        let err = wharf::config::Config::load(None, wharf::config::RegistryEnv::from_vars(vars))
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains(key), "{env:?}: {err}");
+        for command in [&["config", "--check"][..], &["serve"]] {
+            let out = std::process::Command::new(env!("CARGO_BIN_EXE_wharf"))
+                .args(command)
+                .env_clear()
+                .env("REGISTRY_HTTP_ADDR", "127.0.0.1:0")
+                .env("REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY", dir.path())
+                .envs(env.iter().copied())
+                .output()
+                .unwrap();
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{command:?} {env:?}: {err}");
+            assert!(err.contains(key), "{command:?} {env:?}: {err}");
+            assert!(
+                err.contains("(from environment variable REGISTRY_HTTP_TLS_"),
+                "{err}"
+            );
+        }
     }
 }
 

@@ -13,7 +13,8 @@ use super::{
 };
 use crate::registry::digest::Digest;
 use crate::registry::names::RepoName;
-use crate::registry::uploads::{ChunkRange, UploadId};
+use crate::registry::names::UploadId;
+use crate::registry::uploads::ChunkRange;
 use crate::zero_copy::{FileBody, FileQueue};
 
 /// Serves a blob, whole or one byte range; `HEAD` sends the headers only. On object storage a `GET`

@@ -4,8 +4,8 @@
 //! any handler runs.
 
 use crate::registry::digest::{Digest, DigestError};
+use crate::registry::names::UploadId;
 use crate::registry::names::{NameError, Reference, RepoName};
-use crate::registry::uploads::UploadId;
 
 /// A registry API endpoint with its validated parameters.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -288,11 +288,6 @@ impl HttpConfig {
                 "must be at least 1, e.g. 4096".into(),
             ));
         }
-        if self.tls.letsencrypt.is_some() {
-            crate::tls::check_letsencrypt(&self.tls)?;
-        } else if self.tls.enabled() || self.tls.key.is_some() {
-            crate::tls::server_config(&self.tls, !self.http2.disabled)?;
-        }
-        Ok(())
+        self.tls.validate()
     }
 }

@@ -25,6 +25,66 @@ pub struct TlsConfig {
     pub letsencrypt: Option<LetsEncryptConfig>,
 }
 
+impl TlsConfig {
+    /// Checks the settings themselves, reading no file: the files are read by the start-up preflight
+    /// (`crate::tls::preflight`).
+    pub(super) fn validate(&self) -> Result<(), (&'static str, String)> {
+        if let Some(min) = &self.minimumtls {
+            if !matches!(
+                min.to_ascii_lowercase().as_str(),
+                "tls1.0" | "tls1.1" | "tls1.2" | "tls1.3"
+            ) {
+                return Err((
+                    "http.tls.minimumtls",
+                    format!("{min:?} is not tls1.2 or tls1.3"),
+                ));
+            }
+        }
+        let Some(le) = &self.letsencrypt else {
+            if self.certificate.is_some() && self.key.is_none() {
+                return Err((
+                    "http.tls.key",
+                    "is required with http.tls.certificate (REGISTRY_HTTP_TLS_KEY=/path/key.pem)"
+                        .into(),
+                ));
+            }
+            if self.key.is_some() && self.certificate.is_none() {
+                return Err((
+                    "http.tls.certificate",
+                    "is required with http.tls.key (REGISTRY_HTTP_TLS_CERTIFICATE=/path/cert.pem)"
+                        .into(),
+                ));
+            }
+            return Ok(());
+        };
+        if self.certificate.is_some() {
+            return Err((
+                "http.tls.letsencrypt",
+                "cannot be combined with http.tls.certificate; keep one".into(),
+            ));
+        }
+        if !self.clientcas.is_empty() {
+            return Err((
+                "http.tls.clientcas",
+                "is not supported with http.tls.letsencrypt".into(),
+            ));
+        }
+        if le.hosts.is_empty() {
+            return Err(("http.tls.letsencrypt.hosts", "needs at least one host name (REGISTRY_HTTP_TLS_LETSENCRYPT_HOSTS='[registry.example.com]')".into()));
+        }
+        if le.email.as_deref().is_none_or(|e| !e.contains('@')) {
+            return Err((
+                "http.tls.letsencrypt.email",
+                "needs the e-mail address of the ACME account".into(),
+            ));
+        }
+        if le.cachefile.is_none() {
+            return Err(("http.tls.letsencrypt.cachefile", "needs a path where certificates are kept between restarts (e.g. /var/lib/registry/letsencrypt)".into()));
+        }
+        Ok(())
+    }
+}
+
 /// `http.tls.letsencrypt:` settings (ACME with the TLS-ALPN-01 challenge on the TLS port, which must
 /// be reachable from the internet on port 443).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

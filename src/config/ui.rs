@@ -2,7 +2,52 @@
 //! one-container deployments. Keys have no underscores so they read well as variables
 //! (`REGISTRY_UI_ENABLED=true`, `REGISTRY_UI_DELETEIMAGES=true`).
 
+use std::fmt;
+use std::str::FromStr;
+
 use serde::{Deserialize, Serialize};
+
+/// The colour theme of the pages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Theme {
+    /// Follow the browser's `prefers-color-scheme`.
+    #[default]
+    Auto,
+    /// Always light.
+    Light,
+    /// Always dark.
+    Dark,
+}
+
+impl Theme {
+    /// The value used in the page's `data-theme` attribute.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Theme::Auto => "auto",
+            Theme::Light => "light",
+            Theme::Dark => "dark",
+        }
+    }
+}
+
+impl FromStr for Theme {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "" | "auto" => Ok(Theme::Auto),
+            "light" => Ok(Theme::Light),
+            "dark" => Ok(Theme::Dark),
+            other => Err(format!("theme {other:?} is not one of auto, light, dark")),
+        }
+    }
+}
+
+impl fmt::Display for Theme {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// `ui:` settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -62,7 +107,7 @@ impl UiSection {
             ));
         }
         self.theme
-            .parse::<crate::ui::Theme>()
+            .parse::<Theme>()
             .map(drop)
             .map_err(|message| ("ui.theme", message))
     }

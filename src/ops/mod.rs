@@ -6,7 +6,6 @@
 pub mod access_log;
 pub mod debug_server;
 pub mod drain;
-pub mod gc_command;
 pub mod health;
 pub mod jobs;
 pub mod metrics;

@@ -11,7 +11,8 @@ use super::digest::Digest;
 use super::error::{RegistryError, Result};
 use super::names::RepoName;
 use super::Registry;
-use crate::storage::{paths, ByteStream, StorageError};
+use crate::registry::paths;
+use crate::storage::{ByteStream, StorageError};
 
 /// How long a blob redirect URL stays valid (distribution's 20 minutes).
 pub const REDIRECT_EXPIRY: Duration = Duration::from_secs(20 * 60);

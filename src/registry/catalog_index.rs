@@ -30,7 +30,8 @@ use super::gc::walk;
 use super::listing::Page;
 use super::names::RepoName;
 use super::Registry;
-use crate::storage::{paths, StorageError};
+use crate::registry::paths;
+use crate::storage::StorageError;
 
 /// Requests in flight while the index is built.
 const BUILD_CONCURRENCY: usize = 16;

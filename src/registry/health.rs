@@ -5,7 +5,8 @@ use bytes::Bytes;
 
 use super::error::{RegistryError, Result};
 use super::Registry;
-use crate::storage::{paths, StorageError};
+use crate::registry::paths;
+use crate::storage::StorageError;
 
 /// What the write probe stores, so that reading it back proves the round trip.
 const PROBE_CONTENT: &[u8] = b"wharf write probe\n";

@@ -11,7 +11,8 @@ use super::error::{RegistryError, Result};
 use super::manifest_format;
 use super::names::{RepoName, Tag};
 use super::Registry;
-use crate::storage::{paths, DirQuery, StorageError};
+use crate::registry::paths;
+use crate::storage::{DirQuery, StorageError};
 
 /// One page of a sorted listing.
 #[derive(Debug, Clone, PartialEq, Eq)]

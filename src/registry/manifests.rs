@@ -10,7 +10,8 @@ use super::manifest_cache::Content;
 use super::manifest_format::{self, ParsedManifest, Reference as Needed};
 use super::names::{Reference, RepoName, Tag};
 use super::Registry;
-use crate::storage::{paths, StorageError};
+use crate::registry::paths;
+use crate::storage::StorageError;
 
 /// A manifest as stored.
 #[derive(Debug, Clone)]

@@ -1,6 +1,6 @@
 //! Registry services: repositories, blobs, uploads, manifests, tags and referrers on top of a
 //! [`Storage`] backend. This layer knows the registry's rules and the storage layout (through
-//! [`crate::storage::paths`]); it knows nothing of HTTP.
+//! [`paths`], distribution's `v2` layout, which this layer owns); it knows nothing of HTTP.
 
 pub mod blobs;
 pub mod catalog_index;
@@ -13,6 +13,7 @@ mod manifest_cache;
 pub mod manifest_format;
 pub mod manifests;
 pub mod names;
+pub mod paths;
 pub mod purge;
 pub mod uploads;
 
@@ -48,7 +49,7 @@ pub struct Registry {
     /// The garbage collection protocol with other processes on the same storage.
     coordinator: gc::protocol::Coordinator,
     /// Sorted tag lists by repository; GC and deletes list afresh.
-    tag_cache: crate::listing_cache::ListingCache,
+    tag_cache: crate::storage::listing_cache::ListingCache,
     manifest_cache: manifest_cache::ManifestCache,
 }
 

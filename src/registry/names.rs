@@ -1,4 +1,5 @@
-//! Repository names, tags and manifest references, validated by the OCI distribution grammar.
+//! Repository names, tags and manifest references, validated by the OCI distribution grammar, and
+//! upload session ids.
 //!
 //! Like [`Digest`], these types can only hold valid values, so storage paths built from them cannot
 //! escape the registry's root: no component is empty, `.`/`..`, or starts with `_`.
@@ -132,6 +133,31 @@ impl fmt::Display for Reference {
             Reference::Tag(t) => t.fmt(f),
             Reference::Digest(d) => d.fmt(f),
         }
+    }
+}
+
+/// An upload session id (a UUID, as distribution uses).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct UploadId(uuid::Uuid);
+
+impl UploadId {
+    /// A fresh random id.
+    pub fn new() -> Self {
+        UploadId(uuid::Uuid::new_v4())
+    }
+}
+
+impl FromStr for UploadId {
+    type Err = uuid::Error;
+
+    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
+        uuid::Uuid::try_parse(s).map(UploadId)
+    }
+}
+
+impl fmt::Display for UploadId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.hyphenated().fmt(f)
     }
 }
 

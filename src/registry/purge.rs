@@ -11,9 +11,10 @@ use std::time::{Duration, SystemTime};
 use super::error::Result;
 use super::gc::walk;
 use super::names::RepoName;
-use super::uploads::UploadId;
+use super::names::UploadId;
 use super::Registry;
-use crate::storage::{paths, StorageError};
+use crate::registry::paths;
+use crate::storage::StorageError;
 
 /// How old a temporary file of an interrupted write must be before the purge removes it.
 pub const LEFTOVER_AGE: Duration = Duration::from_secs(3600);

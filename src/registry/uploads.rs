@@ -7,8 +7,6 @@
 //! re-hashed from storage, so the cache is an optimisation, never a source of truth.
 
 use std::collections::HashMap;
-use std::fmt;
-use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
@@ -18,36 +16,13 @@ use tokio::task::JoinHandle;
 
 use super::digest::{Algorithm, Digest, Hasher};
 use super::error::{RegistryError, Result};
-use super::names::RepoName;
+use super::names::{RepoName, UploadId};
+use super::paths;
 use super::Registry;
-use crate::storage::{paths, Appender, ByteStream, StorageError};
+use crate::storage::{Appender, ByteStream, StorageError};
 
 /// Bytes gathered from the request before each write to storage.
 const WRITE_BATCH: usize = 1024 * 1024;
-
-/// An upload session id (a UUID, as distribution uses).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct UploadId(uuid::Uuid);
-
-impl UploadId {
-    fn new() -> Self {
-        UploadId(uuid::Uuid::new_v4())
-    }
-}
-
-impl FromStr for UploadId {
-    type Err = uuid::Error;
-
-    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
-        uuid::Uuid::try_parse(s).map(UploadId)
-    }
-}
-
-impl fmt::Display for UploadId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.hyphenated().fmt(f)
-    }
-}
 
 /// A byte range a client declared for a chunk (`Content-Range: <start>-<end>`, inclusive).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

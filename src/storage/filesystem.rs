@@ -5,7 +5,7 @@
 //! place by [`Storage::commit`].
 //!
 //! The catalog walk ([`Storage::find_dirs`]) reuses the listing of a directory whose version is settled
-//! (see [`crate::listing_cache`]); blob files can be handed out open ([`Storage::local_file`]) to be
+//! (see [`crate::storage::listing_cache`]); blob files can be handed out open ([`Storage::local_file`]) to be
 //! sent to a socket without copying.
 
 use std::future::Future;
@@ -22,7 +22,7 @@ use tokio::task::JoinHandle;
 
 use super::walk::{self, DirQuery, DirSource};
 use super::{Appender, ByteStream, DirVersion, Meta, Result, Storage, StorageError};
-use crate::listing_cache::ListingCache;
+use crate::storage::listing_cache::ListingCache;
 
 /// Read size for streaming blobs: large enough that a chunk costs few system calls and task hand-offs,
 /// small enough that a download holds little memory (two chunks: one being sent, one being read).

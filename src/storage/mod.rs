@@ -11,8 +11,8 @@
 //! - reads and appends stream: no call holds a whole blob in memory.
 
 pub mod filesystem;
+pub mod listing_cache;
 pub mod memory;
-pub mod paths;
 pub mod s3;
 pub mod walk;
 

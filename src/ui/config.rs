@@ -1,52 +1,9 @@
 //! What the web UI needs to know: where the upstream registry is and how to present it. Built from the
 //! command line ([`super::args::UiArgs`]) or, in tests and embedding, directly.
 
-use std::fmt;
-use std::str::FromStr;
+pub use crate::config::ui::Theme;
 
 use super::upstream_tls::UpstreamTls;
-
-/// The colour theme of the pages.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Theme {
-    /// Follow the browser's `prefers-color-scheme`.
-    #[default]
-    Auto,
-    /// Always light.
-    Light,
-    /// Always dark.
-    Dark,
-}
-
-impl Theme {
-    /// The value used in the page's `data-theme` attribute.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Theme::Auto => "auto",
-            Theme::Light => "light",
-            Theme::Dark => "dark",
-        }
-    }
-}
-
-impl FromStr for Theme {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "" | "auto" => Ok(Theme::Auto),
-            "light" => Ok(Theme::Light),
-            "dark" => Ok(Theme::Dark),
-            other => Err(format!("theme {other:?} is not one of auto, light, dark")),
-        }
-    }
-}
-
-impl fmt::Display for Theme {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// The UI's settings.
 #[derive(Debug, Clone)]

@@ -11,7 +11,8 @@ use futures_util::stream::{self, StreamExt};
 
 use super::error::UiError;
 use super::model::{parse_time, ImageConfig, Manifest};
-use super::upstream::{parse_json, Credentials, Fetched, Upstream};
+use super::upstream::{Fetched, Upstream};
+use super::wire::{parse_json, Credentials};
 
 /// How many upstream requests one page runs at once.
 pub const CONCURRENCY: usize = 8;

@@ -22,6 +22,7 @@ pub mod routes;
 pub mod token;
 pub mod upstream;
 pub mod upstream_tls;
+pub mod wire;
 
 use std::future::Future;
 use std::sync::Arc;

@@ -12,7 +12,7 @@ use axum::http::{header, HeaderValue};
 use serde::Deserialize;
 
 use super::error::UiError;
-use super::upstream::{parse_json, Credentials};
+use super::wire::{parse_json, Credentials};
 
 /// Tokens remembered before the expired ones are dropped, and, if still full, all of them.
 const CACHE_LIMIT: usize = 1024;

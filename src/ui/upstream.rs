@@ -17,6 +17,7 @@ use tower::ServiceExt;
 use super::error::UiError;
 use super::token::{self, Challenge, Tokens};
 use super::upstream_tls::{self, UpstreamTls};
+use super::wire::{parse_json, Credentials};
 
 /// Media types the UI asks for when fetching a manifest.
 const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.index.v1+json, \
@@ -26,10 +27,6 @@ application/vnd.docker.distribution.manifest.v2+json";
 
 /// Largest manifest or config blob the UI reads (they are small JSON documents; this guards memory).
 const MAX_DOCUMENT: usize = 8 * 1024 * 1024;
-
-/// The browser's credentials for one request, forwarded as they came.
-#[derive(Debug, Clone, Default)]
-pub struct Credentials(pub Option<HeaderValue>);
 
 /// A manifest as fetched.
 #[derive(Debug, Clone)]
@@ -362,12 +359,6 @@ async fn read_limited(response: reqwest::Response) -> Result<Bytes, UiError> {
         body.extend_from_slice(&chunk);
     }
     Ok(Bytes::from(body))
-}
-
-/// Parses JSON from the registry, with a clear error when it is not what was expected.
-pub fn parse_json<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, UiError> {
-    serde_json::from_slice(bytes)
-        .map_err(|e| UiError::Upstream(format!("the registry sent unexpected JSON: {e}")))
 }
 
 fn sha256_digest(bytes: &[u8]) -> String {

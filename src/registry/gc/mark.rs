@@ -14,8 +14,9 @@ use crate::registry::digest::Digest;
 use crate::registry::error::Result;
 use crate::registry::manifest_format::{self, Reference};
 use crate::registry::names::{RepoName, Tag};
+use crate::registry::paths;
 use crate::registry::Registry;
-use crate::storage::{paths, StorageError};
+use crate::storage::StorageError;
 
 /// What the collector read of one repository.
 #[derive(Debug)]

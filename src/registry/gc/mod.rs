@@ -15,7 +15,7 @@
 //!    they leave the catalog; on object storage the catalog index is then reconciled with the walk
 //!    ([`super::catalog_index`]).
 //!
-//! Only the [`Storage`](crate::storage::Storage) trait and [`paths`](crate::storage::paths) are used.
+//! Only the [`Storage`](crate::storage::Storage) trait and [`paths`](crate::registry::paths) are used.
 //! Nothing is cached above storage, so nothing stale is served afterwards. See
 //! `docs/garbage-collection.md` for the design.
 

@@ -49,7 +49,8 @@ use super::walk::list_or_empty;
 use crate::registry::digest::Digest;
 use crate::registry::error::{RegistryError, Result};
 use crate::registry::names::RepoName;
-use crate::storage::{paths, Storage, StorageError};
+use crate::registry::paths;
+use crate::storage::{Storage, StorageError};
 
 /// How long a collection's record may stay unchanged before others take the collection for dead.
 pub const LEASE: Duration = Duration::from_secs(30);

@@ -7,8 +7,8 @@ use crate::registry::digest::Digest;
 use crate::registry::error::Result;
 use crate::registry::manifest_format;
 use crate::registry::names::RepoName;
+use crate::registry::paths;
 use crate::registry::Registry;
-use crate::storage::paths;
 
 impl Registry {
     /// Removes an untagged manifest from a repository: its referrer link, its entries in every tag's

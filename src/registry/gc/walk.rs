@@ -6,7 +6,8 @@ use std::time::SystemTime;
 use crate::registry::digest::Digest;
 use crate::registry::error::Result;
 use crate::registry::names::RepoName;
-use crate::storage::{paths, Storage, StorageError};
+use crate::registry::paths;
+use crate::storage::{Storage, StorageError};
 
 /// A blob in the global blob store.
 #[derive(Debug, Clone)]

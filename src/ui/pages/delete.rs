@@ -14,7 +14,7 @@ use super::{credentials, render, short_digest, Chrome, MessagePage};
 use crate::registry::digest::Digest;
 use crate::registry::names::{RepoName, Tag};
 use crate::ui::error::UiError;
-use crate::ui::upstream::Credentials;
+use crate::ui::wire::Credentials;
 use crate::ui::UiState;
 
 /// One selected tag on the confirmation page.

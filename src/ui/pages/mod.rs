@@ -12,7 +12,7 @@ use axum::http::{header, HeaderMap};
 use axum::response::{Html, IntoResponse, Response};
 
 use super::error::{error_response, UiError};
-use super::upstream::Credentials;
+use super::wire::Credentials;
 use super::UiState;
 
 /// What every page's frame shows.

@@ -11,7 +11,8 @@ use crate::registry::names::{RepoName, Tag};
 use crate::ui::error::UiError;
 use crate::ui::inspect::{is_image_config, ATTESTATION_ANNOTATION};
 use crate::ui::model::{human_size, short_time, Descriptor, ImageConfig, Manifest, ReferrersIndex};
-use crate::ui::upstream::{parse_json, Credentials, Upstream};
+use crate::ui::upstream::Upstream;
+use crate::ui::wire::{parse_json, Credentials};
 use crate::ui::UiState;
 
 /// Query parameters of the tag page.

@@ -1,5 +1,7 @@
 //! The `wharf` command line: subcommands and what each runs.
 
+mod garbage_collect;
+
 use std::ffi::OsString;
 use std::path::PathBuf;
 
@@ -92,6 +94,15 @@ fn load(config: Option<PathBuf>) -> Result<Loaded, String> {
         .map_err(|e| e.to_string())
 }
 
+/// [`load`], then what `serve` and `config --check` read before serving: the TLS files.
+fn load_for_serving(config: Option<PathBuf>) -> Result<Loaded, String> {
+    let loaded = load(config)?;
+    let c = &loaded.config;
+    crate::tls::preflight(&c.http.tls, !c.http.http2.disabled)
+        .map_err(|(key, message)| c.invalid(key, message).to_string())?;
+    Ok(loaded)
+}
+
 /// Runs the command line; returns the process exit code.
 pub fn run(cli: Cli) -> i32 {
     match cli.command {
@@ -119,17 +130,17 @@ pub fn run(cli: Cli) -> i32 {
                     return 2;
                 }
             }
-            let command = crate::ops::gc_command::GcCommand {
+            let command = garbage_collect::GcCommand {
                 options: crate::registry::gc::GcOptions {
                     dry_run,
                     delete_untagged,
-                    grace_period: crate::ops::gc_command::grace_period(&config, grace_period),
+                    grace_period: garbage_collect::grace_period(&config, grace_period),
                 },
                 quiet,
             };
-            crate::ops::gc_command::run(&config, &command, &mut std::io::stdout())
+            garbage_collect::run(&config, &command, &mut std::io::stdout())
         }
-        Command::Config { check, config } => match load(config) {
+        Command::Config { check, config } => match load_for_serving(config) {
             Ok(loaded) => {
                 for w in &loaded.warnings {
                     eprintln!("wharf: warning: {w}");
@@ -179,7 +190,7 @@ pub fn run(cli: Cli) -> i32 {
             }
         }
         Command::Serve { config } => {
-            let loaded = match load(config) {
+            let loaded = match load_for_serving(config) {
                 Ok(l) => l,
                 Err(e) => {
                     eprintln!("wharf: {e}");

@@ -13,8 +13,8 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use super::DirVersion;
 use crate::bounded_cache::BoundedCache;
-use crate::storage::DirVersion;
 
 /// How long an entry may serve at most.
 const MAX_AGE: Duration = Duration::from_secs(30);

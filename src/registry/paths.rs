@@ -41,8 +41,7 @@
 //! A link file holds the digest string with no trailing newline.
 
 use crate::registry::digest::Digest;
-use crate::registry::names::{RepoName, Tag};
-use crate::registry::uploads::UploadId;
+use crate::registry::names::{RepoName, Tag, UploadId};
 use uuid::Uuid;
 
 const ROOT: &str = "docker/registry/v2";
