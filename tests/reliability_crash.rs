@@ -1,16 +1,16 @@
 //! Crash safety of the real `wharf serve` binary on a filesystem root: concurrent pushes from
-//! `oci-client`, SIGKILL at a random point, restart over the same root; every image whose manifest
-//! PUT was acknowledged is then served byte for byte (manifest by tag and by digest, every blob,
-//! digests verified), and the on-disk layout is sane (every `data` file matches its digest path, every
-//! link names a digest whose `data` exists). Four cycles by default; `WHARF_RELIABILITY_LONG=1` runs
-//! 50 (or `WHARF_CRASH_CYCLES=<n>`).
+//! `oci-client`, SIGKILL at a random point (after a random number of acknowledged pushes and a random
+//! delay), restart over the same root; every image whose manifest PUT was acknowledged is then served
+//! byte for byte (manifest by tag and by digest, every blob, digests verified), and the on-disk layout
+//! is sane (every `data` file matches its digest path, every link names a digest whose `data`
+//! exists). Four cycles by default; `WHARF_RELIABILITY_LONG=1` runs 50 (or `WHARF_CRASH_CYCLES=<n>`).
 mod common;
 #[path = "common/wharf_process.rs"]
 mod wharf_process;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use common::layers::{noise, tar_gz_layer};
 use common::sha256;
@@ -285,7 +285,18 @@ async fn kill_9_during_pushes_loses_no_acknowledged_image() {
                 ))
             })
             .collect();
-        tokio::time::sleep(Duration::from_millis(800 + rng.below(2_500))).await;
+        // The kill lands at a random point: after a random number of acknowledged pushes, plus a
+        // random delay, so that it interrupts blob uploads, manifest PUTs and commits alike.
+        let wanted = 1 + rng.below(2 * PUSHERS as u64) as usize;
+        let deadline = Instant::now() + Duration::from_secs(300);
+        while acked.lock().expect("acked").len() < wanted {
+            assert!(
+                Instant::now() < deadline,
+                "cycle {cycle}: {wanted} pushes were not acknowledged"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(rng.below(500))).await;
         server.kill();
         for task in &tasks {
             if !task.is_finished() {
