@@ -16,8 +16,11 @@ use wharf::registry::digest::Digest;
 use wharf::registry::manifest_format::{self, Reference as Needed};
 use wharf::registry::names::{Reference, RepoName, Tag, MAX_NAME_LEN};
 
+/// A fuzz target's body.
+pub type Body = fn(&[u8]);
+
 /// Every target: its name (the directory of its corpus) and its body.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Body)] = &[
     ("digest", digest),
     ("repo_name", repo_name),
     ("reference", reference),
