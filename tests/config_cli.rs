@@ -78,7 +78,8 @@ fn configuration_path_variable() {
 fn error_messages() {
     let dir = tempfile::tempdir().unwrap();
     let typo = write(dir.path(), "version: 0.1\nhttp:\n  adr: :5000\n");
-    let cases: Vec<(Vec<&str>, Vec<(&str, &str)>, Vec<&str>)> = vec![
+    type Case<'a> = (Vec<&'a str>, Vec<(&'a str, &'a str)>, Vec<&'a str>);
+    let cases: Vec<Case> = vec![
         (
             vec!["config", "--check", &typo],
             vec![],

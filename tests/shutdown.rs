@@ -10,7 +10,8 @@ use bytes::Bytes;
 use common::{http, sha256};
 
 /// Starts `wharf serve` on a free port over `root`; returns the process and its base URL once it
-/// answers.
+/// answers. The caller waits for the process ([`wait_exit`]).
+#[allow(clippy::zombie_processes)]
 async fn start(root: &std::path::Path) -> (Child, String) {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()

@@ -380,7 +380,8 @@ mod tests {
     /// `Content-Range` parses in the spec's form and the RFC form, and must agree with `Content-Length`.
     #[test]
     fn chunk_range_table() {
-        let cases: &[(&str, Option<&str>, Result<Option<(u64, u64)>, Code>)] = &[
+        type Case<'a> = (&'a str, Option<&'a str>, Result<Option<(u64, u64)>, Code>);
+        let cases: &[Case] = &[
             ("0-99", None, Ok(Some((0, 99)))),
             ("bytes 100-199/1000", Some("100"), Ok(Some((100, 199)))),
             ("5-4", None, Err(Code::RangeInvalid)),

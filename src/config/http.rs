@@ -142,8 +142,7 @@ impl HttpConfig {
                 format!("{:?} is not supported; use tcp", self.net),
             ));
         }
-        if !self.prefix.is_empty() && !(self.prefix.starts_with('/') && self.prefix.ends_with('/'))
-        {
+        if !(self.prefix.is_empty() || self.prefix.starts_with('/') && self.prefix.ends_with('/')) {
             return Err((
                 "http.prefix",
                 format!(

@@ -246,14 +246,14 @@ impl Config {
 
 /// Types the tree. As distribution's YAML decoder does, a number or boolean where text is expected is
 /// read as its text (`REGISTRY_HTTP_ADDR=5000` is the string "5000", for validation to judge).
-fn extract(layers: &mut Layers) -> Result<Config, figment::Error> {
+fn extract(layers: &mut Layers) -> Result<Config, Box<figment::Error>> {
     loop {
         let result = Figment::from(Serialized::defaults(Config::default()))
             .merge(Serialized::globals(layers.tree().clone()))
             .extract::<Config>();
         match result {
             Err(e) if expects_text(&e) && layers.stringify(&e.path) => continue,
-            other => return other,
+            other => return other.map_err(Box::new),
         }
     }
 }

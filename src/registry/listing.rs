@@ -238,7 +238,8 @@ mod tests {
     #[test]
     fn pagination_table() {
         let all = list(&["a", "b", "c", "d"]);
-        let cases: &[(Option<usize>, Option<&str>, &[&str], bool)] = &[
+        type Case<'a> = (Option<usize>, Option<&'a str>, &'a [&'a str], bool);
+        let cases: &[Case] = &[
             (None, None, &["a", "b", "c", "d"], false),
             (Some(2), None, &["a", "b"], true),
             (Some(2), Some("b"), &["c", "d"], false),
