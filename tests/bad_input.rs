@@ -647,6 +647,10 @@ async fn malformed_requests_get_4xx_and_change_nothing() {
         count + raw.len(),
         wrong.join("\n")
     );
+    eprintln!(
+        "bad input: {} cases answered as expected",
+        count + raw.len()
+    );
     assert_intact(&server, &stored).await;
     assert_eq!(
         tags(&server).await,
