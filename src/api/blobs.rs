@@ -281,8 +281,19 @@ fn with_location(
     }
 }
 
-/// Parses `Content-Range: <start>-<end>` (also accepting `bytes <start>-<end>/<total>`), and checks it
-/// against `Content-Length`.
+/// The first and last byte offsets of an upload chunk's `Content-Range: <start>-<end>` (also accepting
+/// `bytes <start>-<end>/<total>`), or `None` when the value is not of that form or `end < start`.
+pub fn parse_content_range(value: &str) -> Option<(u64, u64)> {
+    let spec = value.trim().trim_start_matches("bytes").trim();
+    let spec = spec.split('/').next().unwrap_or(spec);
+    let (start, end) = spec.split_once('-')?;
+    let start: u64 = start.trim().parse().ok()?;
+    let end: u64 = end.trim().parse().ok()?;
+    (end >= start).then_some((start, end))
+}
+
+/// Parses an upload chunk's `Content-Range` ([`parse_content_range`]), and checks it against
+/// `Content-Length`.
 fn chunk_range(headers: &HeaderMap) -> Result<Option<ChunkRange>, ApiError> {
     let Some(value) = header_str(headers, header::CONTENT_RANGE) else {
         return Ok(None);
@@ -293,14 +304,7 @@ fn chunk_range(headers: &HeaderMap) -> Result<Option<ChunkRange>, ApiError> {
             format!("Content-Range {value:?} is not <start>-<end>"),
         )
     };
-    let spec = value.trim().trim_start_matches("bytes").trim();
-    let spec = spec.split('/').next().unwrap_or(spec);
-    let (start, end) = spec.split_once('-').ok_or_else(invalid)?;
-    let start: u64 = start.trim().parse().map_err(|_| invalid())?;
-    let end: u64 = end.trim().parse().map_err(|_| invalid())?;
-    if end < start {
-        return Err(invalid());
-    }
+    let (start, end) = parse_content_range(value).ok_or_else(invalid)?;
     if let Some(len) =
         header_str(headers, header::CONTENT_LENGTH).and_then(|l| l.parse::<u64>().ok())
     {

@@ -26,6 +26,7 @@ use axum::Router;
 use futures_util::TryStreamExt;
 use tower_http::set_header::SetResponseHeaderLayer;
 
+pub use blobs::parse_content_range;
 pub use error::{ApiError, Code};
 pub use headers::{split_cors, ExtraHeaders};
 use route::Route;

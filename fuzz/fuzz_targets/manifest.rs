@@ -1,0 +1,8 @@
+//! Fuzz target `manifest`: the body is [`bodies::manifest`], shared with `tests/fuzz_corpus.rs`.
+#![no_main]
+
+#[allow(dead_code)]
+#[path = "../bodies.rs"]
+mod bodies;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| bodies::manifest(data));

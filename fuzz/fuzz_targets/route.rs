@@ -1,0 +1,8 @@
+//! Fuzz target `route`: the body is [`bodies::route`], shared with `tests/fuzz_corpus.rs`.
+#![no_main]
+
+#[allow(dead_code)]
+#[path = "../bodies.rs"]
+mod bodies;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| bodies::route(data));
