@@ -19,6 +19,16 @@ const SHORT: [(&str, &str); 2] = [
     ("REGISTRY_HTTP_TIMEOUTS_IDLE", "2s"),
 ];
 
+/// Asserts that the server closes every one of `sockets`.
+async fn assert_all_closed(sockets: &mut [TcpStream]) {
+    for (i, socket) in sockets.iter_mut().enumerate() {
+        assert!(
+            closed_by_server(socket).await,
+            "slow connection {i} stays open"
+        );
+    }
+}
+
 /// Waits until the server closes `socket` (end of stream or reset), reading and dropping whatever it
 /// sends first; a guard of a minute turns a connection never closed into a failure, not a hang.
 async fn closed_by_server(socket: &mut TcpStream) -> bool {
@@ -71,12 +81,7 @@ async fn slow_clients_do_not_exhaust_the_server() {
         .expect("a normal client is answered");
     assert_eq!(r.status(), 200);
 
-    for (i, socket) in sockets.iter_mut().enumerate() {
-        assert!(
-            closed_by_server(socket).await,
-            "slow connection {i} stays open"
-        );
-    }
+    assert_all_closed(&mut sockets).await;
     server.stop().await;
 }
 
@@ -87,12 +92,7 @@ async fn slow_clients_do_not_exhaust_the_server() {
 async fn timeouts_close_slow_and_idle_connections() {
     let server = TestServer::start_env(&SHORT).await;
     let mut sockets = slow_clients(server.addr, 20).await;
-    for (i, socket) in sockets.iter_mut().enumerate() {
-        assert!(
-            closed_by_server(socket).await,
-            "slow connection {i} stays open"
-        );
-    }
+    assert_all_closed(&mut sockets).await;
 
     let mut keep_alive = TcpStream::connect(server.addr).await.unwrap();
     keep_alive
@@ -205,11 +205,6 @@ async fn tls_listener_has_the_same_limits() {
         .await
         .expect("a normal client is answered");
     assert_eq!(r.status(), 200);
-    for (i, socket) in sockets.iter_mut().enumerate() {
-        assert!(
-            closed_by_server(socket).await,
-            "slow connection {i} stays open"
-        );
-    }
+    assert_all_closed(&mut sockets).await;
     server.stop().await;
 }

@@ -30,12 +30,9 @@ pub fn run(config: &Config, command: &GcCommand, out: &mut dyn Write) -> i32 {
             return 2;
         }
     };
-    let runtime = match tokio::runtime::Runtime::new() {
+    let runtime = match super::runtime("wharf") {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("wharf: cannot start the async runtime: {e}");
-            return 1;
-        }
+        Err(code) => return code,
     };
     match runtime.block_on(registry.collect_garbage(&command.options)) {
         Ok(report) => {

@@ -228,12 +228,9 @@ pub fn run(cli: Cli) -> i32 {
                     return 2;
                 }
             }
-            let runtime = match tokio::runtime::Runtime::new() {
+            let runtime = match runtime("wharf") {
                 Ok(r) => r,
-                Err(e) => {
-                    eprintln!("wharf: cannot start the async runtime: {e}");
-                    return 1;
-                }
+                Err(code) => return code,
             };
             match runtime.block_on(serve_from_config(config, listener)) {
                 Ok(()) => 0,
@@ -280,12 +277,9 @@ fn run_ui(args: crate::ui::UiArgs) -> i32 {
         eprintln!("wharf ui: {e}");
         return 2;
     }
-    let runtime = match tokio::runtime::Runtime::new() {
+    let runtime = match runtime("wharf ui") {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("wharf ui: cannot start the async runtime: {e}");
-            return 1;
-        }
+        Err(code) => return code,
     };
     let served = runtime.block_on(async {
         let listener = TcpListener::from_std(listener).map_err(|e| e.to_string())?;
@@ -357,6 +351,14 @@ fn log_settings(config: &Config) {
     };
     let read_only = config.storage.maintenance.readonly.enabled;
     tracing::info!(auth, tls, ui, read_only, "settings");
+}
+
+/// The async runtime, or, when it cannot start, the exit code after saying so as `who`.
+fn runtime(who: &str) -> Result<tokio::runtime::Runtime, i32> {
+    tokio::runtime::Runtime::new().map_err(|e| {
+        eprintln!("{who}: cannot start the async runtime: {e}");
+        1
+    })
 }
 
 /// Why `serve` stopped, with the exit code it owes.

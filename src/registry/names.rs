@@ -142,7 +142,7 @@ pub struct UploadId(uuid::Uuid);
 
 impl UploadId {
     /// A fresh random id.
-    pub fn new() -> Self {
+    pub(super) fn new() -> Self {
         UploadId(uuid::Uuid::new_v4())
     }
 }
