@@ -16,6 +16,26 @@ use crate::registry::names::{Reference, RepoName, Tag};
 /// Largest manifest accepted, as in distribution.
 pub const MAX_MANIFEST_BYTES: usize = 4 * 1024 * 1024;
 
+/// How much of a body refused for its size is read and dropped before the answer, and for how long,
+/// so that a client still sending it finishes and reads the 413 instead of having its connection
+/// reset under it. Beyond either bound the connection is closed.
+const DRAIN_BYTES: usize = 16 * 1024 * 1024;
+const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Reads and drops the rest of `body`, within [`DRAIN_BYTES`] and [`DRAIN_TIME`].
+async fn drain(body: &mut axum::body::BodyDataStream) {
+    let read = async {
+        let mut left = DRAIN_BYTES;
+        while let Some(Ok(chunk)) = body.next().await {
+            match left.checked_sub(chunk.len()) {
+                Some(rest) => left = rest,
+                None => return,
+            }
+        }
+    };
+    let _ = tokio::time::timeout(DRAIN_TIME, read).await;
+}
+
 /// Serves a manifest if the client accepts its media type.
 pub async fn get(
     app: &AppState,
@@ -96,11 +116,12 @@ pub async fn put(
     };
     let declared =
         header_str(request.headers(), header::CONTENT_LENGTH).and_then(|l| l.parse::<usize>().ok());
-    if declared.is_some_and(|l| l > MAX_MANIFEST_BYTES) {
-        return Err(too_large());
-    }
     let headers = request.headers().clone();
     let mut body = request.into_body().into_data_stream();
+    if declared.is_some_and(|l| l > MAX_MANIFEST_BYTES) {
+        drain(&mut body).await;
+        return Err(too_large());
+    }
     let mut bytes = BytesMut::new();
     while let Some(chunk) = body.next().await {
         let chunk = chunk.map_err(|e| {
@@ -110,6 +131,7 @@ pub async fn put(
             )
         })?;
         if bytes.len() + chunk.len() > MAX_MANIFEST_BYTES {
+            drain(&mut body).await;
             return Err(too_large());
         }
         bytes.extend_from_slice(&chunk);
