@@ -6,6 +6,7 @@
 mod auth;
 mod blobs;
 pub mod client_addr;
+pub mod endpoint;
 mod error;
 pub mod events;
 mod headers;
@@ -27,6 +28,7 @@ use futures_util::TryStreamExt;
 use tower_http::set_header::SetResponseHeaderLayer;
 
 pub use blobs::parse_content_range;
+use endpoint::{Endpoint, Target};
 pub use error::{ApiError, Code};
 pub use headers::{split_cors, ExtraHeaders};
 use route::Route;
@@ -97,12 +99,17 @@ pub fn router(state: Arc<AppState>, options: HttpOptions) -> Router {
 }
 
 async fn dispatch(State(app): State<Arc<AppState>>, mut request: Request) -> Response {
-    if request.uri().path() == "/" {
-        return StatusCode::OK.into_response();
-    }
-    let route = match request.uri().path().strip_prefix(app.urls.prefix.as_str()) {
-        Some(path) => route::parse(path).map_err(ApiError::from),
-        None => Err(ApiError::new(
+    let Some(endpoint) = request.extensions().get::<Endpoint>().cloned() else {
+        tracing::error!(
+            "a request reached the API without its endpoint: endpoint::classify is not installed"
+        );
+        return ApiError::new(Code::Unknown, "internal error").into_response();
+    };
+    let route = match endpoint.target {
+        Target::Root => return StatusCode::OK.into_response(),
+        Target::Route(route) => Ok(route),
+        Target::Invalid(e) => Err(ApiError::from(e)),
+        Target::Outside => Err(ApiError::new(
             Code::NotFound,
             format!("the API is served under {}/v2/", app.urls.prefix),
         )),

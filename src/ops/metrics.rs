@@ -21,7 +21,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
-use crate::api::route::{self, Route};
+use crate::api::endpoint::Endpoint;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
@@ -218,23 +218,6 @@ impl Metrics {
     }
 }
 
-/// The kind of endpoint a path is, as a label.
-fn route_kind(path: &str) -> &'static str {
-    if path == "/" {
-        return "root";
-    }
-    match route::parse(path) {
-        Ok(Route::Base) => "base",
-        Ok(Route::Catalog) => "catalog",
-        Ok(Route::Tags(..)) => "tags",
-        Ok(Route::Manifest(..)) => "manifest",
-        Ok(Route::Blob(..)) => "blob",
-        Ok(Route::Uploads(..)) | Ok(Route::Upload(..)) => "upload",
-        Ok(Route::Referrers(..)) => "referrers",
-        Err(_) => "other",
-    }
-}
-
 /// Middleware recording every request.
 pub async fn observe(
     State(metrics): State<Arc<Metrics>>,
@@ -242,7 +225,10 @@ pub async fn observe(
     next: Next,
 ) -> Response {
     let started = Instant::now();
-    let route = route_kind(request.uri().path());
+    let route = request
+        .extensions()
+        .get::<Endpoint>()
+        .map_or("other", Endpoint::kind);
     let method = request.method().clone();
     let labels = RouteLabels { route };
     let uploading =
@@ -319,30 +305,5 @@ impl http_body::Body for Counted {
 
     fn size_hint(&self) -> SizeHint {
         self.inner.size_hint()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Paths map to the route kinds used as labels; unknown paths share one label.
-    #[test]
-    fn route_kind_table() {
-        let d = format!("sha256:{}", "a".repeat(64));
-        let cases = [
-            ("/", "root"),
-            ("/v2/", "base"),
-            ("/v2/_catalog", "catalog"),
-            ("/v2/a/b/tags/list", "tags"),
-            ("/v2/a/manifests/latest", "manifest"),
-            (&format!("/v2/a/blobs/{d}"), "blob"),
-            ("/v2/a/blobs/uploads/", "upload"),
-            (&format!("/v2/a/referrers/{d}"), "referrers"),
-            ("/favicon.ico", "other"),
-        ];
-        for (path, want) in cases {
-            assert_eq!(route_kind(path), want, "{path}");
-        }
     }
 }

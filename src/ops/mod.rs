@@ -22,6 +22,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
 use crate::api::client_addr::{self, TrustedProxies};
+use crate::api::endpoint;
 use crate::api::AppState;
 use crate::config::Config;
 use crate::registry::gc::GcOptions;
@@ -158,8 +159,8 @@ pub async fn start(
     Ok(Running { ops, _tasks: tasks })
 }
 
-/// Wraps the API router with the access log, the client's address, metrics, the health gate,
-/// read-only mode and notifications.
+/// Wraps the API router with the access log, the client's address, the request's endpoint (parsed
+/// once, for every layer below), metrics, the health gate, read-only mode and notifications.
 pub fn wrap(router: Router, config: &Config, ops: &Ops) -> Router {
     // Validated when the configuration was loaded.
     let proxies = TrustedProxies::new(config.http.trusted_proxies().unwrap_or_default());
@@ -178,6 +179,10 @@ pub fn wrap(router: Router, config: &Config, ops: &Ops) -> Router {
     }
     router
         .layer(from_fn_with_state(ops.metrics.clone(), metrics::observe))
+        .layer(from_fn_with_state(
+            Arc::<str>::from(config.http.path_prefix()),
+            endpoint::classify,
+        ))
         .layer(from_fn_with_state(Arc::new(proxies), client_addr::resolve))
         .layer(access_log::layer())
 }
