@@ -1,7 +1,8 @@
 //! What a request is, worked out once before any other layer looks at it: its method and its path
 //! (after `http.prefix`) parsed into an [`Endpoint`], with the access it needs and its repository.
-//! Read-only mode, metrics, authentication and the handlers all read this value from the request's
-//! extensions; none of them looks at the URL again, so a prefix cannot make them disagree.
+//! Read-only mode, metrics, the health gate, authentication and the handlers read this value from
+//! the request's extensions, and the access log gets its kind (`route=`); none of them looks at the
+//! URL again, so a prefix cannot make them disagree.
 
 use std::sync::Arc;
 
@@ -125,6 +126,7 @@ pub async fn classify(
     next: Next,
 ) -> Response {
     let endpoint = Endpoint::parse(request.method(), request.uri().path(), &prefix);
+    tracing::Span::current().record("route", endpoint.kind());
     request.extensions_mut().insert(endpoint);
     next.run(request).await
 }

@@ -10,6 +10,18 @@
 //! - `REGISTRY_STORAGE=<driver>` / `REGISTRY_AUTH=<provider>` select a type with no parameters,
 //!   replacing the other drivers or providers but keeping shared settings such as `storage.delete`;
 //! - Go field names that differ from YAML keys are accepted (`HEALTH_FILECHECKERS` → `health.file`).
+//!
+//! Why this merge is not a figment `Provider`. figment still does the typing: the merged tree is
+//! handed to it as one layer over the defaults (`Config::load_with_sources`). But none of the rules
+//! above is a merge figment can express: its `Env` provider nests by splitting on a separator and
+//! merges key by key, so it cannot replace a whole subtree (a YAML value, a driver chosen by
+//! `REGISTRY_STORAGE` that must drop the other drivers but keep `storage.delete`), index into a list
+//! by a numeric segment, match case-insensitively against the file's keys, keep a header name's
+//! dashes, or take Go's field aliases; and registry:2 applies variables in lexical order, which
+//! decides what a parent variable replaces. A provider would have to hold this same algorithm. The
+//! origin of each value is recorded here as it is applied (file or variable), which is what
+//! `wharf config` prints and what errors found after loading name (`Config::invalid`); figment's
+//! metadata would only know "one layer".
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -31,6 +31,7 @@ fn span(request: &Request<Body>) -> Span {
         "request",
         method = %request.method(),
         path = %request.uri().path(),
+        route = tracing::field::Empty,
         client = tracing::field::Empty,
         user = tracing::field::Empty,
     )
