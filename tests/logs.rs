@@ -27,8 +27,8 @@ async fn plain_text_without_colour() {
     }
 }
 
-/// In JSON, an access line's `bytes` is a number (absent when the length is unknown) and
-/// `duration_ms` has at most one decimal.
+/// In JSON, an access line's `bytes` is a number (absent when the length is unknown),
+/// `duration_ms` has at most one decimal, and `route` is the endpoint's kind.
 #[tokio::test(flavor = "multi_thread")]
 async fn access_lines_are_typed() {
     let dir = tempfile::tempdir().unwrap();
@@ -64,6 +64,7 @@ async fn access_lines_are_typed() {
         serde_json::json!(12),
         "{blob_get}"
     );
+    assert_eq!(blob_get["span"]["route"], "blob", "{blob_get}");
     for line in &access {
         let ms = line["fields"]["duration_ms"].as_f64().expect("a number");
         assert_eq!((ms * 10.0).round() / 10.0, ms, "{line}");
