@@ -1,8 +1,10 @@
 //! The compose files in compose/ are valid for Debian's docker-compose (`config -q`, alone and with
 //! each variant) and for the official compose schema, and configure a registry Wharf accepts.
 
+mod common;
+
+use common::installed_tool;
 use std::path::Path;
-use std::process::Command;
 
 const COMPOSE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/compose");
 const FILES: [&str; 3] = [
@@ -10,18 +12,6 @@ const FILES: [&str; 3] = [
     "docker-compose.tls.yml",
     "docker-compose.nginx.yml",
 ];
-
-fn tool(name: &str) -> Command {
-    let found = Command::new(name)
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    assert!(
-        found,
-        "{name} not found: run ./scripts/test (it installs it)"
-    );
-    Command::new(name)
-}
 
 /// `docker-compose config -q` accepts the stack alone and with each variant.
 #[test]
@@ -31,7 +21,7 @@ fn docker_compose_config() {
         Some("docker-compose.tls.yml"),
         Some("docker-compose.nginx.yml"),
     ] {
-        let mut cmd = tool("docker-compose");
+        let mut cmd = installed_tool("docker-compose");
         cmd.current_dir(COMPOSE).args(["-f", "docker-compose.yml"]);
         if let Some(v) = variant {
             cmd.args(["-f", v]);
@@ -53,7 +43,7 @@ fn docker_compose_config() {
 /// Without the first user's credentials, compose refuses to start and says which variable to set.
 #[test]
 fn credentials_are_required() {
-    let out = tool("docker-compose")
+    let out = installed_tool("docker-compose")
         .current_dir(COMPOSE)
         .args(["-f", "docker-compose.yml", "config", "-q"])
         .env_remove("REGISTRY_USERNAME")
@@ -68,7 +58,7 @@ fn credentials_are_required() {
 #[test]
 fn compose_spec_schema() {
     for file in FILES {
-        let out = tool("check-jsonschema")
+        let out = installed_tool("check-jsonschema")
             .args(["--builtin-schema", "vendor.compose-spec"])
             .arg(Path::new(COMPOSE).join(file))
             .output()
@@ -86,7 +76,7 @@ fn compose_spec_schema() {
 /// accepts, with htpasswd authentication and deletes on; the UI points at the registry service.
 #[test]
 fn registry_environment_loads() {
-    let out = tool("docker-compose")
+    let out = installed_tool("docker-compose")
         .current_dir(COMPOSE)
         .args(["-f", "docker-compose.yml", "config"])
         .env("REGISTRY_USERNAME", "admin")

@@ -3,6 +3,8 @@
 //! docker_stack.rs), the release pipeline passes actionlint and does what docs/quickstart.md says it
 //! does, and every deploy file and guide names the image that pipeline publishes.
 
+mod common;
+
 use std::path::Path;
 use std::process::Command;
 
@@ -14,16 +16,9 @@ fn read(path: &str) -> String {
     std::fs::read_to_string(Path::new(ROOT).join(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
+/// `name` (a linter `./scripts/test` installs), run at the repository's root.
 fn linter(name: &str) -> Command {
-    let found = Command::new(name)
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    assert!(
-        found,
-        "{name} not found: run ./scripts/test (it installs it)"
-    );
-    let mut cmd = Command::new(name);
+    let mut cmd = common::installed_tool(name);
     cmd.current_dir(ROOT);
     cmd
 }

@@ -15,9 +15,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::layers::noise;
-use common::{debug_listener, http, image_manifest, sha256, TestServer};
+use common::{http, image_manifest, sha256, TestServer};
 use s3_servers::S3Server;
-use wharf::ops::ServeOptions;
 
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 /// Every process of a test uses a short settle period, so a collection takes about a second.
@@ -318,12 +317,7 @@ async fn in_server_collection_on_one_replica_loses_no_image_pushed_through_anoth
     env.push((SETTLE.0.into(), SETTLE.1.into()));
     env.push(("REGISTRY_STORAGE_GC_GRACEPERIOD".into(), "0s".into()));
     let vars: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let (listener, debug) = debug_listener().await;
-    let options = ServeOptions {
-        debug_listener: Some(listener),
-        ..ServeOptions::default()
-    };
-    let a = TestServer::start_with(&vars, options).await;
+    let (a, debug) = TestServer::start_with_debug(&vars).await;
     let b = TestServer::start_env(&vars).await;
     fill(&b.url, 40).await;
     let mut total = 0;

@@ -12,11 +12,10 @@ use auth_support::{eventually, request, users_dir};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri};
-use common::{debug_listener, http, push_blob, push_image, sha256, TestServer};
+use common::{http, push_blob, push_image, sha256, TestServer};
 use reqwest::Method;
 use serde_json::Value;
 use tokio::sync::watch;
-use wharf::ops::ServeOptions;
 
 const ALICE: (&str, &str) = ("alice", "alice-password");
 const EVENTS_TYPE: &str = "application/vnd.docker.distribution.events.v1+json";
@@ -332,17 +331,10 @@ async fn hanging_endpoint_never_slows_pushes_and_catches_up() {
         "[{{name: slow, url: '{}/events', timeout: 300ms, threshold: 2, backoff: 50ms}}]",
         hook.url
     );
-    let (listener, debug) = debug_listener().await;
-    let server = TestServer::start_with(
-        &[
-            ("REGISTRY_NOTIFICATIONS_ENDPOINTS", &endpoints),
-            ("REGISTRY_HTTP_DEBUG_PROMETHEUS_ENABLED", "true"),
-        ],
-        ServeOptions {
-            debug_listener: Some(listener),
-            ..ServeOptions::default()
-        },
-    )
+    let (server, debug) = TestServer::start_with_debug(&[
+        ("REGISTRY_NOTIFICATIONS_ENDPOINTS", &endpoints),
+        ("REGISTRY_HTTP_DEBUG_PROMETHEUS_ENABLED", "true"),
+    ])
     .await;
 
     let first = push_blob(&server, "slow/app", b"first blob").await;

@@ -162,18 +162,10 @@ async fn old_uploads_are_purged() {
 /// /debug/health names the check, both with nosniff; once storage is back, requests are served again.
 #[tokio::test(flavor = "multi_thread")]
 async fn failing_storage_check_answers_503() {
-    let (listener, debug) = debug_listener().await;
-    let options = ServeOptions {
-        debug_listener: Some(listener),
-        ..ServeOptions::default()
-    };
-    let server = TestServer::start_with(
-        &[
-            ("REGISTRY_HEALTH_STORAGEDRIVER_INTERVAL", "50ms"),
-            ("REGISTRY_HEALTH_STORAGEDRIVER_THRESHOLD", "2"),
-        ],
-        options,
-    )
+    let (server, debug) = TestServer::start_with_debug(&[
+        ("REGISTRY_HEALTH_STORAGEDRIVER_INTERVAL", "50ms"),
+        ("REGISTRY_HEALTH_STORAGEDRIVER_THRESHOLD", "2"),
+    ])
     .await;
     assert_eq!(status(&format!("{}/v2/", server.url)).await, 200);
     assert_eq!(status(&format!("{debug}/debug/health")).await, 200);
@@ -217,19 +209,11 @@ async fn failing_storage_check_answers_503() {
 /// kind, method and status, latency, bytes in and out, uploads in flight and GC runs and bytes freed.
 #[tokio::test(flavor = "multi_thread")]
 async fn metrics_after_traffic() {
-    let (listener, debug) = debug_listener().await;
-    let options = ServeOptions {
-        debug_listener: Some(listener),
-        ..ServeOptions::default()
-    };
-    let server = TestServer::start_with(
-        &[
-            ("REGISTRY_HTTP_DEBUG_PROMETHEUS_ENABLED", "true"),
-            ("REGISTRY_STORAGE_GC_GRACEPERIOD", "0s"),
-            ("REGISTRY_STORAGE_GC_SETTLEPERIOD", "1s"),
-        ],
-        options,
-    )
+    let (server, debug) = TestServer::start_with_debug(&[
+        ("REGISTRY_HTTP_DEBUG_PROMETHEUS_ENABLED", "true"),
+        ("REGISTRY_STORAGE_GC_GRACEPERIOD", "0s"),
+        ("REGISTRY_STORAGE_GC_SETTLEPERIOD", "1s"),
+    ])
     .await;
     let (manifest, _) = push_image(&server, "m/app", "v1", "metrics").await;
     push_blob(&server, "m/app", b"an orphan of 22 bytes!").await;
@@ -331,13 +315,8 @@ async fn client_push(server: &TestServer, repo: &str, tag: &str, blobs: &[Vec<u8
 /// ones: every image pushed pulls completely afterwards, and the collections did free the garbage.
 #[tokio::test(flavor = "multi_thread")]
 async fn gc_during_concurrent_pushes_loses_nothing() {
-    let (listener, debug) = debug_listener().await;
-    let options = ServeOptions {
-        debug_listener: Some(listener),
-        ..ServeOptions::default()
-    };
-    let server =
-        TestServer::start_with(&[("REGISTRY_STORAGE_GC_SETTLEPERIOD", "1s")], options).await;
+    let (server, debug) =
+        TestServer::start_with_debug(&[("REGISTRY_STORAGE_GC_SETTLEPERIOD", "1s")]).await;
     let old: Vec<Vec<u8>> = (0..8)
         .map(|i| format!("old unused blob {i}").into_bytes())
         .collect();

@@ -4,8 +4,7 @@
 
 mod common;
 
-use common::{debug_listener, http, TestServer};
-use wharf::ops::ServeOptions;
+use common::{http, TestServer};
 
 /// Under `/reg/`, read-only mode refuses an upload with 405 `UNSUPPORTED` (it used to let it through
 /// with 202) and still serves reads; outside the prefix nothing is an API route.
@@ -47,18 +46,10 @@ async fn read_only_under_a_prefix() {
 /// Under `/reg/`, requests are counted under their route kind (`upload`, `base`), not `other`.
 #[tokio::test(flavor = "multi_thread")]
 async fn metrics_under_a_prefix() {
-    let (listener, debug) = debug_listener().await;
-    let options = ServeOptions {
-        debug_listener: Some(listener),
-        ..ServeOptions::default()
-    };
-    let server = TestServer::start_with(
-        &[
-            ("REGISTRY_HTTP_PREFIX", "/reg/"),
-            ("REGISTRY_HTTP_DEBUG_PROMETHEUS_ENABLED", "true"),
-        ],
-        options,
-    )
+    let (server, debug) = TestServer::start_with_debug(&[
+        ("REGISTRY_HTTP_PREFIX", "/reg/"),
+        ("REGISTRY_HTTP_DEBUG_PROMETHEUS_ENABLED", "true"),
+    ])
     .await;
     let bytes = b"counted under its route";
     let upload = http()

@@ -138,11 +138,38 @@ impl TestServer {
     }
 }
 
+impl TestServer {
+    /// [`TestServer::start_env`] with the debug server on a listener of its own; returns the server
+    /// and the debug server's base URL.
+    pub async fn start_with_debug(vars: &[(&str, &str)]) -> (TestServer, String) {
+        let (listener, debug) = debug_listener().await;
+        let options = ServeOptions {
+            debug_listener: Some(listener),
+            ..ServeOptions::default()
+        };
+        (Self::start_with(vars, options).await, debug)
+    }
+}
+
 /// A listener on `127.0.0.1:0` for the debug server, and its base URL.
 pub async fn debug_listener() -> (TcpListener, String) {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind debug");
     let url = format!("http://{}", listener.local_addr().expect("debug addr"));
     (listener, url)
+}
+
+/// A command for `name`, a tool `./scripts/test` installs; fails the test naming the tool when it is
+/// not there.
+pub fn installed_tool(name: &str) -> std::process::Command {
+    let found = std::process::Command::new(name)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        found,
+        "{name} not found: run ./scripts/test (it installs it)"
+    );
+    std::process::Command::new(name)
 }
 
 /// sha256 digest string of bytes.
