@@ -4,6 +4,8 @@
 //! does, and every deploy file and guide names the image that pipeline publishes.
 
 mod common;
+#[path = "common/dockerfile.rs"]
+mod dockerfile;
 
 use std::path::Path;
 use std::process::Command;
@@ -32,50 +34,6 @@ fn assert_success(out: std::process::Output, what: &str) {
     );
 }
 
-/// A Dockerfile's instructions (continuations joined, comments dropped), by stage name.
-fn stages(text: &str) -> Vec<(String, Vec<String>)> {
-    let mut stages: Vec<(String, Vec<String>)> = Vec::new();
-    let mut pending = String::new();
-    for line in text.lines() {
-        let line = line.trim();
-        if line.starts_with('#') || line.is_empty() {
-            continue;
-        }
-        if let Some(start) = line.strip_suffix('\\') {
-            pending.push_str(start);
-            continue;
-        }
-        let instruction = std::mem::take(&mut pending) + line;
-        if instruction.starts_with("FROM ") {
-            let name = instruction.rsplit(' ').next().unwrap().to_string();
-            stages.push((name, Vec::new()));
-        }
-        stages
-            .last_mut()
-            .expect("a Dockerfile starts with FROM")
-            .1
-            .push(instruction);
-    }
-    stages
-}
-
-/// The sources of a `COPY` from the build context (none for `COPY --from=...`).
-fn copy_sources(instruction: &str) -> Vec<String> {
-    let words: Vec<&str> = instruction.split_whitespace().collect();
-    if words[0] != "COPY" || words.iter().any(|w| w.starts_with("--from=")) {
-        return Vec::new();
-    }
-    let args: Vec<&str> = words[1..]
-        .iter()
-        .copied()
-        .filter(|w| !w.starts_with("--"))
-        .collect();
-    args[..args.len() - 1]
-        .iter()
-        .map(|s| s.to_string())
-        .collect()
-}
-
 /// hadolint finds nothing in either Dockerfile.
 #[test]
 fn dockerfiles_pass_hadolint() {
@@ -87,7 +45,7 @@ fn dockerfiles_pass_hadolint() {
 /// source (by `caprover deploy` or compose) are the same image around the same binary.
 #[test]
 fn base_stage_is_shared() {
-    let [source, prebuilt] = DOCKERFILES.map(|f| stages(&read(f)));
+    let [source, prebuilt] = DOCKERFILES.map(|f| dockerfile::stages(&read(f)));
     let base = |stages: &[(String, Vec<String>)]| {
         stages
             .iter()
@@ -110,10 +68,7 @@ fn base_stage_is_shared() {
 #[test]
 fn copied_files_are_in_the_repository() {
     for file in DOCKERFILES {
-        let sources: Vec<String> = stages(&read(file))
-            .iter()
-            .flat_map(|(_, instructions)| instructions.iter().flat_map(|i| copy_sources(i)))
-            .collect();
+        let sources = dockerfile::copy_sources(&read(file));
         assert!(!sources.is_empty(), "{file} copies nothing");
         for source in sources {
             if file == "docker/prebuilt.Dockerfile" && source.starts_with("dist/") {

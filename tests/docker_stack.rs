@@ -16,6 +16,9 @@
 //! compose/docker-compose.yml only in that, in its ports, in naming the image built here, and in
 //! running the image's health check every 2 seconds. The tests take turns: one engine at a time.
 
+#[path = "common/dockerfile.rs"]
+mod dockerfile;
+
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -446,25 +449,6 @@ fn context_files(engine: &Engine, ctx: &Path) -> Vec<String> {
         .collect()
 }
 
-/// What each COPY from the build context in `dockerfile` names.
-fn copy_sources(dockerfile: &str) -> Vec<String> {
-    dockerfile
-        .lines()
-        .filter(|l| l.starts_with("COPY ") && !l.contains("--from="))
-        .flat_map(|l| {
-            let args: Vec<&str> = l
-                .split_whitespace()
-                .skip(1)
-                .filter(|w| !w.starts_with("--"))
-                .collect();
-            args[..args.len() - 1]
-                .iter()
-                .map(|a| a.trim_end_matches('/').replace("${TARGETARCH}", "amd64"))
-                .collect::<Vec<_>>()
-        })
-        .collect()
-}
-
 /// Docker's classic builder (CapRover's, compose 1.x's) builds the Dockerfile's every stage until the
 /// first base image it would have to download, and fails there and nowhere else; the build context
 /// after `.dockerignore` holds every file both Dockerfiles copy, and nothing of `target/`.
@@ -479,7 +463,12 @@ fn classic_builder() {
     let files = context_files(&engine, ctx.path());
     for dockerfile in ["Dockerfile", "docker/prebuilt.Dockerfile"] {
         let text = std::fs::read_to_string(ctx.path().join(dockerfile)).unwrap();
-        for source in copy_sources(&text) {
+        let sources = dockerfile::copy_sources(&text).into_iter().map(|source| {
+            source
+                .trim_end_matches('/')
+                .replace("${TARGETARCH}", "amd64")
+        });
+        for source in sources {
             assert!(
                 files.contains(&source),
                 "{dockerfile} copies {source}, which is not in the build context: {files:?}"
