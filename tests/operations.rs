@@ -278,8 +278,10 @@ fn age(path: &std::path::Path, hours: u32) {
     assert!(ok, "touch {}", path.display());
 }
 
-/// Pushes an image like a registry client: blobs the repository already has are not uploaded again,
-/// and when the manifest is refused for an unknown blob (collected meanwhile) the push starts over.
+/// Pushes an image like a registry client: blobs the repository already has are not uploaded again;
+/// a blob upload answered 503 `UNAVAILABLE` (a write that outlasted the GC protocol's bound while a
+/// collection removed what it relied on, as on a loaded machine) is retried, and when the manifest is
+/// refused for an unknown blob (collected meanwhile) the push starts over.
 async fn client_push(server: &TestServer, repo: &str, tag: &str, blobs: &[Vec<u8>]) -> Vec<u8> {
     let refs: Vec<&[u8]> = blobs[1..].iter().map(|b| b.as_slice()).collect();
     let manifest = image_manifest(&blobs[0], &refs);
@@ -291,7 +293,7 @@ async fn client_push(server: &TestServer, repo: &str, tag: &str, blobs: &[Vec<u8
                 .await
                 .unwrap();
             if head.status() != 200 {
-                push_blob(server, repo, blob).await;
+                push_blob_retrying(server, repo, blob).await;
             }
         }
         let r = put_manifest(
@@ -308,6 +310,24 @@ async fn client_push(server: &TestServer, repo: &str, tag: &str, blobs: &[Vec<u8
         assert_eq!(error_code(r).await, "MANIFEST_BLOB_UNKNOWN");
     }
     panic!("push of {repo}:{tag} kept failing");
+}
+
+/// `POST ?digest=` of `bytes` to `repo`, retried while it answers 503 `UNAVAILABLE`.
+async fn push_blob_retrying(server: &TestServer, repo: &str, bytes: &[u8]) {
+    let url = format!(
+        "{}/v2/{repo}/blobs/uploads/?digest={}",
+        server.url,
+        sha256(bytes)
+    );
+    for _attempt in 0..5 {
+        let r = http().post(&url).body(bytes.to_vec()).send().await.unwrap();
+        if r.status() == 201 {
+            return;
+        }
+        assert_eq!(r.status(), 503, "blob push to {repo}");
+        assert_eq!(error_code(r).await, "UNAVAILABLE");
+    }
+    panic!("blob push to {repo} kept answering 503");
 }
 
 /// On-demand collections (`POST /debug/gc` with `deleteuntagged`) run back to back while four

@@ -1,6 +1,6 @@
-//! The HTTP side of authentication: reads the `Authorization` header and the client address, works
-//! out what the route needs (pull for `GET`/`HEAD`, push for uploads and `PUT`, delete for
-//! `DELETE`, catalog), asks [`crate::auth`], and answers 401 `UNAUTHORIZED` with a
+//! The HTTP side of authentication: reads the `Authorization` header and the client address, turns
+//! the request's [`Endpoint`] access into what [`crate::auth`] checks (pull for reads, push for
+//! writes and every upload step, delete for deletes, catalog for the catalog), asks it, and answers 401 `UNAUTHORIZED` with a
 //! `WWW-Authenticate` challenge, 403 `DENIED` or 429 `TOOMANYREQUESTS`. With token auth a valid
 //! token without the needed access gets 401 with `error="insufficient_scope"` instead of 403, so
 //! clients fetch a token for the scope the challenge names, as with registry:2. On success the
@@ -10,28 +10,28 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use axum::extract::{ConnectInfo, Request};
 use axum::http::uri::PathAndQuery;
-use axum::http::{header, HeaderMap, Method, Uri};
+use axum::http::{header, HeaderMap, Uri};
 use headers::authorization::{Basic, Bearer};
 use headers::{Authorization, HeaderMapExt};
 
 use super::client_addr::ClientAddr;
-use super::route::Route;
+use super::endpoint::{self, Endpoint};
 use super::{ApiError, AppState, Code};
 use crate::auth::{Access, Authenticator, Failure, Presented, Principal};
 use crate::config::AccessAction;
 use crate::registry::names::RepoName;
 
-/// Authenticates and authorizes `request` for `route` (`None` when the path is not a valid route:
-/// then only authentication is required, so invalid paths reveal nothing to strangers).
+/// Authenticates and authorizes `request` for `endpoint`. What needs no access (an invalid path, a
+/// method the route does not take) still needs authentication, so it reveals nothing to strangers.
 pub(crate) async fn authorize(
     app: &AppState,
-    route: Option<&Route>,
+    endpoint: &Endpoint,
     request: &mut Request,
 ) -> Result<(), ApiError> {
     let Some(auth) = &app.auth else {
         return Ok(());
     };
-    let access = route.map_or(Access::Base, |r| required(request.method(), r));
+    let access = required(endpoint);
     let principal = match auth
         .authenticate(client_ip(request), presented(request.headers()))
         .await
@@ -55,36 +55,28 @@ pub(crate) async fn authorize(
             _ => ApiError::new(Code::Denied, "requested access to the resource is denied"),
         });
     }
-    if request.method() == Method::POST && matches!(route, Some(Route::Uploads(_))) {
+    if matches!(endpoint, Endpoint::StartUpload(_)) {
         drop_unreadable_mount(auth, &principal, request);
     }
     request.extensions_mut().insert(principal);
     Ok(())
 }
 
-/// What a request on `route` needs.
-fn required<'a>(method: &Method, route: &'a Route) -> Access<'a> {
-    let read = *method == Method::GET || *method == Method::HEAD;
-    match route {
-        Route::Base => Access::Base,
-        Route::Catalog => Access::Catalog,
-        Route::Uploads(name) | Route::Upload(name, _) => {
-            Access::Repository(name.as_str(), AccessAction::Push)
-        }
-        Route::Manifest(name, _) | Route::Blob(name, _) if *method == Method::DELETE => {
-            Access::Repository(name.as_str(), AccessAction::Delete)
-        }
-        Route::Tags(name)
-        | Route::Manifest(name, _)
-        | Route::Blob(name, _)
-        | Route::Referrers(name, _) => Access::Repository(
+/// What `endpoint` needs, in the terms of the access policy and of token scopes.
+fn required(endpoint: &Endpoint) -> Access<'_> {
+    if *endpoint == Endpoint::ListRepositories {
+        return Access::Catalog;
+    }
+    match (endpoint.repository(), endpoint.access()) {
+        (Some(name), Some(access)) => Access::Repository(
             name.as_str(),
-            if read {
-                AccessAction::Pull
-            } else {
-                AccessAction::Push
+            match access {
+                endpoint::Access::Read => AccessAction::Pull,
+                endpoint::Access::Write => AccessAction::Push,
+                endpoint::Access::Delete => AccessAction::Delete,
             },
         ),
+        _ => Access::Base,
     }
 }
 
@@ -182,39 +174,50 @@ fn drop_unreadable_mount(auth: &Authenticator, principal: &Principal, request: &
 
 #[cfg(test)]
 mod tests {
+    use axum::http::Method;
+
     use super::*;
 
-    /// Each route and method maps to the access distribution's token scopes would ask for.
+    /// Each endpoint needs the access distribution's token scopes would ask for; what does nothing
+    /// needs only authentication.
     #[test]
     fn required_access_table() {
-        let name: RepoName = "a/b".parse().unwrap();
-        let digest = format!("sha256:{}", "c".repeat(64)).parse().unwrap();
-        let id = "0b7c2d3e-6f35-4a9e-8f2d-1c4b5a6d7e8f".parse().unwrap();
-        let manifest = Route::Manifest(
-            name.clone(),
-            "v1".parse()
-                .map(crate::registry::names::Reference::Tag)
-                .unwrap(),
-        );
-        let blob = Route::Blob(name.clone(), digest);
+        let d = format!("sha256:{}", "c".repeat(64));
+        let id = "0b7c2d3e-6f35-4a9e-8f2d-1c4b5a6d7e8f";
         let repo = |a| Access::Repository("a/b", a);
         use AccessAction::*;
         let cases = [
-            (Method::GET, Route::Base, Access::Base),
-            (Method::GET, Route::Catalog, Access::Catalog),
-            (Method::GET, Route::Tags(name.clone()), repo(Pull)),
-            (Method::HEAD, manifest.clone(), repo(Pull)),
-            (Method::PUT, manifest.clone(), repo(Push)),
-            (Method::DELETE, manifest, repo(Delete)),
-            (Method::GET, blob.clone(), repo(Pull)),
-            (Method::DELETE, blob, repo(Delete)),
-            (Method::POST, Route::Uploads(name.clone()), repo(Push)),
-            (Method::GET, Route::Upload(name.clone(), id), repo(Push)),
-            (Method::PATCH, Route::Upload(name.clone(), id), repo(Push)),
-            (Method::DELETE, Route::Upload(name, id), repo(Push)),
+            (Method::GET, "/v2/".to_string(), Access::Base),
+            (Method::GET, "/v2/_catalog".into(), Access::Catalog),
+            (Method::GET, "/v2/a/b/tags/list".into(), repo(Pull)),
+            (Method::GET, format!("/v2/a/b/referrers/{d}"), repo(Pull)),
+            (Method::HEAD, "/v2/a/b/manifests/v1".into(), repo(Pull)),
+            (Method::PUT, "/v2/a/b/manifests/v1".into(), repo(Push)),
+            (Method::DELETE, "/v2/a/b/manifests/v1".into(), repo(Delete)),
+            (Method::GET, format!("/v2/a/b/blobs/{d}"), repo(Pull)),
+            (Method::DELETE, format!("/v2/a/b/blobs/{d}"), repo(Delete)),
+            (Method::POST, "/v2/a/b/blobs/uploads/".into(), repo(Push)),
+            (
+                Method::GET,
+                format!("/v2/a/b/blobs/uploads/{id}"),
+                repo(Push),
+            ),
+            (
+                Method::PATCH,
+                format!("/v2/a/b/blobs/uploads/{id}"),
+                repo(Push),
+            ),
+            (
+                Method::DELETE,
+                format!("/v2/a/b/blobs/uploads/{id}"),
+                repo(Push),
+            ),
+            (Method::POST, "/v2/a/b/manifests/v1".into(), Access::Base),
+            (Method::GET, "/v2/a/b/nothing".into(), Access::Base),
         ];
-        for (method, route, want) in cases {
-            assert_eq!(required(&method, &route), want, "{method} {route:?}");
+        for (method, path, want) in cases {
+            let endpoint = Endpoint::parse(&method, &path, "");
+            assert_eq!(required(&endpoint), want, "{method} {path}");
         }
     }
 

@@ -5,6 +5,8 @@
 
 use axum::response::Response;
 
+use super::endpoint::Endpoint;
+
 use crate::registry::digest::Digest;
 use crate::registry::names::{RepoName, Tag};
 
@@ -79,4 +81,19 @@ pub(crate) fn attach(
         actor: None,
     });
     response
+}
+
+/// Whether a request on `endpoint` can report an [`Outcome`]: pulls by `GET`, pushes, mounts and
+/// deletes. Listeners skip the rest without looking at them.
+pub fn may_report(endpoint: &Endpoint) -> bool {
+    matches!(
+        endpoint,
+        Endpoint::GetManifest(..)
+            | Endpoint::PutManifest(..)
+            | Endpoint::DeleteManifest(..)
+            | Endpoint::GetBlob(..)
+            | Endpoint::DeleteBlob(..)
+            | Endpoint::StartUpload(..)
+            | Endpoint::PutUpload(..)
+    )
 }

@@ -1,6 +1,6 @@
-//! The HTTP surface: one axum fallback handler parses the path into a [`route::Route`], has the
-//! request authorized (`auth`) and dispatches by method. Handlers translate HTTP to registry calls
-//! and back; they never build storage paths. Successful pushes, pulls, mounts and deletes are recorded
+//! The HTTP surface: one axum fallback handler reads the request's [`endpoint::Endpoint`] (parsed
+//! once by [`endpoint::classify`]), has the request authorized (`auth`) and dispatches on it.
+//! Handlers translate HTTP to registry calls and back; they never build storage paths. Successful pushes, pulls, mounts and deletes are recorded
 //! in the response ([`events`]) for layers outside the API to report.
 
 mod auth;
@@ -21,17 +21,16 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use futures_util::TryStreamExt;
 use tower_http::set_header::SetResponseHeaderLayer;
 
 pub use blobs::parse_content_range;
-use endpoint::{Endpoint, Target};
+use endpoint::Endpoint;
 pub use error::{ApiError, Code};
 pub use headers::{split_cors, ExtraHeaders};
-use route::Route;
 pub use urls::UrlBuilder;
 
 use crate::auth::Principal;
@@ -105,27 +104,17 @@ async fn dispatch(State(app): State<Arc<AppState>>, mut request: Request) -> Res
         );
         return ApiError::new(Code::Unknown, "internal error").into_response();
     };
-    let route = match endpoint.target {
-        Target::Root => return StatusCode::OK.into_response(),
-        Target::Route(route) => Ok(route),
-        Target::Invalid(e) => Err(ApiError::from(e)),
-        Target::Outside => Err(ApiError::new(
-            Code::NotFound,
-            format!("the API is served under {}/v2/", app.urls.prefix),
-        )),
-    };
-    if let Err(e) = auth::authorize(&app, route.as_ref().ok(), &mut request).await {
-        return e.into_response();
+    // `/` answers load balancers, whoever asks.
+    if endpoint != Endpoint::Root {
+        if let Err(e) = auth::authorize(&app, &endpoint, &mut request).await {
+            return e.into_response();
+        }
     }
     let actor = match request.extensions().get::<Principal>() {
         None | Some(Principal::Anonymous) => None,
         Some(principal) => Some(principal.name().to_string()),
     };
-    let result = match route {
-        Ok(route) => handle(&app, route, request).await,
-        Err(e) => Err(e),
-    };
-    match result {
+    match handle(&app, endpoint, request).await {
         Ok(mut response) => {
             if let Some(outcome) = response.extensions_mut().get_mut::<events::Outcome>() {
                 outcome.actor = actor;
@@ -136,42 +125,39 @@ async fn dispatch(State(app): State<Arc<AppState>>, mut request: Request) -> Res
     }
 }
 
-async fn handle(app: &AppState, route: Route, request: Request) -> ApiResult {
-    let method = request.method().clone();
-    let head = method == Method::HEAD;
-    match (method, route) {
-        (Method::GET | Method::HEAD, Route::Base) => {
-            Ok(axum::Json(serde_json::json!({})).into_response())
-        }
-        (Method::GET, Route::Catalog) => listing::catalog(app, request.uri()).await,
-        (Method::GET, Route::Tags(name)) => listing::tags(app, &name, request.uri()).await,
-        (Method::GET, Route::Referrers(name, digest)) => {
+async fn handle(app: &AppState, endpoint: Endpoint, request: Request) -> ApiResult {
+    use Endpoint as E;
+    match endpoint {
+        E::Root => Ok(StatusCode::OK.into_response()),
+        E::ApiVersion => Ok(axum::Json(serde_json::json!({})).into_response()),
+        E::ListRepositories => listing::catalog(app, request.uri()).await,
+        E::ListTags(name) => listing::tags(app, &name, request.uri()).await,
+        E::ListReferrers(name, digest) => {
             listing::referrers(app, &name, &digest, request.uri()).await
         }
-        (Method::GET | Method::HEAD, Route::Manifest(name, r)) => {
-            manifests::get(app, &name, &r, request.headers(), head).await
-        }
-        (Method::PUT, Route::Manifest(name, r)) => manifests::put(app, &name, &r, request).await,
-        (Method::DELETE, Route::Manifest(name, r)) => manifests::delete(app, &name, &r).await,
-        (Method::GET | Method::HEAD, Route::Blob(name, d)) => {
+        E::GetManifest(name, r) => manifests::get(app, &name, &r, request.headers(), false).await,
+        E::HeadManifest(name, r) => manifests::get(app, &name, &r, request.headers(), true).await,
+        E::PutManifest(name, r) => manifests::put(app, &name, &r, request).await,
+        E::DeleteManifest(name, r) => manifests::delete(app, &name, &r).await,
+        E::GetBlob(name, d) => {
             let zero_copy = zero_copy_queue(&request);
-            blobs::get(app, &name, &d, request.headers(), head, zero_copy).await
+            blobs::get(app, &name, &d, request.headers(), false, zero_copy).await
         }
-        (Method::DELETE, Route::Blob(name, d)) => blobs::delete(app, &name, &d).await,
-        (Method::POST, Route::Uploads(name)) => blobs::start_upload(app, &name, request).await,
-        (Method::GET, Route::Upload(name, id)) => {
-            blobs::upload_status(app, &name, id, request.headers()).await
-        }
-        (Method::PATCH, Route::Upload(name, id)) => {
-            blobs::patch_upload(app, &name, id, request).await
-        }
-        (Method::PUT, Route::Upload(name, id)) => {
-            blobs::finish_upload(app, &name, id, request).await
-        }
-        (Method::DELETE, Route::Upload(name, id)) => blobs::cancel_upload(app, &name, id).await,
-        (method, _) => Err(ApiError::new(
+        E::HeadBlob(name, d) => blobs::get(app, &name, &d, request.headers(), true, None).await,
+        E::DeleteBlob(name, d) => blobs::delete(app, &name, &d).await,
+        E::StartUpload(name) => blobs::start_upload(app, &name, request).await,
+        E::GetUpload(name, id) => blobs::upload_status(app, &name, id, request.headers()).await,
+        E::PatchUpload(name, id) => blobs::patch_upload(app, &name, id, request).await,
+        E::PutUpload(name, id) => blobs::finish_upload(app, &name, id, request).await,
+        E::CancelUpload(name, id) => blobs::cancel_upload(app, &name, id).await,
+        E::MethodNotAllowed(_) => Err(ApiError::new(
             Code::Unsupported,
-            format!("method {method} is not allowed here"),
+            format!("method {} is not allowed here", request.method()),
+        )),
+        E::Invalid(e) => Err(ApiError::from(e)),
+        E::Outside => Err(ApiError::new(
+            Code::NotFound,
+            format!("the API is served under {}/v2/", app.urls.prefix),
         )),
     }
 }

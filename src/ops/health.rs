@@ -18,7 +18,7 @@ use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::api::endpoint::{Endpoint, Target};
+use crate::api::endpoint::Endpoint;
 use crate::api::{ApiError, AppState, Code};
 
 /// Name of the storage check in `/debug/health`, as distribution names it.
@@ -141,7 +141,7 @@ pub async fn gate(State(health): State<Arc<Health>>, request: Request, next: Nex
     let root = request
         .extensions()
         .get::<Endpoint>()
-        .is_some_and(|e| e.target == Target::Root);
+        .is_some_and(|e| *e == Endpoint::Root);
     if root {
         if let Some(e) = health.unwritable() {
             return ApiError::new(

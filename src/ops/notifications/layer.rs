@@ -6,13 +6,14 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{header, HeaderMap, Method};
+use axum::http::{header, HeaderMap};
 use axum::middleware::Next;
 use axum::response::Response;
 
 use super::event::{Event, RequestRecord};
 use super::Notifier;
-use crate::api::events::Outcome;
+use crate::api::endpoint::Endpoint;
+use crate::api::events::{self, Outcome};
 
 /// Emits an event for every successful request that pushed, pulled, mounted or deleted content.
 pub async fn observe(
@@ -20,10 +21,11 @@ pub async fn observe(
     request: Request,
     next: Next,
 ) -> Response {
-    if !matches!(
-        *request.method(),
-        Method::GET | Method::PUT | Method::POST | Method::DELETE
-    ) {
+    let reports = request
+        .extensions()
+        .get::<Endpoint>()
+        .is_some_and(events::may_report);
+    if !reports {
         return next.run(request).await;
     }
     let headers = request.headers().clone();
