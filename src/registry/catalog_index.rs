@@ -1,4 +1,4 @@
-//! The catalog index, used on object storage (`Settings::indexed_listing`), where walking
+//! The catalog index ([`Indexed`]), the [`Catalog`] of object storage (`Settings::indexed_listing`), where walking
 //! `repositories/` level by level costs one listing request per directory and distribution's
 //! `_catalog` takes minutes on big buckets.
 //!
@@ -20,28 +20,46 @@
 //! repositories until the next garbage collection; `docs/s3.md` says so.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::time::SystemTime;
 
+use async_trait::async_trait;
 use bytes::Bytes;
 use futures_util::future::try_join_all;
 
+use super::catalog::{parse_tags, Catalog, WrittenSince};
 use super::error::Result;
 use super::gc::walk;
 use super::listing::Page;
-use super::names::RepoName;
-use super::Registry;
+use super::names::{RepoName, Tag};
 use crate::registry::paths;
-use crate::storage::StorageError;
+use crate::storage::{Storage, StorageError};
 
 /// Requests in flight while the index is built.
 const BUILD_CONCURRENCY: usize = 16;
 
-impl Registry {
-    /// A catalog page from the index: the first `n` repositories after `last`, from one listing of
-    /// the index started at `last`'s entry (entry keys sort as names do), so a page costs a request,
-    /// whatever the size of the catalog.
-    pub(super) async fn indexed_page(&self, n: usize, last: Option<&str>) -> Result<Page> {
-        self.ensure_catalog_index().await?;
+/// Listing from the catalog index, and tags from one flat listing of a tags directory.
+pub(super) struct Indexed {
+    storage: Arc<dyn Storage>,
+}
+
+#[async_trait]
+impl Catalog for Indexed {
+    /// Marks the index of a storage without repositories complete (it is: it is empty), so that no
+    /// `_catalog` request ever has to walk it.
+    async fn start(&self) -> Result<()> {
+        if self.exists(&paths::catalog_index_complete()).await?
+            || self.exists(&paths::repositories_root()).await?
+        {
+            return Ok(());
+        }
+        self.mark_complete().await
+    }
+
+    /// One listing of the index started at `last`'s entry (entry keys sort as names do), so a page
+    /// costs a request, whatever the size of the catalog.
+    async fn page(&self, n: usize, last: Option<&str>) -> Result<Page> {
+        self.ensure_built().await?;
         let after = last.map(paths::catalog_entry_key).unwrap_or_default();
         let keys = self
             .storage
@@ -57,86 +75,49 @@ impl Registry {
         Ok(Page { entries, more })
     }
 
-    async fn ensure_catalog_index(&self) -> Result<()> {
-        if !self.exists(&paths::catalog_index_complete()).await? {
-            self.build_catalog_index().await?;
-        }
-        Ok(())
+    /// The tags with a `current` link in one flat listing of the tags directory, as a delimiter
+    /// listing may still name deleted tags on some S3 engines.
+    async fn tags(&self, name: &RepoName) -> Result<Vec<Tag>> {
+        let listed = self
+            .storage
+            .walk(&paths::tags_dir(name))
+            .await
+            .map(|files| {
+                files
+                    .iter()
+                    .filter_map(|f| f.strip_suffix("/current/link"))
+                    .map(str::to_string)
+                    .collect::<Vec<_>>()
+            });
+        parse_tags(listed)
     }
 
-    /// Every repository in the index, sorted; the index is built first if it never was.
-    pub(super) async fn indexed_repositories(&self) -> Result<Vec<String>> {
-        self.ensure_catalog_index().await?;
-        let entries = match self.storage.walk(&paths::catalog_index_dir()).await {
-            Ok(e) => e,
-            Err(StorageError::NotFound(_)) => Vec::new(),
-            Err(e) => return Err(e.into()),
-        };
-        let names: BTreeSet<String> = entries
-            .iter()
-            .filter_map(|e| paths::catalog_entry_name(e))
-            .filter(|name| name.parse::<RepoName>().is_ok())
-            .collect();
-        Ok(names.into_iter().collect())
-    }
-
-    /// At start-up: marks the index of a storage without repositories complete (it is: it is empty), so
-    /// that no `_catalog` request ever has to walk it. Nothing without an index.
-    pub async fn start_catalog_index(&self) -> Result<()> {
-        if !self.settings.indexed_listing
-            || self.exists(&paths::catalog_index_complete()).await?
-            || self.exists(&paths::repositories_root()).await?
-        {
-            return Ok(());
-        }
-        self.mark_catalog_index_complete().await
-    }
-
-    async fn mark_catalog_index_complete(&self) -> Result<()> {
-        let now = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
+    async fn added(&self, name: &RepoName) -> Result<()> {
         self.storage
-            .put(&paths::catalog_index_complete(), Bytes::from(now))
+            .put(&paths::catalog_entry(name), Bytes::from(name.to_string()))
             .await?;
         Ok(())
     }
 
-    /// Records a repository in the index (on manifest push); nothing without an index.
-    pub(super) async fn index_repository(&self, name: &RepoName) -> Result<()> {
-        if self.settings.indexed_listing {
-            self.storage
-                .put(&paths::catalog_entry(name), Bytes::from(name.to_string()))
-                .await?;
-        }
-        Ok(())
+    async fn removed(&self, name: &RepoName) -> Result<()> {
+        self.delete_if_present(&paths::catalog_entry(name)).await
     }
 
-    /// Removes a repository from the index (when garbage collection removes it).
-    pub(super) async fn unindex_repository(&self, name: &RepoName) -> Result<()> {
-        if self.settings.indexed_listing {
-            self.delete_if_present(&paths::catalog_entry(name)).await?;
-        }
-        Ok(())
-    }
-
-    /// Makes the index match `repositories` (every repository a full walk found): adds entries for
-    /// those holding `_manifests`, removes entries older than `cutoff` of repositories without, unless
-    /// `written_since` says a write went to the repository since the collection started.
-    pub(super) async fn reconcile_catalog_index(
+    /// Adds entries for the repositories holding `_manifests`, removes entries older than `cutoff` of
+    /// repositories without.
+    async fn reconcile(
         &self,
         repositories: &[RepoName],
         cutoff: SystemTime,
-        written_since: &(dyn Fn(&RepoName) -> bool + Sync),
+        written_since: WrittenSince<'_>,
     ) -> Result<()> {
-        if !self.settings.indexed_listing {
-            return Ok(());
-        }
-        let indexed: BTreeSet<String> = self.indexed_repositories().await?.into_iter().collect();
+        let indexed: BTreeSet<String> = self.repositories().await?.into_iter().collect();
         let mut live = BTreeSet::new();
         for name in repositories {
             if self.exists(&paths::manifests_dir(name)).await? {
                 live.insert(name.to_string());
                 if !indexed.contains(name.as_str()) {
-                    self.index_repository(name).await?;
+                    self.added(name).await?;
                 }
             }
         }
@@ -157,24 +138,74 @@ impl Registry {
         }
         Ok(())
     }
+}
+
+impl Indexed {
+    /// The index over `storage`.
+    pub(super) fn new(storage: Arc<dyn Storage>) -> Indexed {
+        Indexed { storage }
+    }
+
+    async fn exists(&self, key: &str) -> Result<bool> {
+        match self.storage.stat(key).await {
+            Ok(_) => Ok(true),
+            Err(StorageError::NotFound(_)) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn delete_if_present(&self, key: &str) -> Result<()> {
+        match self.storage.delete(key).await {
+            Ok(()) | Err(StorageError::NotFound(_)) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn ensure_built(&self) -> Result<()> {
+        if !self.exists(&paths::catalog_index_complete()).await? {
+            self.build().await?;
+        }
+        Ok(())
+    }
+
+    /// Every repository in the index, sorted; the index is built first if it never was.
+    async fn repositories(&self) -> Result<Vec<String>> {
+        self.ensure_built().await?;
+        let entries = match self.storage.walk(&paths::catalog_index_dir()).await {
+            Ok(e) => e,
+            Err(StorageError::NotFound(_)) => Vec::new(),
+            Err(e) => return Err(e.into()),
+        };
+        let names: BTreeSet<String> = entries
+            .iter()
+            .filter_map(|e| paths::catalog_entry_name(e))
+            .filter(|name| name.parse::<RepoName>().is_ok())
+            .collect();
+        Ok(names.into_iter().collect())
+    }
+
+    async fn mark_complete(&self) -> Result<()> {
+        let now = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
+        self.storage
+            .put(&paths::catalog_index_complete(), Bytes::from(now))
+            .await?;
+        Ok(())
+    }
 
     /// Builds the index from a full walk of `repositories/`, checking and recording repositories in
     /// batches of [`BUILD_CONCURRENCY`] (each is a request or two to the object store), then marks it
     /// complete.
-    async fn build_catalog_index(&self) -> Result<()> {
-        let mut names = Vec::new();
-        self.walk_repositories(paths::repositories_root(), String::new(), &mut names)
-            .await?;
-        let names: Vec<RepoName> = names.iter().filter_map(|n| n.parse().ok()).collect();
+    async fn build(&self) -> Result<()> {
+        let names = walk::all_repositories(self.storage.as_ref()).await?;
         for batch in names.chunks(BUILD_CONCURRENCY) {
-            try_join_all(batch.iter().map(|name| self.index_if_repository(name))).await?;
+            try_join_all(batch.iter().map(|name| self.add_if_repository(name))).await?;
         }
-        self.mark_catalog_index_complete().await
+        self.mark_complete().await
     }
 
-    async fn index_if_repository(&self, name: &RepoName) -> Result<()> {
+    async fn add_if_repository(&self, name: &RepoName) -> Result<()> {
         if self.exists(&paths::manifests_dir(name)).await? {
-            self.index_repository(name).await?;
+            self.added(name).await?;
         }
         Ok(())
     }
@@ -182,11 +213,11 @@ impl Registry {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
     use std::time::Duration;
 
     use super::*;
     use crate::registry::gc::GcOptions;
+    use crate::registry::Registry;
     use crate::registry::Settings;
     use crate::storage::memory::Memory;
     use crate::storage::Storage;
@@ -237,21 +268,19 @@ mod tests {
         let storage = Memory::new();
         let registry = indexed(&storage);
         registry.start_catalog_index().await.unwrap();
+        let index = Indexed::new(Arc::new(storage.clone()));
         let mut all = vec![
             "a", "a-b", "a-b-c", "a.b", "a/b", "a/b-c", "a/b/c", "a0", "ab", "b", "b-a", "b.c/d",
             "c",
         ];
         for name in &all {
-            registry
-                .index_repository(&name.parse().unwrap())
-                .await
-                .unwrap();
+            index.added(&name.parse().unwrap()).await.unwrap();
         }
         all.sort_unstable();
         let all: Vec<String> = all.into_iter().map(String::from).collect();
         for n in 1..=all.len() + 1 {
             for last in std::iter::once(None).chain(all.iter().map(|l| Some(l.as_str()))) {
-                let page = registry.indexed_page(n, last).await.unwrap();
+                let page = index.page(n, last).await.unwrap();
                 let want = crate::registry::listing::paginate(&all, Some(n), last);
                 assert_eq!(page, want, "n={n} last={last:?}");
             }

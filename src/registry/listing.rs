@@ -1,5 +1,5 @@
-//! Discovery: tag lists, the repository catalog and referrers, with `n`/`last` pagination. On object
-//! storage the catalog comes from an index ([`super::catalog_index`]) and tags from one flat listing.
+//! Discovery: tag lists, the repository catalog and referrers, with `n`/`last` pagination. How
+//! repositories and tags are listed is the [`super::catalog`] chosen when the registry was built.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -12,7 +12,7 @@ use super::manifest_format;
 use super::names::{RepoName, Tag};
 use super::Registry;
 use crate::registry::paths;
-use crate::storage::{DirQuery, StorageError};
+use crate::storage::StorageError;
 
 /// One page of a sorted listing.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,86 +93,26 @@ impl Registry {
         Ok(tags)
     }
 
-    /// Every tag of a repository, sorted. With indexed listing, the tags are those with a `current`
-    /// link in one flat listing of the tags directory, as a delimiter listing may still name deleted
-    /// tags on some S3 engines.
+    /// Every tag of a repository, sorted.
     pub(super) async fn all_tags(&self, name: &RepoName) -> Result<Vec<Tag>> {
-        let dir = paths::tags_dir(name);
-        let listed = if self.settings.indexed_listing {
-            self.storage.walk(&dir).await.map(|files| {
-                files
-                    .iter()
-                    .filter_map(|f| f.strip_suffix("/current/link"))
-                    .map(str::to_string)
-                    .collect::<Vec<_>>()
-            })
-        } else {
-            self.storage.list(&dir).await
-        };
-        match listed {
-            Ok(names) => Ok(names.iter().filter_map(|t| t.parse().ok()).collect()),
-            Err(StorageError::NotFound(_)) => Ok(Vec::new()),
-            Err(e) => Err(e.into()),
-        }
+        self.catalog.tags(name).await
     }
 
-    /// A page of repository names. `n` defaults to 100 and may not exceed `catalog.maxentries`.
-    ///
-    /// A repository is a directory with a `_manifests` child; `_` directories are not entered. The
-    /// walk visits only what the page needs (see [`crate::storage::walk`]), so paging through a large
-    /// catalog costs about one walk in all, not one per page.
+    /// A page of repository names, from the catalog implementation chosen when the registry was built
+    /// ([`super::catalog`]). `n` defaults to 100 and may not exceed `catalog.maxentries`.
     pub async fn catalog(&self, n: Option<usize>, last: Option<&str>) -> Result<Page> {
         let max = self.settings.catalog_max_entries;
         if n.is_some_and(|n| n > max) {
             return Err(RegistryError::PaginationNumberInvalid { max });
         }
         let n = n.unwrap_or(100.min(max));
-        if self.settings.indexed_listing {
-            return self.indexed_page(n, last).await;
-        }
-        let query = DirQuery {
-            marker: "_manifests",
-            skip_prefix: "_",
-            after: last,
-            limit: n + 1,
-        };
-        let mut entries = self
-            .storage
-            .find_dirs(&paths::repositories_root(), &query)
-            .await?;
-        let more = entries.len() > n;
-        entries.truncate(n);
-        Ok(Page { entries, more })
+        self.catalog.page(n, last).await
     }
 
-    /// Depth-first walk: a directory with a `_manifests` child is a repository; `_` dirs are not entered.
-    pub(super) async fn walk_repositories(
-        &self,
-        dir: String,
-        prefix: String,
-        out: &mut Vec<String>,
-    ) -> Result<()> {
-        let mut stack = vec![(dir, prefix)];
-        while let Some((dir, prefix)) = stack.pop() {
-            let children = match self.storage.list(&dir).await {
-                Ok(c) => c,
-                Err(StorageError::NotFound(_)) => continue,
-                Err(e) => return Err(e.into()),
-            };
-            for child in children {
-                if child == "_manifests" {
-                    out.push(prefix.clone());
-                } else if !child.starts_with('_') {
-                    let name = if prefix.is_empty() {
-                        child.clone()
-                    } else {
-                        format!("{prefix}/{child}")
-                    };
-                    stack.push((format!("{dir}/{child}"), name));
-                }
-            }
-        }
-        Ok(())
+    /// At start-up, before the first request: what the catalog implementation needs (on object
+    /// storage, an empty bucket's index is marked complete).
+    pub async fn start_catalog_index(&self) -> Result<()> {
+        self.catalog.start().await
     }
 
     /// Manifests of the repository whose `subject` is `subject`, optionally only those of one artifact

@@ -128,7 +128,7 @@ impl Registry {
         self.storage
             .put(&paths::revision_link(name, &digest), link.clone())
             .await?;
-        self.index_repository(name).await?;
+        self.catalog.added(name).await?;
         if let Some(subject) = &parsed.subject {
             self.storage
                 .put(&paths::referrer_link(name, subject, &digest), link.clone())

@@ -3,7 +3,8 @@
 //! [`paths`], distribution's `v2` layout, which this layer owns); it knows nothing of HTTP.
 
 pub mod blobs;
-pub mod catalog_index;
+mod catalog;
+mod catalog_index;
 pub mod digest;
 pub mod error;
 pub mod gc;
@@ -32,8 +33,8 @@ pub struct Settings {
     /// Whether blob downloads are redirected to the storage's presigned URLs (object storage unless
     /// `storage.redirect.disable`).
     pub redirect: bool,
-    /// Whether listings use the catalog index and flat tag listings (object storage: see
-    /// [`listing`]), instead of walking directories.
+    /// Whether listings use the catalog index and flat tag listings (object storage), instead of
+    /// walking directories; read once, to choose the [`catalog`].
     pub indexed_listing: bool,
     /// How long a garbage collection waits between announcing itself in storage and marking
     /// (`storage.gc.settleperiod`); see [`gc::protocol`].
@@ -44,6 +45,8 @@ pub struct Settings {
 pub struct Registry {
     storage: Arc<dyn Storage>,
     settings: Settings,
+    /// How repositories and tags are listed, chosen once from the settings.
+    catalog: Box<dyn catalog::Catalog>,
     sessions: uploads::Sessions,
     gc: gc::barrier::Barrier,
     /// The garbage collection protocol with other processes on the same storage.
@@ -59,6 +62,7 @@ impl Registry {
         let timing = gc::protocol::Timing::new(settings.gc_settle_period);
         Registry {
             coordinator: gc::protocol::Coordinator::new(storage.clone(), timing),
+            catalog: catalog::choose(storage.clone(), settings.indexed_listing),
             storage,
             settings,
             sessions: Default::default(),

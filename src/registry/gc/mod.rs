@@ -244,7 +244,8 @@ impl Registry {
         }
         if let Some(g) = section().await? {
             g.may_delete()?;
-            self.reconcile_catalog_index(&repositories, cutoff, &|r| g.touched_repo(r))
+            self.catalog
+                .reconcile(&repositories, cutoff, &|r| g.touched_repo(r))
                 .await?;
             g.end().await?;
         }

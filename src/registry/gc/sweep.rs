@@ -64,7 +64,7 @@ impl Registry {
         for dir in paths::repo_content_dirs(name) {
             self.delete_if_present(&dir).await?;
         }
-        self.unindex_repository(name).await?;
+        self.catalog.removed(name).await?;
         for dir in paths::repo_dir_and_parents(name) {
             if !walk::list_or_empty(self.storage.as_ref(), &dir)
                 .await?

@@ -1,0 +1,112 @@
+//! How the registry lists repositories and tags, chosen once when it is built ([`choose`]): by
+//! walking directories ([`Walked`], on the filesystem and in memory, where listing a directory is a
+//! system call), or from the catalog index and flat tag listings
+//! ([`super::catalog_index::Indexed`], on object storage, where each directory costs a request and
+//! delimiter listings may still name deleted entries). The rest of the registry calls [`Catalog`]
+//! and never asks which one it has.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use async_trait::async_trait;
+
+use super::catalog_index::Indexed;
+use super::error::Result;
+use super::listing::Page;
+use super::names::{RepoName, Tag};
+use super::paths;
+use crate::storage::{DirQuery, Storage, StorageError};
+
+/// Whether GC saw a write to a repository since it started.
+pub(super) type WrittenSince<'a> = &'a (dyn Fn(&RepoName) -> bool + Sync);
+
+/// Listing repositories and tags, and keeping whatever the listing relies on up to date.
+#[async_trait]
+pub(super) trait Catalog: Send + Sync {
+    /// At start-up, before the first request.
+    async fn start(&self) -> Result<()>;
+    /// The first `n` repositories after `last`, in name order.
+    async fn page(&self, n: usize, last: Option<&str>) -> Result<Page>;
+    /// Every tag of a repository, sorted.
+    async fn tags(&self, name: &RepoName) -> Result<Vec<Tag>>;
+    /// A manifest was pushed to `name`.
+    async fn added(&self, name: &RepoName) -> Result<()>;
+    /// Garbage collection removed the repository `name`.
+    async fn removed(&self, name: &RepoName) -> Result<()>;
+    /// After garbage collection walked every repository (`repositories`): repairs what other
+    /// writers left, for repositories older than `cutoff` and not `written_since` the walk began.
+    async fn reconcile(
+        &self,
+        repositories: &[RepoName],
+        cutoff: SystemTime,
+        written_since: WrittenSince<'_>,
+    ) -> Result<()>;
+}
+
+/// The catalog for `storage`: the index when listings are costly (`indexed`), else walks.
+pub(super) fn choose(storage: Arc<dyn Storage>, indexed: bool) -> Box<dyn Catalog> {
+    if indexed {
+        Box::new(Indexed::new(storage))
+    } else {
+        Box::new(Walked { storage })
+    }
+}
+
+/// Tags from a listing of tag names; an absent tags directory has none, names that do not parse
+/// are skipped.
+pub(super) fn parse_tags(
+    listed: std::result::Result<Vec<String>, StorageError>,
+) -> Result<Vec<Tag>> {
+    match listed {
+        Ok(names) => Ok(names.iter().filter_map(|t| t.parse().ok()).collect()),
+        Err(StorageError::NotFound(_)) => Ok(Vec::new()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Listing by walking directories: a repository is a directory with a `_manifests` child (`_`
+/// directories are not entered), a tag a child of its tags directory. Nothing to maintain.
+struct Walked {
+    storage: Arc<dyn Storage>,
+}
+
+#[async_trait]
+impl Catalog for Walked {
+    async fn start(&self) -> Result<()> {
+        Ok(())
+    }
+
+    /// The walk visits only what the page needs (see [`crate::storage::walk`]), so paging through a
+    /// large catalog costs about one walk in all, not one per page.
+    async fn page(&self, n: usize, last: Option<&str>) -> Result<Page> {
+        let query = DirQuery {
+            marker: "_manifests",
+            skip_prefix: "_",
+            after: last,
+            limit: n + 1,
+        };
+        let mut entries = self
+            .storage
+            .find_dirs(&paths::repositories_root(), &query)
+            .await?;
+        let more = entries.len() > n;
+        entries.truncate(n);
+        Ok(Page { entries, more })
+    }
+
+    async fn tags(&self, name: &RepoName) -> Result<Vec<Tag>> {
+        parse_tags(self.storage.list(&paths::tags_dir(name)).await)
+    }
+
+    async fn added(&self, _: &RepoName) -> Result<()> {
+        Ok(())
+    }
+
+    async fn removed(&self, _: &RepoName) -> Result<()> {
+        Ok(())
+    }
+
+    async fn reconcile(&self, _: &[RepoName], _: SystemTime, _: WrittenSince<'_>) -> Result<()> {
+        Ok(())
+    }
+}
