@@ -209,6 +209,10 @@ impl From<RegistryError> for ApiError {
                 tracing::error!(error = %e, "storage failure");
                 return ApiError::new(Code::Unknown, "internal server error");
             }
+            RegistryError::Corrupt(e) => {
+                tracing::error!(error = %e, "unreadable stored data");
+                return ApiError::new(Code::Unknown, "internal server error");
+            }
         };
         ApiError::new(code, message)
     }

@@ -135,6 +135,7 @@ pub fn run(cli: Cli) -> i32 {
                     dry_run,
                     delete_untagged,
                     grace_period: garbage_collect::grace_period(&config, grace_period),
+                    retention: None,
                 },
                 quiet,
             };

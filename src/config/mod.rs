@@ -13,7 +13,9 @@ pub mod keys;
 mod log;
 pub mod maintenance;
 pub mod notifications;
+pub mod pattern;
 mod render;
+pub mod retention;
 pub mod s3;
 mod sources;
 mod storage;
@@ -79,6 +81,8 @@ pub struct Config {
     pub notifications: notifications::NotificationsConfig,
     /// The web UI served beside the registry.
     pub ui: ui::UiSection,
+    /// Retention policies and the trash (Wharf only).
+    pub retention: retention::RetentionConfig,
     /// Where each value came from (not a setting), so that a setting found unusable after loading
     /// is reported with its real source.
     #[serde(skip)]
@@ -98,6 +102,7 @@ impl Default for Config {
             health: Default::default(),
             notifications: Default::default(),
             ui: Default::default(),
+            retention: Default::default(),
             origins: Default::default(),
         }
     }
@@ -192,6 +197,14 @@ impl Config {
             .validate()
             .map_err(|(key, message)| ConfigError::Invalid {
                 origin: origin_of("notifications.endpoints"),
+                key,
+                message,
+            })?;
+        config
+            .retention
+            .validate()
+            .map_err(|(key, message)| ConfigError::Invalid {
+                origin: origin_of("retention.policies"),
                 key,
                 message,
             })?;

@@ -113,6 +113,7 @@ pub async fn start(
             dry_run: gc.dryrun,
             delete_untagged: gc.deleteuntagged,
             grace_period: gc.graceperiod.get(),
+            retention: None,
         };
         tasks.spawn(jobs::scheduled_gc(
             ops.clone(),

@@ -255,6 +255,7 @@ mod tests {
             dry_run: false,
             delete_untagged: false,
             grace_period: Duration::from_secs(3600),
+            retention: None,
         };
         registry.collect_garbage(&options).await.unwrap();
         let page = registry.catalog(None, None).await.unwrap();
@@ -291,11 +292,8 @@ mod tests {
         Registry::new(
             Arc::new(storage.clone()),
             Settings {
-                delete_enabled: true,
-                catalog_max_entries: 1000,
-                redirect: false,
                 indexed_listing: true,
-                gc_settle_period: std::time::Duration::ZERO,
+                ..Settings::for_tests()
             },
         )
     }

@@ -52,6 +52,9 @@ pub enum RegistryError {
     /// raced it, or lost its lease).
     #[error("unavailable: {0}")]
     Unavailable(String),
+    /// Something Wharf stored cannot be read back (a damaged record of its own).
+    #[error("stored data is unreadable: {0}")]
+    Corrupt(String),
     /// The backend failed.
     #[error(transparent)]
     Storage(StorageError),

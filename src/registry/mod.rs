@@ -15,7 +15,9 @@ pub mod manifest_format;
 pub mod manifests;
 pub mod names;
 pub mod paths;
+pub mod pulls;
 pub mod purge;
+pub mod retention;
 pub mod uploads;
 
 use std::sync::Arc;
@@ -41,6 +43,20 @@ pub struct Settings {
     pub gc_settle_period: std::time::Duration,
 }
 
+#[cfg(test)]
+impl Settings {
+    /// Deletes enabled, walked listings, no settle period: for unit tests over memory storage.
+    pub fn for_tests() -> Settings {
+        Settings {
+            delete_enabled: true,
+            catalog_max_entries: 1000,
+            redirect: false,
+            indexed_listing: false,
+            gc_settle_period: std::time::Duration::ZERO,
+        }
+    }
+}
+
 /// The registry: every repository over one storage backend.
 pub struct Registry {
     storage: Arc<dyn Storage>,
@@ -54,6 +70,8 @@ pub struct Registry {
     /// Sorted tag lists by repository; GC and deletes list afresh.
     tag_cache: crate::storage::listing_cache::ListingCache,
     manifest_cache: manifest_cache::ManifestCache,
+    /// Pulls noted and not yet written.
+    pulls: pulls::Pulls,
 }
 
 impl Registry {
@@ -69,6 +87,7 @@ impl Registry {
             gc: Default::default(),
             tag_cache: Default::default(),
             manifest_cache: Default::default(),
+            pulls: Default::default(),
         }
     }
 

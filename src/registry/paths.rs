@@ -32,6 +32,9 @@
 //!     ├── catalog-index-complete                   present once the index was built from a full walk
 //!     ├── write-probe/<uuid>                       written and deleted by the start-up and health
 //!     │                                            checks that storage is writable
+//!     ├── trash/<hex of name>/<hex of tag>         a tag a retention policy deleted (JSON: digest,
+//!     │                                            when, why, until when it is restorable)
+//!     ├── pulls/<hex of name>/<alg>/<hex>          when that manifest was last pulled (RFC 3339)
 //!     └── gc/                                      garbage collection's protocol with writers
 //!         ├── running/<id>                         a running collection's record, rewritten as it beats
 //!         ├── sweeping/<id>                        present while that collection deletes
@@ -132,6 +135,39 @@ pub fn catalog_entry_name(key: &str) -> Option<String> {
 /// Present once the catalog index holds every repository of a full walk.
 pub fn catalog_index_complete() -> String {
     format!("{ROOT}/_wharf/catalog-index-complete")
+}
+
+/// Directory of the trash: tags deleted by a retention policy, restorable until they expire (see
+/// [`crate::registry::retention`]).
+pub fn trash_dir() -> String {
+    format!("{ROOT}/_wharf/trash")
+}
+
+/// A repository's directory in the trash: its name in hex, one level whatever its `/`s.
+pub fn trash_repo_dir(name: &RepoName) -> String {
+    format!("{}/{}", trash_dir(), hex::encode(name.as_str()))
+}
+
+/// The trash entry of a deleted tag.
+pub fn trash_entry(name: &RepoName, tag: &Tag) -> String {
+    format!("{}/{}", trash_repo_dir(name), hex::encode(tag.as_str()))
+}
+
+/// When a manifest was last pulled from a repository (see [`crate::registry::pulls`]); a file
+/// registry:2 never reads.
+pub fn pull_record(name: &RepoName, digest: &Digest) -> String {
+    format!(
+        "{}/{}/{}/{}",
+        pull_records_dir(),
+        hex::encode(name.as_str()),
+        digest.algorithm().name(),
+        digest.hex()
+    )
+}
+
+/// Directory of every repository's pull records.
+pub fn pull_records_dir() -> String {
+    format!("{ROOT}/_wharf/pulls")
 }
 
 /// A file the writability check creates, reads back and deletes (`id` is a fresh UUID).

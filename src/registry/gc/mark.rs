@@ -1,8 +1,9 @@
 //! The mark phase: what one repository keeps alive.
 //!
-//! Roots are every manifest revision, or with `delete_untagged` only the manifests tags point at plus
-//! revisions younger than the grace period (a push in progress stores index children and referrers
-//! before whatever tags them). From the roots the collector follows index children and referrers (the
+//! Roots are the manifests tags point at, plus the untagged revisions the collection keeps: every
+//! one without `delete_untagged`; with it, those younger than the grace period (a push in progress
+//! stores index children and referrers before whatever tags them); with retention, also those in the
+//! trash and those the policy's untagged rule spares. From the roots the collector follows index children and referrers (the
 //! manifests whose `subject` is a kept manifest), found by parsing every revision, so referrers pushed
 //! before Wharf indexed them are found too. A kept manifest marks its own blob, its config and layers.
 
@@ -68,13 +69,13 @@ impl Registry {
         })
     }
 
-    /// Adds to `marks` every digest the repository keeps, and returns the revisions it does not keep
-    /// (always none without `delete_untagged`).
+    /// Adds to `marks` every digest the repository keeps, and returns the revisions it does not keep.
+    /// An untagged revision is a root when `keep_untagged` says so, given its digest and when its link
+    /// was written.
     pub(super) async fn mark_repo(
         &self,
         scan: &RepoScan,
-        delete_untagged: bool,
-        cutoff: SystemTime,
+        keep_untagged: &(dyn Fn(&Digest, SystemTime) -> bool + Sync),
         marks: &mut HashSet<Digest>,
     ) -> Result<Vec<Digest>> {
         let mut edges: HashMap<Digest, Edges> = HashMap::new();
@@ -89,17 +90,13 @@ impl Registry {
             }
             edges.insert(d.clone(), e);
         }
-        let mut queue: Vec<Digest> = if delete_untagged {
-            let tagged = scan.tags.iter().filter_map(|(_, d)| d.clone());
-            let young = scan
-                .revisions
-                .iter()
-                .filter(|(_, t)| *t > cutoff)
-                .map(|(d, _)| d.clone());
-            tagged.chain(young).collect()
-        } else {
-            scan.revisions.iter().map(|(d, _)| d.clone()).collect()
-        };
+        let tagged = scan.tags.iter().filter_map(|(_, d)| d.clone());
+        let untagged = scan
+            .revisions
+            .iter()
+            .filter(|(d, t)| keep_untagged(d, *t))
+            .map(|(d, _)| d.clone());
+        let mut queue: Vec<Digest> = tagged.chain(untagged).collect();
         let mut kept: HashSet<Digest> = HashSet::new();
         while let Some(d) = queue.pop() {
             if !kept.insert(d.clone()) {
@@ -123,6 +120,11 @@ impl Registry {
             .filter(|(d, _)| !kept.contains(d))
             .map(|(d, _)| d.clone())
             .collect())
+    }
+
+    /// The blobs a stored manifest references (config and layers); none when it is missing.
+    pub(super) async fn manifest_blobs(&self, digest: &Digest) -> Result<Vec<Digest>> {
+        Ok(self.manifest_edges(digest).await?.blobs)
     }
 
     /// What a stored manifest references; nothing when it is missing or not a manifest.

@@ -3,15 +3,17 @@
 //!
 //! 0. Unless it is a dry run, the collection announces itself in storage and waits the settle period
 //!    ([`protocol`]), so writers everywhere record what they make reachable from then on.
-//! 1. Mark ([`mark`]): every repository (including those that never held a manifest) is scanned; what
+//! 1. With retention policies ([`retain`]), each governed repository's doomed tags are deleted into
+//!    the trash ([`super::retention`]).
+//! 2. Mark ([`mark`]): every repository (including those that never held a manifest) is scanned; what
 //!    each keeps is marked in one set of digests shared by all repositories.
-//! 2. With `delete_untagged`, manifests nothing keeps lose their revision link (and tag history and
+//! 3. With `delete_untagged` (or a policy), manifests nothing keeps lose their revision link (and tag history and
 //!    referrer entries).
-//! 3. Sweep: a blob is deleted, with every link to it, when it is unmarked, its data is older than the
+//! 4. Sweep: a blob is deleted, with every link to it, when it is unmarked, its data is older than the
 //!    grace period, no repository linked it within the grace period, and no write touched it since
 //!    the collection started: in this process ([`barrier`]) or any other ([`protocol`]). Deletions
 //!    happen in sections that hold both barriers.
-//! 4. Repositories left with no tag, manifest or upload session, and no recent link, are removed, so
+//! 5. Repositories left with no tag, manifest or upload session, and no recent link, are removed, so
 //!    they leave the catalog; on object storage the catalog index is then reconciled with the walk
 //!    ([`super::catalog_index`]).
 //!
@@ -22,15 +24,19 @@
 pub mod barrier;
 mod mark;
 pub mod protocol;
+mod retain;
 mod sweep;
 pub(super) mod walk;
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use super::digest::Digest;
 use super::error::{RegistryError, Result};
 use super::names::RepoName;
+use super::retention::trash::TrashEntry;
+use super::retention::{Policies, RepoRetention};
 use super::Registry;
 
 /// Deleted blobs per batch; writes wait for at most one batch.
@@ -45,6 +51,8 @@ pub struct GcOptions {
     pub delete_untagged: bool,
     /// Content written or linked less than this long ago is kept.
     pub grace_period: Duration,
+    /// Retention policies to apply first (see [`super::retention`]); `None` applies none.
+    pub retention: Option<Arc<Policies>>,
 }
 
 /// What a collection found and deleted (or, in a dry run, would delete).
@@ -68,6 +76,8 @@ pub struct GcReport {
     pub blobs_kept_recent: usize,
     /// Empty repositories removed.
     pub repositories_removed: Vec<RepoName>,
+    /// What retention policies deleted, per governed repository with anything to delete.
+    pub retention: Vec<RepoRetention>,
 }
 
 /// Both barriers, held for one section of deletions (never in a dry run): the in-process one
@@ -148,15 +158,87 @@ impl Registry {
             }
         };
 
+        let now = SystemTime::now();
+        let repositories = walk::all_repositories(storage).await?;
+        let mut scanned = Vec::new();
+        for name in &repositories {
+            scanned.push(self.scan_repo(name).await?);
+        }
+        let mut trash = self.trash_by_repository().await?;
+        if let Some(policies) = &options.retention {
+            for scan in &mut scanned {
+                let Some(policy) = policies.for_repository(&scan.name) else {
+                    continue;
+                };
+                let doomed = self.doomed_tags(scan, policy, now).await?;
+                if doomed.is_empty() {
+                    continue;
+                }
+                let guard = section().await?;
+                let (outcome, trashed) = self
+                    .delete_doomed(
+                        scan,
+                        policy,
+                        doomed,
+                        guard.as_ref(),
+                        policies.trash_period,
+                        now,
+                    )
+                    .await?;
+                if let Some(g) = guard {
+                    g.end().await?;
+                }
+                for entry in trashed {
+                    let entries = trash.entry(entry.repository.clone()).or_default();
+                    entries.retain(|e| e.tag != entry.tag);
+                    entries.push(entry);
+                }
+                report.retention.push(outcome);
+            }
+        }
+
         let mut marks = HashSet::new();
         let mut scans = Vec::new();
-        let repositories = walk::all_repositories(storage).await?;
-        for name in &repositories {
-            let scan = self.scan_repo(name).await?;
-            let doomed = self
-                .mark_repo(&scan, options.delete_untagged, cutoff, &mut marks)
-                .await?;
+        for scan in scanned {
+            let entries = trash.get(&scan.name).map(Vec::as_slice).unwrap_or_default();
+            let in_trash: HashSet<&Digest> = entries
+                .iter()
+                .filter(|e| !e.expired(now))
+                .map(|e| &e.digest)
+                .collect();
+            let expired: HashSet<&Digest> = entries
+                .iter()
+                .filter(|e| e.expired(now))
+                .map(|e| &e.digest)
+                .collect();
+            let policy = options
+                .retention
+                .as_ref()
+                .and_then(|p| p.for_repository(&scan.name));
+            let keep_untagged = |d: &Digest, written: SystemTime| {
+                if written > cutoff || in_trash.contains(d) {
+                    return true;
+                }
+                match policy {
+                    Some(p) => match p.untagged {
+                        Some(limit) => now.duration_since(written).unwrap_or_default() <= limit,
+                        None => !expired.contains(d),
+                    },
+                    None => !options.delete_untagged,
+                }
+            };
+            let doomed = self.mark_repo(&scan, &keep_untagged, &mut marks).await?;
             scans.push((scan, doomed));
+        }
+        // What each governed repository's doomed manifests use, read before the sweep deletes them.
+        let mut retention_blobs = Vec::new();
+        for outcome in &report.retention {
+            let doomed = scans
+                .iter()
+                .find(|(scan, _)| scan.name == outcome.repository)
+                .map(|(_, doomed)| doomed.as_slice())
+                .unwrap_or_default();
+            retention_blobs.push(self.blobs_of(doomed).await?);
         }
         report.repositories = scans.len();
         report.marked = marks.len();
@@ -249,6 +331,51 @@ impl Registry {
                 .await?;
             g.end().await?;
         }
+        account_retention(&mut report, retention_blobs);
+        if announced.is_some() {
+            self.empty_expired_trash(&trash, now).await?;
+        }
         Ok(report)
+    }
+
+    /// Removes expired trash entries whose manifest is gone or whose tag was pushed again: nothing
+    /// is left to restore or to protect.
+    async fn empty_expired_trash(
+        &self,
+        trash: &HashMap<RepoName, Vec<TrashEntry>>,
+        now: SystemTime,
+    ) -> Result<()> {
+        for entry in trash.values().flatten().filter(|e| e.expired(now)) {
+            let revision = super::paths::revision_link(&entry.repository, &entry.digest);
+            let tag = super::paths::tag_current_link(&entry.repository, &entry.tag);
+            if !self.exists(&revision).await? || self.exists(&tag).await? {
+                self.forget_trashed(&entry.repository, &entry.tag).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Fills in each governed repository's deleted manifests, and the bytes freed of the blobs its
+/// doomed manifests used (`blobs`, in the order of `report.retention`): blobs no kept manifest shares.
+fn account_retention(report: &mut GcReport, blobs: Vec<HashSet<Digest>>) {
+    let freed: HashMap<&Digest, u64> = report.blobs_deleted.iter().map(|(d, s)| (d, *s)).collect();
+    let accounted: Vec<(Vec<Digest>, u64)> = report
+        .retention
+        .iter()
+        .zip(&blobs)
+        .map(|(outcome, used)| {
+            let manifests = report
+                .manifests_deleted
+                .iter()
+                .filter(|(repo, _)| *repo == outcome.repository)
+                .map(|(_, d)| d.clone())
+                .collect();
+            (manifests, used.iter().filter_map(|d| freed.get(d)).sum())
+        })
+        .collect();
+    for (outcome, (manifests, bytes)) in report.retention.iter_mut().zip(accounted) {
+        outcome.manifests = manifests;
+        outcome.bytes_freed = bytes;
     }
 }

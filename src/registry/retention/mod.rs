@@ -1,0 +1,50 @@
+//! Retention: policies that delete old tags ([`policy`]), applied by a garbage collection
+//! ([`crate::registry::gc`], which deletes through its protocol with concurrent writers and then
+//! frees the bytes), with a trash that keeps deleted tags restorable for a while ([`trash`]). A dry
+//! run is the preview: the same decisions, and the bytes that would be freed, with nothing deleted.
+//!
+//! Never deleted: a tag a policy keeps; a manifest a kept index or tag reaches, or the referrers of
+//! one (GC's marking follows them); a tag pushed or re-pointed while the run is going (the run skips
+//! a repository any write touched since it started, and re-reads each tag before deleting it).
+
+pub mod policy;
+pub mod trash;
+
+use serde::Serialize;
+
+use super::digest::Digest;
+use super::names::{RepoName, Tag};
+
+pub use policy::Policies;
+
+/// What retention did (or, in a dry run, would do) to one repository.
+#[derive(Debug, Clone, Serialize)]
+pub struct RepoRetention {
+    /// The repository.
+    pub repository: RepoName,
+    /// The index of the policy governing it in `retention.policies`.
+    pub policy: usize,
+    /// Tags deleted, newest first.
+    pub tags: Vec<DeletedTag>,
+    /// A write reached the repository during the run, so its tags were left for the next run.
+    pub skipped_busy: bool,
+    /// Manifests deleted (no kept tag, index or trash entry reaches them any more).
+    pub manifests: Vec<Digest>,
+    /// Bytes of blobs freed that only this repository's deleted manifests used.
+    pub bytes_freed: u64,
+}
+
+/// A tag a policy deleted.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeletedTag {
+    /// The tag.
+    pub tag: Tag,
+    /// The manifest it pointed at.
+    pub digest: Digest,
+    /// When it was last pushed (RFC 3339).
+    pub pushed: String,
+    /// When its manifest was last pulled (RFC 3339), if ever.
+    pub pulled: Option<String>,
+    /// The rule that deleted it.
+    pub reason: String,
+}

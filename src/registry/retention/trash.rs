@@ -1,0 +1,145 @@
+//! The trash: a tag a retention policy deletes leaves an entry, `_wharf/trash/<hex of name>/<hex of
+//! tag>` (JSON), naming the manifest it pointed at, when and why it went, and until when it can be
+//! restored. Until then garbage collection keeps that manifest and everything it references, so
+//! [`Registry::restore_tag`] can put the tag back; after it, the manifest is collected like any
+//! other that no tag reaches.
+
+use std::collections::HashMap;
+use std::time::SystemTime;
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+use crate::registry::digest::Digest;
+use crate::registry::error::{RegistryError, Result};
+use crate::registry::gc::walk;
+use crate::registry::names::{Reference, RepoName, Tag};
+use crate::registry::paths;
+use crate::registry::Registry;
+use crate::storage::StorageError;
+
+/// One deleted tag.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrashEntry {
+    /// The repository.
+    pub repository: RepoName,
+    /// The tag.
+    pub tag: Tag,
+    /// The manifest it pointed at.
+    pub digest: Digest,
+    /// When it was deleted (RFC 3339).
+    pub deleted: String,
+    /// Until when it can be restored (RFC 3339).
+    pub expires: String,
+    /// Why: the policy and its rule.
+    pub reason: String,
+}
+
+impl TrashEntry {
+    /// Whether the entry can no longer be restored at `now`.
+    pub fn expired(&self, now: SystemTime) -> bool {
+        humantime::parse_rfc3339(&self.expires).map_or(true, |t| t <= now)
+    }
+}
+
+impl Registry {
+    /// Puts a deleted tag's entry in the trash (replacing an older entry of the same tag).
+    pub(crate) async fn trash(&self, entry: &TrashEntry) -> Result<()> {
+        let json = serde_json::to_vec(entry).map_err(|e| RegistryError::Corrupt(e.to_string()))?;
+        self.storage
+            .put(
+                &paths::trash_entry(&entry.repository, &entry.tag),
+                Bytes::from(json),
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Every entry in the trash, expired or not, by repository then tag. Unreadable entries are
+    /// skipped.
+    pub async fn trash_entries(&self) -> Result<Vec<TrashEntry>> {
+        let files = match self.storage.walk(&paths::trash_dir()).await {
+            Ok(files) => files,
+            Err(StorageError::NotFound(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(e.into()),
+        };
+        let mut entries = Vec::new();
+        for file in files {
+            let key = paths::child(&paths::trash_dir(), &file);
+            let bytes = match self.storage.get(&key).await {
+                Ok(b) => b,
+                Err(StorageError::NotFound(_)) => continue,
+                Err(e) => return Err(e.into()),
+            };
+            if let Ok(entry) = serde_json::from_slice::<TrashEntry>(&bytes) {
+                entries.push(entry);
+            }
+        }
+        entries.sort_by(|a, b| (&a.repository, &a.tag).cmp(&(&b.repository, &b.tag)));
+        Ok(entries)
+    }
+
+    /// The trash entries by repository.
+    pub(crate) async fn trash_by_repository(&self) -> Result<HashMap<RepoName, Vec<TrashEntry>>> {
+        let mut by_repo: HashMap<RepoName, Vec<TrashEntry>> = HashMap::new();
+        for entry in self.trash_entries().await? {
+            by_repo
+                .entry(entry.repository.clone())
+                .or_default()
+                .push(entry);
+        }
+        Ok(by_repo)
+    }
+
+    /// Removes a tag's trash entry, if any.
+    pub(crate) async fn forget_trashed(&self, name: &RepoName, tag: &Tag) -> Result<()> {
+        self.delete_if_present(&paths::trash_entry(name, tag)).await
+    }
+
+    /// Puts a deleted tag back, pointing at the manifest it pointed at, as a push would (so a
+    /// garbage collection running meanwhile keeps it), and empties its trash entry. Fails with
+    /// `ManifestUnknown` when the trash has no such tag, or when its content was already collected
+    /// (naming the expiry).
+    pub async fn restore_tag(&self, name: &RepoName, tag: &Tag) -> Result<TrashEntry> {
+        let key = paths::trash_entry(name, tag);
+        let entry: TrashEntry = match self.storage.get(&key).await {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map_err(|e| RegistryError::Corrupt(format!("trash entry {key}: {e}")))?,
+            Err(StorageError::NotFound(_)) => {
+                return Err(RegistryError::ManifestUnknown(format!(
+                    "{name}:{tag} is not in the trash"
+                )))
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let manifest = self
+            .get_manifest(name, &Reference::Digest(entry.digest.clone()))
+            .await
+            .map_err(|e| match e {
+                RegistryError::ManifestUnknown(_) => RegistryError::ManifestUnknown(format!(
+                    "{name}:{tag} ({}) was collected after its trash entry expired at {}",
+                    entry.digest, entry.expires
+                )),
+                other => other,
+            })?;
+        self.put_manifest(
+            name,
+            &Reference::Tag(tag.clone()),
+            Some(&manifest.media_type),
+            manifest.bytes,
+        )
+        .await?;
+        self.delete_if_present(&key).await?;
+        Ok(entry)
+    }
+
+    /// When a tag's current link was last written: its push time, on the filesystem and on S3, for
+    /// data registry:2 wrote too.
+    pub(crate) async fn tag_pushed(
+        &self,
+        name: &RepoName,
+        tag: &Tag,
+    ) -> Result<Option<SystemTime>> {
+        walk::modified(self.storage.as_ref(), &paths::tag_current_link(name, tag)).await
+    }
+}
