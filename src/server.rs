@@ -150,6 +150,7 @@ pub async fn serve_with(
         .await
         .map_err(std::io::Error::other)?;
     let running = ops::start(&config, state.clone(), options).await?;
+    let registry_state = state.clone();
     let mut app = ops::wrap(api::router(state, http), &config, &running.ops);
     if config.ui.enabled {
         app = crate::ui::embedded::mount(&config, app).map_err(std::io::Error::other)?;
@@ -170,7 +171,7 @@ pub async fn serve_with(
         &limits,
     );
     let listener = listener.into_std()?;
-    if config.http.tls.enabled() {
+    let served = if config.http.tls.enabled() {
         serve_tls(listener, service, handle, &limits, &config).await
     } else {
         let mut server = axum_server::from_tcp(listener)?
@@ -178,7 +179,13 @@ pub async fn serve_with(
             .handle(handle);
         limits.configure(server.http_builder());
         server.serve(service).await
+    };
+    if !config.storage.maintenance.readonly.enabled {
+        if let Err(e) = registry_state.registry.flush_pulls().await {
+            tracing::warn!(error = %e, "writing last-pull records at shutdown failed");
+        }
     }
+    served
 }
 
 /// The app's make-service, under the connection limits.

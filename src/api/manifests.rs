@@ -54,6 +54,7 @@ pub async fn get(
             ),
         ));
     }
+    app.registry.record_pull(name, &manifest.digest);
     let fields = [
         (header::CONTENT_TYPE, manifest.media_type.clone()),
         (CONTENT_DIGEST, manifest.digest.to_string()),

@@ -79,7 +79,7 @@ pub fn print_report(report: &GcReport, quiet: bool, out: &mut dyn Write) -> std:
 }
 
 /// `1.5 MiB (1572864 bytes)`.
-fn human_bytes(n: u64) -> String {
+pub(super) fn human_bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
     if n < 1024 {
         return format!("{n} bytes");

@@ -1,6 +1,7 @@
 //! The `wharf` command line: subcommands and what each runs.
 
 mod garbage_collect;
+mod retention;
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -50,6 +51,24 @@ pub enum Command {
         /// The config.yml to read, as for `serve`.
         config: Option<PathBuf>,
     },
+    /// Apply the retention policies (retention.policies) once: a preview of what they would delete,
+    /// per repository with the bytes freed, unless --apply. Safe while servers run.
+    Retention {
+        /// Delete (tags go to the trash, then garbage collection frees their bytes).
+        #[arg(long)]
+        apply: bool,
+        /// Print JSON instead of tables.
+        #[arg(long)]
+        json: bool,
+        /// The registry's config.yml; defaults to $REGISTRY_CONFIGURATION_PATH, else built-in defaults.
+        config: Option<PathBuf>,
+    },
+    /// The tags retention deleted: `list` them, or `restore REPOSITORY:TAG` before they expire.
+    Trash {
+        /// What to do.
+        #[command(subcommand)]
+        action: TrashCommand,
+    },
     /// Delete blobs no manifest uses (and, with -m, manifests no tag reaches). Safe while a server
     /// runs on the same storage: content younger than the grace period is kept.
     GarbageCollect {
@@ -69,6 +88,49 @@ pub enum Command {
         /// The registry's config.yml; defaults to $REGISTRY_CONFIGURATION_PATH, else built-in defaults.
         config: Option<PathBuf>,
     },
+}
+
+/// `wharf trash` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum TrashCommand {
+    /// Print every deleted tag still in the trash.
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// The registry's config.yml; defaults to $REGISTRY_CONFIGURATION_PATH, else built-in defaults.
+        config: Option<PathBuf>,
+    },
+    /// Put a deleted tag back (REPOSITORY:TAG, e.g. team/app:v1).
+    Restore {
+        /// The tag to restore.
+        #[arg(value_name = "REPOSITORY:TAG")]
+        tag: String,
+        /// The registry's config.yml; defaults to $REGISTRY_CONFIGURATION_PATH, else built-in defaults.
+        config: Option<PathBuf>,
+    },
+}
+
+/// The configuration for a command that works on the storage, after dropping root as `serve` would;
+/// the exit code on failure, with the reason printed.
+fn storage_command(config: Option<PathBuf>) -> Result<Config, i32> {
+    let config = load(config)
+        .map_err(|e| {
+            eprintln!("wharf: {e}");
+            2
+        })?
+        .config;
+    match become_service_user(&config) {
+        Ok(outcome) => log_outcome(&outcome, |warn, line| {
+            let level = if warn { "warning: " } else { "" };
+            eprintln!("wharf: {level}{line}");
+        }),
+        Err(e) => {
+            eprintln!("wharf: {e}");
+            return Err(2);
+        }
+    }
+    Ok(config)
 }
 
 /// Arguments as registry:2's image entrypoint reads them: a first argument naming a `.yml`/`.yaml` file
@@ -113,23 +175,10 @@ pub fn run(cli: Cli) -> i32 {
             grace_period,
             config,
         } => {
-            let config = match load(config) {
-                Ok(loaded) => loaded.config,
-                Err(e) => {
-                    eprintln!("wharf: {e}");
-                    return 2;
-                }
+            let config = match storage_command(config) {
+                Ok(c) => c,
+                Err(code) => return code,
             };
-            match become_service_user(&config) {
-                Ok(outcome) => log_outcome(&outcome, |warn, line| {
-                    let level = if warn { "warning: " } else { "" };
-                    eprintln!("wharf: {level}{line}");
-                }),
-                Err(e) => {
-                    eprintln!("wharf: {e}");
-                    return 2;
-                }
-            }
             let command = garbage_collect::GcCommand {
                 options: crate::registry::gc::GcOptions {
                     dry_run,
@@ -140,6 +189,39 @@ pub fn run(cli: Cli) -> i32 {
                 quiet,
             };
             garbage_collect::run(&config, &command, &mut std::io::stdout())
+        }
+        Command::Retention {
+            apply,
+            json,
+            config,
+        } => match storage_command(config) {
+            Ok(config) => retention::run(&config, apply, format(json), &mut std::io::stdout()),
+            Err(code) => code,
+        },
+        Command::Trash { action } => {
+            let (action, json, config) = match action {
+                TrashCommand::List { json, config } => {
+                    (Ok(retention::TrashAction::List), json, config)
+                }
+                TrashCommand::Restore { tag, config } => (
+                    retention::repo_tag(&tag).map(|(r, t)| retention::TrashAction::Restore(r, t)),
+                    false,
+                    config,
+                ),
+            };
+            let action = match action {
+                Ok(a) => a,
+                Err(e) => {
+                    eprintln!("wharf trash: {e}");
+                    return 2;
+                }
+            };
+            match storage_command(config) {
+                Ok(config) => {
+                    retention::trash(&config, &action, format(json), &mut std::io::stdout())
+                }
+                Err(code) => code,
+            }
         }
         Command::Config { check, config } => match load_for_serving(config) {
             Ok(loaded) => {
@@ -439,6 +521,15 @@ async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
+/// Tables, or JSON with `--json`.
+fn format(json: bool) -> retention::Format {
+    if json {
+        retention::Format::Json
+    } else {
+        retention::Format::Table
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -471,3 +562,4 @@ mod tests {
         }
     }
 }
+

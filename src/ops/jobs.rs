@@ -1,6 +1,6 @@
-//! Background jobs of a serving registry: upload purging and scheduled garbage collection. Each is a
-//! loop that sleeps, runs, logs and counts its result, and is aborted when the server stops (both
-//! are safe to stop at any await point).
+//! Background jobs of a serving registry: upload purging, scheduled garbage collection and retention,
+//! and writing last-pull records. Each is a loop that sleeps, runs, logs and counts its result, and
+//! is aborted when the server stops (each is safe to stop at any await point).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -95,5 +95,57 @@ pub async fn scheduled_gc(
     loop {
         tokio::time::sleep(interval).await;
         let _ = collect_garbage(&ops, &app, &options).await;
+    }
+}
+
+/// Applies the retention policies in `options` every `interval`, forever: each run is a garbage
+/// collection that first deletes the tags the policies doom into the trash.
+pub async fn scheduled_retention(
+    ops: Arc<Ops>,
+    app: Arc<AppState>,
+    interval: Duration,
+    options: GcOptions,
+) {
+    loop {
+        tokio::time::sleep(interval).await;
+        let _ = retention(&ops, &app, &options).await;
+    }
+}
+
+/// Runs the retention policies once in the server, logging each deleted tag and counting them.
+pub async fn retention(ops: &Ops, app: &AppState, options: &GcOptions) -> Result<GcReport> {
+    let report = collect_garbage(ops, app, options).await?;
+    let mut tags = 0;
+    for repo in &report.retention {
+        if repo.skipped_busy {
+            tracing::info!(repository = %repo.repository, "retention: a push reached the repository during the run; it is weighed again next run");
+        }
+        for tag in &repo.tags {
+            tracing::info!(
+                repository = %repo.repository,
+                tag = %tag.tag,
+                digest = %tag.digest,
+                reason = %tag.reason,
+                dry_run = report.dry_run,
+                "retention: tag deleted into the trash"
+            );
+        }
+        tags += repo.tags.len();
+    }
+    if !report.dry_run {
+        let manifests = report.retention.iter().map(|r| r.manifests.len()).sum();
+        let trash = app.registry.trash_entries().await.map_or(0, |t| t.len());
+        ops.metrics.retention_run(tags, manifests, trash);
+    }
+    Ok(report)
+}
+
+/// Writes the noted pulls every `interval`, forever (see [`crate::registry::pulls`]).
+pub async fn flush_pulls(app: Arc<AppState>, interval: Duration) {
+    loop {
+        tokio::time::sleep(interval).await;
+        if let Err(e) = app.registry.flush_pulls().await {
+            tracing::warn!(error = %e, "writing last-pull records failed; retrying at the next flush");
+        }
     }
 }

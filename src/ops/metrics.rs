@@ -80,6 +80,9 @@ pub struct Metrics {
     gc_freed_bytes: Counter,
     gc_deleted_blobs: Counter,
     uploads_purged: Counter,
+    retention_deleted_tags: Counter,
+    retention_deleted_manifests: Counter,
+    trash_tags: Gauge,
     auth_failures: Family<ReasonLabels, Counter>,
     notifications_sent: Family<EndpointLabels, Counter>,
     notifications_failed: Family<EndpointLabels, Counter>,
@@ -99,6 +102,9 @@ impl Default for Metrics {
             gc_freed_bytes: Counter::default(),
             gc_deleted_blobs: Counter::default(),
             uploads_purged: Counter::default(),
+            retention_deleted_tags: Counter::default(),
+            retention_deleted_manifests: Counter::default(),
+            trash_tags: Gauge::default(),
             auth_failures: Family::default(),
             notifications_sent: Family::default(),
             notifications_failed: Family::default(),
@@ -151,6 +157,21 @@ impl Default for Metrics {
             m.uploads_purged.clone(),
         );
         r.register(
+            "retention_deleted_tags",
+            "Tags retention policies deleted into the trash",
+            m.retention_deleted_tags.clone(),
+        );
+        r.register(
+            "retention_deleted_manifests",
+            "Manifests retention policies deleted (no kept tag, index or trash entry reached them)",
+            m.retention_deleted_manifests.clone(),
+        );
+        r.register(
+            "trash_tags",
+            "Deleted tags in the trash, restorable or expired, after the last retention run",
+            m.trash_tags.clone(),
+        );
+        r.register(
             "auth_failures",
             "Requests refused for bad or missing credentials, by reason",
             m.auth_failures.clone(),
@@ -189,6 +210,13 @@ impl Metrics {
         self.gc_runs.get_or_create(&ResultLabels { result }).inc();
         self.gc_freed_bytes.inc_by(freed_bytes);
         self.gc_deleted_blobs.inc_by(deleted_blobs as u64);
+    }
+
+    /// Counts what a retention run deleted, and sets the trash's size.
+    pub fn retention_run(&self, tags: usize, manifests: usize, trash: usize) {
+        self.retention_deleted_tags.inc_by(tags as u64);
+        self.retention_deleted_manifests.inc_by(manifests as u64);
+        self.trash_tags.set(trash as i64);
     }
 
     /// Counts removed upload sessions.

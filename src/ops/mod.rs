@@ -26,9 +26,13 @@ use crate::api::endpoint;
 use crate::api::AppState;
 use crate::config::Config;
 use crate::registry::gc::GcOptions;
+use crate::registry::retention::Policies;
 use health::Health;
 use metrics::Metrics;
 use notifications::Notifier;
+
+/// How often noted pulls are written to storage.
+const PULL_FLUSH_INTERVAL: Duration = Duration::from_secs(60);
 
 /// What the operational parts of one server share.
 pub struct Ops {
@@ -119,6 +123,25 @@ pub async fn start(
             ops.clone(),
             app.clone(),
             gc.interval.get(),
+            options,
+        ));
+    }
+    if !read_only {
+        tasks.spawn(jobs::flush_pulls(app.clone(), PULL_FLUSH_INTERVAL));
+    }
+    let retention = &config.retention;
+    if !retention.schedule.is_zero() && !retention.policies.is_empty() && !read_only {
+        let policies = Policies::new(retention).map_err(std::io::Error::other)?;
+        let options = GcOptions {
+            dry_run: retention.dryrun,
+            delete_untagged: gc.deleteuntagged,
+            grace_period: gc.graceperiod.get(),
+            retention: Some(Arc::new(policies)),
+        };
+        tasks.spawn(jobs::scheduled_retention(
+            ops.clone(),
+            app.clone(),
+            retention.schedule.get(),
             options,
         ));
     }

@@ -19,6 +19,7 @@ pub use policy::Policies;
 
 /// What retention did (or, in a dry run, would do) to one repository.
 #[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct RepoRetention {
     /// The repository.
     pub repository: RepoName,
@@ -36,6 +37,7 @@ pub struct RepoRetention {
 
 /// A tag a policy deleted.
 #[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct DeletedTag {
     /// The tag.
     pub tag: Tag,
