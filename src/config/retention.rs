@@ -102,9 +102,15 @@ impl RetentionConfig {
             ] {
                 for (j, pattern) in patterns.iter().enumerate() {
                     if let Err(e) = tag_pattern(pattern) {
+                        // The parser's message spans lines; its last one says what is wrong.
+                        let text = e.to_string();
+                        let why = text.lines().last().unwrap_or_default();
                         return Err((
                             format!("{at}.{field}[{j}]"),
-                            format!("{pattern:?} is not a regular expression: {e}"),
+                            format!(
+                                "{pattern:?} is not a regular expression ({})",
+                                why.trim_start_matches("error: ")
+                            ),
                         ));
                     }
                 }

@@ -206,11 +206,19 @@ impl Registry {
                 .filter(|e| !e.expired(now))
                 .map(|e| &e.digest)
                 .collect();
-            let expired: HashSet<&Digest> = entries
+            let mut expired: HashSet<&Digest> = entries
                 .iter()
                 .filter(|e| e.expired(now))
                 .map(|e| &e.digest)
                 .collect();
+            // A preview counts what its deletions free once their trash period ends.
+            if options.dry_run {
+                let previewed = report
+                    .retention
+                    .iter()
+                    .filter(|r| r.repository == scan.name);
+                expired.extend(previewed.flat_map(|r| r.tags.iter().map(|t| &t.digest)));
+            }
             let policy = options
                 .retention
                 .as_ref()

@@ -83,8 +83,15 @@ fn patterns(list: &[String]) -> Result<Vec<Regex>, regex::Error> {
     list.iter().map(|p| tag_pattern(p)).collect()
 }
 
+/// A duration in its largest whole unit that keeps it readable: `40d`, `36h`, `15m`, `30s`.
 fn human(d: Duration) -> String {
-    humantime::format_duration(Duration::from_secs(d.as_secs())).to_string()
+    let secs = d.as_secs();
+    match secs {
+        s if s >= 2 * 86_400 => format!("{}d", s / 86_400),
+        s if s >= 2 * 3600 => format!("{}h", s / 3600),
+        s if s >= 2 * 60 => format!("{}m", s / 60),
+        s => format!("{s}s"),
+    }
 }
 
 impl Policy {
@@ -365,7 +372,7 @@ mod tests {
         assert_eq!(doomed.len(), 1);
         assert_eq!(
             doomed[0].1,
-            "pushed 20days ago (delete.olderthan 14days); never pulled, pushed 20days ago (delete.notpulledfor 7days)"
+            "pushed 20d ago (delete.olderthan 14d); never pulled, pushed 20d ago (delete.notpulledfor 7d)"
         );
     }
 

@@ -1,0 +1,676 @@
+//! Retention policies through the real interface: a server on `127.0.0.1:0` holding images pushed over
+//! HTTP and by skopeo, and the real `wharf retention` / `wharf trash` binary beside it on the same
+//! storage, configured only by `REGISTRY_*` variables. The preview deletes nothing and names the
+//! bytes it would free; `--apply` moves tags to the trash, where their content survives until the
+//! trash period ends; a restore brings a tag back byte for byte; kept indexes, their children and
+//! referrers survive; last pulls keep tags; scheduled runs never take a kept image from concurrent
+//! pushers.
+mod common;
+#[path = "common/oci_layout.rs"]
+mod oci_layout;
+#[path = "common/skopeo.rs"]
+mod skopeo;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+
+use common::{http, image_manifest, push_blob, put_manifest, sha256, TestServer};
+use serde_json::{json, Value};
+
+const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+/// Server and commands share a short settle period, so each run takes about a second.
+const SETTLE: (&str, &str) = ("REGISTRY_STORAGE_GC_SETTLEPERIOD", "1s");
+const DELETE: (&str, &str) = ("REGISTRY_STORAGE_DELETE_ENABLED", "true");
+
+/// `wharf <args>` on the storage at `root` with `env`; returns exit code, stdout and stderr.
+fn wharf(root: &Path, env: &[(&str, &str)], args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_wharf"))
+        .args(args)
+        .env("REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY", root)
+        .env(SETTLE.0, SETTLE.1)
+        .env("REGISTRY_STORAGE_GC_GRACEPERIOD", "0s")
+        .envs(env.iter().copied())
+        .output()
+        .expect("run wharf");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `wharf <args> --json` that must succeed, parsed.
+fn wharf_json(root: &Path, env: &[(&str, &str)], args: &[&str]) -> Value {
+    let mut args = args.to_vec();
+    args.push("--json");
+    let (code, out, err) = wharf(root, env, &args);
+    assert_eq!(code, 0, "wharf {args:?}: {out}{err}");
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
+}
+
+/// Sets the modification time of `path` to `hours` ago (a tag's push time, a revision's age).
+fn age(path: &Path, hours: u32) {
+    let ok = Command::new("touch")
+        .arg("-d")
+        .arg(format!("{hours} hours ago"))
+        .arg(path)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "touch {}", path.display());
+}
+
+fn v2(server: &TestServer) -> std::path::PathBuf {
+    server.root.join("docker/registry/v2")
+}
+
+fn tag_link(server: &TestServer, repo: &str, tag: &str) -> std::path::PathBuf {
+    v2(server).join(format!(
+        "repositories/{repo}/_manifests/tags/{tag}/current/link"
+    ))
+}
+
+fn revision_link(server: &TestServer, repo: &str, digest: &str) -> std::path::PathBuf {
+    let hex = digest.trim_start_matches("sha256:");
+    v2(server).join(format!(
+        "repositories/{repo}/_manifests/revisions/sha256/{hex}/link"
+    ))
+}
+
+/// An image pushed over HTTP: its manifest's bytes and digest, and every blob it uses.
+struct Pushed {
+    manifest: Vec<u8>,
+    digest: String,
+    blobs: BTreeMap<String, Vec<u8>>,
+}
+
+/// Pushes a config (unique to `seed`) and `layers`, then the manifest under `reference` (with a
+/// `subject` when given).
+async fn push(
+    server: &TestServer,
+    repo: &str,
+    reference: &str,
+    seed: &str,
+    layers: &[&[u8]],
+    subject: Option<&Pushed>,
+) -> Pushed {
+    let config = format!(r#"{{"architecture":"amd64","os":"linux","seed":"{seed}"}}"#).into_bytes();
+    let mut blobs = BTreeMap::new();
+    for bytes in std::iter::once(config.as_slice()).chain(layers.iter().copied()) {
+        blobs.insert(push_blob(server, repo, bytes).await, bytes.to_vec());
+    }
+    let mut manifest: Value = serde_json::from_slice(&image_manifest(&config, layers)).unwrap();
+    if let Some(s) = subject {
+        manifest["subject"] =
+            json!({"mediaType": OCI_MANIFEST, "digest": s.digest, "size": s.manifest.len()});
+        manifest["artifactType"] = json!("application/vnd.example.signature");
+    }
+    let manifest = serde_json::to_vec(&manifest).unwrap();
+    let r = put_manifest(server, repo, reference, OCI_MANIFEST, &manifest).await;
+    assert_eq!(r.status(), 201, "push {repo}:{reference}");
+    Pushed {
+        digest: sha256(&manifest),
+        manifest,
+        blobs,
+    }
+}
+
+/// Tags `repo`'s list shows.
+async fn tags(server: &TestServer, repo: &str) -> Vec<String> {
+    let r = http()
+        .get(format!("{}/v2/{repo}/tags/list", server.url))
+        .send()
+        .await
+        .unwrap();
+    let body: Value = r.json().await.unwrap();
+    let mut tags: Vec<String> = body["tags"]
+        .as_array()
+        .map(|t| t.iter().map(|t| t.as_str().unwrap().to_string()).collect())
+        .unwrap_or_default();
+    tags.sort();
+    tags
+}
+
+async fn status(server: &TestServer, path: &str) -> u16 {
+    http()
+        .get(format!("{}{path}", server.url))
+        .header("accept", format!("{OCI_MANIFEST}, {OCI_INDEX}"))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// Asserts `reference` of `repo` pulls as `image`: the manifest and every blob, byte for byte.
+async fn assert_pulls(server: &TestServer, repo: &str, reference: &str, image: &Pushed) {
+    let r = http()
+        .get(format!("{}/v2/{repo}/manifests/{reference}", server.url))
+        .header("accept", OCI_MANIFEST)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{repo}:{reference}");
+    assert_eq!(
+        r.bytes().await.unwrap().to_vec(),
+        image.manifest,
+        "{repo}:{reference}"
+    );
+    for (digest, bytes) in &image.blobs {
+        let r = http()
+            .get(format!("{}/v2/{repo}/blobs/{digest}", server.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{repo}:{reference} blob {digest}");
+        assert_eq!(
+            r.bytes().await.unwrap().to_vec(),
+            *bytes,
+            "{repo}:{reference} blob {digest}"
+        );
+    }
+}
+
+fn deleted_tags(report: &Value) -> Vec<String> {
+    report["repositories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r["tags"].as_array().unwrap().iter())
+        .map(|t| t["tag"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// "Keep the newest 2 and latest" over six tags: the preview names the three older tags and the exact
+/// bytes only they use, and deletes nothing; `--apply` moves them to the trash (their blobs stay),
+/// leaves an unmatched repository alone, and `wharf trash restore` brings one back byte for byte. A
+/// later run with a zero trash period frees the next doomed tag's unique blobs at once, while the
+/// shared base layer and the trashed tags' content stay.
+#[tokio::test(flavor = "multi_thread")]
+async fn preview_apply_restore_and_expiry() {
+    let policy = (
+        "REGISTRY_RETENTION_POLICIES",
+        r#"[{repositories: ["team/*"], keep: {latest: 2, tags: ["latest"]}}]"#,
+    );
+    let server = TestServer::start_env(&[SETTLE, DELETE, policy]).await;
+    let base = b"shared base layer".to_vec();
+    let mut images = BTreeMap::new();
+    for (i, hours) in [(1usize, 5u32), (2, 4), (3, 3), (4, 2), (5, 1)] {
+        let own = format!("layer of b{i}").into_bytes();
+        let image = push(
+            &server,
+            "team/app",
+            &format!("b{i}"),
+            &format!("b{i}"),
+            &[&base, &own],
+            None,
+        )
+        .await;
+        age(&tag_link(&server, "team/app", &format!("b{i}")), hours);
+        images.insert(i, image);
+    }
+    let r = put_manifest(
+        &server,
+        "team/app",
+        "latest",
+        OCI_MANIFEST,
+        &images[&1].manifest,
+    )
+    .await;
+    assert_eq!(r.status(), 201);
+    age(&tag_link(&server, "team/app", "latest"), 5);
+    let other = push(&server, "other/app", "x", "other", &[b"other layer"], None).await;
+    age(&tag_link(&server, "other/app", "x"), 1000);
+    let root = server.root.clone();
+    let all = ["b1", "b2", "b3", "b4", "b5", "latest"];
+
+    let preview = wharf_json(&root, &[policy], &["retention"]);
+    assert_eq!(preview["dryRun"], true);
+    assert_eq!(deleted_tags(&preview), ["b3", "b2", "b1"], "{preview:#}");
+    let unique = |i: usize| -> u64 {
+        let image = &images[&i];
+        (image.manifest.len()
+            + image
+                .blobs
+                .iter()
+                .filter(|(_, b)| **b != base)
+                .map(|(_, b)| b.len())
+                .sum::<usize>()) as u64
+    };
+    assert_eq!(
+        preview["repositories"][0]["bytesFreed"],
+        unique(2) + unique(3),
+        "{preview:#}"
+    );
+    assert_eq!(preview["repositories"][0]["repository"], "team/app");
+    assert_eq!(
+        tags(&server, "team/app").await,
+        all,
+        "a preview deletes nothing"
+    );
+
+    let (code, table, _) = wharf(&root, &[policy], &["retention"]);
+    assert_eq!(code, 0);
+    assert!(
+        table.contains("team/app (retention.policies[0])"),
+        "{table}"
+    );
+    assert!(
+        table.contains("not among the newest 2 (keep.latest)"),
+        "{table}"
+    );
+    assert!(
+        table.contains("preview only: nothing was deleted"),
+        "{table}"
+    );
+
+    let applied = wharf_json(&root, &[policy], &["retention", "--apply"]);
+    assert_eq!(applied["dryRun"], false);
+    assert_eq!(deleted_tags(&applied), ["b3", "b2", "b1"]);
+    assert_eq!(tags(&server, "team/app").await, ["b4", "b5", "latest"]);
+    assert_eq!(
+        tags(&server, "other/app").await,
+        ["x"],
+        "no policy governs other/"
+    );
+    assert_pulls(&server, "other/app", "x", &other).await;
+    for i in [2, 3] {
+        for digest in images[&i].blobs.keys() {
+            assert_eq!(
+                status(&server, &format!("/v2/team/app/blobs/{digest}")).await,
+                200,
+                "b{i}'s content waits in the trash"
+            );
+        }
+    }
+    let trash = wharf_json(&root, &[], &["trash", "list"]);
+    let trashed: Vec<&str> = trash
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["tag"].as_str().unwrap())
+        .collect();
+    assert_eq!(trashed, ["b1", "b2", "b3"], "{trash:#}");
+    assert!(trash[0]["reason"]
+        .as_str()
+        .unwrap()
+        .starts_with("retention.policies[0]: "));
+
+    let (code, out, err) = wharf(&root, &[], &["trash", "restore", "team/app:b2"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(
+        out.trim(),
+        format!("restored team/app:b2 -> {}", images[&2].digest)
+    );
+    assert_pulls(&server, "team/app", "b2", &images[&2]).await;
+    let (code, _, err) = wharf(&root, &[], &["trash", "restore", "team/app:b2"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("team/app:b2 is not in the trash"), "{err}");
+
+    // b2 was pushed again by its restore, so b4 is now the oldest outside the newest two.
+    let expired = wharf_json(
+        &root,
+        &[policy, ("REGISTRY_RETENTION_TRASHPERIOD", "0s")],
+        &["retention", "--apply"],
+    );
+    assert_eq!(deleted_tags(&expired), ["b4"], "{expired:#}");
+    assert_eq!(
+        expired["repositories"][0]["bytesFreed"],
+        unique(4),
+        "{expired:#}"
+    );
+    for (digest, bytes) in &images[&4].blobs {
+        let want = if *bytes == base { 200 } else { 404 };
+        assert_eq!(
+            status(&server, &format!("/v2/team/app/blobs/{digest}")).await,
+            want
+        );
+    }
+    for digest in images[&3].blobs.keys() {
+        assert_eq!(
+            status(&server, &format!("/v2/team/app/blobs/{digest}")).await,
+            200
+        );
+    }
+    assert_pulls(&server, "team/app", "latest", &images[&1]).await;
+    assert_pulls(&server, "team/app", "b5", &images[&5]).await;
+    let trash = wharf_json(&root, &[], &["trash", "list"]);
+    let trashed: Vec<&str> = trash
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["tag"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        trashed,
+        ["b1", "b3"],
+        "b4's expired entry goes with its content"
+    );
+    server.stop().await;
+}
+
+/// A kept multi-arch index keeps its untagged children and the referrer (a signature) of its
+/// manifest, however old; an old orphan manifest goes by the untagged rule, a young one stays; a
+/// tag matching `delete.tags` goes to the trash with its manifest kept for restoring.
+#[tokio::test(flavor = "multi_thread")]
+async fn kept_indexes_children_and_referrers_survive() {
+    let policy = (
+        "REGISTRY_RETENTION_POLICIES",
+        r#"[{keep: {tags: ["multi"]}, delete: {tags: ["tmp-.*"], untagged: 24h}}]"#,
+    );
+    let server = TestServer::start_env(&[SETTLE, DELETE, policy]).await;
+    let repo = "app";
+    let amd64 = push(&server, repo, "amd64-tmp", "amd64", &[b"amd64 layer"], None).await;
+    let arm64 = push(&server, repo, "arm64-tmp", "arm64", &[b"arm64 layer"], None).await;
+    for tag in ["amd64-tmp", "arm64-tmp"] {
+        let r = http()
+            .delete(format!("{}/v2/{repo}/manifests/{tag}", server.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 202);
+    }
+    let index = serde_json::to_vec(&json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_INDEX,
+        "manifests": [
+            {"mediaType": OCI_MANIFEST, "digest": amd64.digest, "size": amd64.manifest.len(), "platform": {"architecture": "amd64", "os": "linux"}},
+            {"mediaType": OCI_MANIFEST, "digest": arm64.digest, "size": arm64.manifest.len(), "platform": {"architecture": "arm64", "os": "linux"}},
+        ],
+    }))
+    .unwrap();
+    let r = put_manifest(&server, repo, "multi", OCI_INDEX, &index).await;
+    assert_eq!(r.status(), 201);
+    let index_digest = sha256(&index);
+    let index_image = Pushed {
+        manifest: index.clone(),
+        digest: index_digest.clone(),
+        blobs: BTreeMap::new(),
+    };
+    let signature = push(
+        &server,
+        repo,
+        "sig-tmp",
+        "signature",
+        &[b"signature"],
+        Some(&index_image),
+    )
+    .await;
+    let r = http()
+        .delete(format!("{}/v2/{repo}/manifests/sig-tmp", server.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let orphan = push(
+        &server,
+        repo,
+        "orphan-tmp",
+        "orphan",
+        &[b"orphan layer"],
+        None,
+    )
+    .await;
+    let young = push(&server, repo, "young-tmp", "young", &[b"young layer"], None).await;
+    for tag in ["orphan-tmp", "young-tmp"] {
+        let r = http()
+            .delete(format!("{}/v2/{repo}/manifests/{tag}", server.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 202);
+    }
+    let doomed = push(&server, repo, "tmp-1", "doomed", &[b"doomed layer"], None).await;
+    for digest in [
+        &amd64.digest,
+        &arm64.digest,
+        &index_digest,
+        &signature.digest,
+        &orphan.digest,
+    ] {
+        age(&revision_link(&server, repo, digest), 48);
+    }
+    age(&tag_link(&server, repo, "multi"), 48);
+
+    let report = wharf_json(&server.root, &[policy], &["retention", "--apply"]);
+    assert_eq!(deleted_tags(&report), ["tmp-1"], "{report:#}");
+    let manifests = report["repositories"][0]["manifests"].as_array().unwrap();
+    assert_eq!(manifests, &[json!(orphan.digest)], "{report:#}");
+    for (what, digest) in [
+        ("amd64 child", &amd64.digest),
+        ("arm64 child", &arm64.digest),
+        ("signature", &signature.digest),
+        ("young orphan", &young.digest),
+        ("trashed tmp-1", &doomed.digest),
+    ] {
+        assert_eq!(
+            status(&server, &format!("/v2/{repo}/manifests/{digest}")).await,
+            200,
+            "{what}"
+        );
+    }
+    assert_eq!(
+        status(&server, &format!("/v2/{repo}/manifests/{}", orphan.digest)).await,
+        404
+    );
+    assert_pulls(&server, repo, &amd64.digest, &amd64).await;
+    assert_pulls(&server, repo, &signature.digest, &signature).await;
+    let r = http()
+        .get(format!("{}/v2/{repo}/referrers/{index_digest}", server.url))
+        .send()
+        .await
+        .unwrap();
+    let referrers: Value = r.json().await.unwrap();
+    assert_eq!(
+        referrers["manifests"][0]["digest"],
+        signature.digest.as_str()
+    );
+    assert_eq!(tags(&server, repo).await, ["multi"]);
+    server.stop().await;
+}
+
+/// Last pulls count: of two tags pushed 40 days ago, the one pulled today survives "not pulled for
+/// 30 days" and the other goes; the pull is written when the server stops.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_recent_pull_keeps_a_tag() {
+    let server = TestServer::start_env(&[SETTLE, DELETE]).await;
+    let pulled = push(&server, "app", "pulled", "pulled", &[b"pulled layer"], None).await;
+    push(&server, "app", "idle", "idle", &[b"idle layer"], None).await;
+    for tag in ["pulled", "idle"] {
+        age(&tag_link(&server, "app", tag), 40 * 24);
+    }
+    assert_pulls(&server, "app", "pulled", &pulled).await;
+    let dir = server.stop_keep_dir().await;
+    let policy = (
+        "REGISTRY_RETENTION_POLICIES",
+        "[{delete: {notpulledfor: 30d}}]",
+    );
+    let report = wharf_json(dir.path(), &[policy], &["retention", "--apply"]);
+    assert_eq!(deleted_tags(&report), ["idle"], "{report:#}");
+    let reason = report["repositories"][0]["tags"][0]["reason"]
+        .as_str()
+        .unwrap();
+    assert_eq!(
+        reason,
+        "never pulled, pushed 40d ago (delete.notpulledfor 30d)"
+    );
+    let server = TestServer::start_at(dir.path(), &[SETTLE]).await;
+    assert_eq!(tags(&server, "app").await, ["pulled"]);
+    server.stop().await;
+}
+
+/// Bad or missing policies stop `wharf retention` with exit 2 and one line naming the setting.
+#[test]
+fn bad_policies_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, _, err) = wharf(dir.path(), &[], &["retention"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("no retention policies are configured (retention.policies"),
+        "{err}"
+    );
+    let bad = (
+        "REGISTRY_RETENTION_POLICIES",
+        r#"[{keep: {latest: 3, tags: ["("]}}]"#,
+    );
+    let (code, _, err) = wharf(dir.path(), &[bad], &["retention"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("retention.policies[0].keep.tags[0]"), "{err}");
+    assert!(
+        err.contains("is not a regular expression (unclosed group)"),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    let (code, _, err) = wharf(dir.path(), &[], &["trash", "restore", "no-tag-here"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("is not REPOSITORY:TAG"), "{err}");
+}
+
+/// With retention scheduled every second in the server, CI tags pushed over HTTP are deleted and
+/// freed (trash period zero, grace period zero) while release tags sharing their layers are pushed
+/// concurrently over HTTP and by skopeo: every release image still pulls byte for byte, and the
+/// runs did delete CI tags.
+#[tokio::test(flavor = "multi_thread")]
+async fn scheduled_runs_never_take_a_kept_image_from_concurrent_pushers() {
+    let policy = (
+        "REGISTRY_RETENTION_POLICIES",
+        r#"[{keep: {tags: ["release-.*"]}, delete: {tags: ["ci-.*"]}}]"#,
+    );
+    let (server, debug) = TestServer::start_with_debug(&[
+        SETTLE,
+        DELETE,
+        policy,
+        ("REGISTRY_RETENTION_SCHEDULE", "1s"),
+        ("REGISTRY_RETENTION_TRASHPERIOD", "0s"),
+        ("REGISTRY_STORAGE_GC_GRACEPERIOD", "0s"),
+        ("REGISTRY_HTTP_DEBUG_PROMETHEUS_ENABLED", "true"),
+    ])
+    .await;
+    let shared: Vec<Vec<u8>> = (0..3)
+        .map(|i| format!("shared base {i}").into_bytes())
+        .collect();
+    let mut pushers = Vec::new();
+    for p in 0..3 {
+        let (url, root, shared) = (server.url.clone(), server.root.clone(), shared.clone());
+        pushers.push(tokio::spawn(async move {
+            let server = TestServer::attach(&url, &root);
+            let mut releases = Vec::new();
+            for i in 0..6 {
+                let own = format!("own layer {p}-{i}").into_bytes();
+                let layers: [&[u8]; 2] = [&shared[(p + i) % shared.len()], &own];
+                let kind = if i % 2 == 0 { "ci" } else { "release" };
+                let tag = format!("{kind}-{p}-{i}");
+                let image = push_retrying(&server, "app", &tag, &layers).await;
+                if kind == "release" {
+                    releases.push((tag, image));
+                }
+            }
+            releases
+        }));
+    }
+    let layout_dir = tempfile::tempdir().unwrap();
+    let mut layout = oci_layout::OciLayout::create(layout_dir.path());
+    let image = layout.add_image("skopeo-release", oci_layout::LINUX_AMD64, 2);
+    layout.tag("release-skopeo", OCI_MANIFEST, &image.manifest);
+    let skopeo = skopeo::Skopeo::new();
+    skopeo
+        .copy(
+            &skopeo::oci_ref(layout_dir.path(), "release-skopeo"),
+            &format!("docker://{}/app:release-skopeo", server.host()),
+            &[],
+        )
+        .await;
+    let mut releases = Vec::new();
+    for p in pushers {
+        releases.extend(p.await.unwrap());
+    }
+    let deleted = |metrics: &str| -> u64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix("wharf_retention_deleted_tags_total "))
+            .map_or(0, |v| v.trim().parse().unwrap())
+    };
+    let mut metrics = String::new();
+    for _ in 0..100 {
+        metrics = http()
+            .get(format!("{debug}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if deleted(&metrics) >= 9 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert_eq!(deleted(&metrics), 9, "every CI tag deleted once: {metrics}");
+    let left = tags(&server, "app").await;
+    assert!(left.iter().all(|t| t.starts_with("release-")), "{left:?}");
+    for (tag, image) in &releases {
+        assert_pulls(&server, "app", tag, image).await;
+    }
+    for blob in std::iter::once(&image.config).chain(&image.layers) {
+        let r = http()
+            .get(format!("{}/v2/app/blobs/{}", server.url, blob.digest))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "skopeo's release blob {}", blob.digest);
+    }
+    assert_eq!(
+        status(&server, "/v2/app/manifests/release-skopeo").await,
+        200
+    );
+    server.stop().await;
+}
+
+/// Pushes like a registry client: a 503 `UNAVAILABLE` (a write that raced a collection) or a
+/// manifest refused for a blob collected meanwhile starts the push over.
+async fn push_retrying(server: &TestServer, repo: &str, tag: &str, layers: &[&[u8]]) -> Pushed {
+    for _attempt in 0..10 {
+        let config =
+            format!(r#"{{"architecture":"amd64","os":"linux","seed":"{tag}"}}"#).into_bytes();
+        let mut blobs = BTreeMap::new();
+        let mut failed = false;
+        for bytes in std::iter::once(config.as_slice()).chain(layers.iter().copied()) {
+            let digest = sha256(bytes);
+            let r = http()
+                .post(format!(
+                    "{}/v2/{repo}/blobs/uploads/?digest={digest}",
+                    server.url
+                ))
+                .body(bytes.to_vec())
+                .send()
+                .await
+                .unwrap();
+            if r.status() == 503 {
+                failed = true;
+                break;
+            }
+            assert_eq!(r.status(), 201, "blob push for {tag}");
+            blobs.insert(digest, bytes.to_vec());
+        }
+        if failed {
+            continue;
+        }
+        let manifest = image_manifest(&config, layers);
+        let r = put_manifest(server, repo, tag, OCI_MANIFEST, &manifest).await;
+        if r.status() == 201 {
+            return Pushed {
+                digest: sha256(&manifest),
+                manifest,
+                blobs,
+            };
+        }
+        assert!(
+            matches!(r.status().as_u16(), 400 | 503),
+            "manifest push for {tag}: {}",
+            r.status()
+        );
+    }
+    panic!("push of {repo}:{tag} kept failing");
+}
