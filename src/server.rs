@@ -43,6 +43,7 @@ pub fn registry(config: &Config) -> Result<Registry, ConfigError> {
             redirect: object_storage && !config.storage.redirect.disable,
             indexed_listing: object_storage,
             gc_settle_period: config.storage.gc.settleperiod.get(),
+            quotas: config.quotas.clone(),
         },
     ))
 }

@@ -173,6 +173,9 @@ pub async fn start_upload(app: &AppState, name: &RepoName, request: Request) -> 
     if let Some(digest) = &q.digest {
         let digest = parse_digest(digest)?;
         let headers = request.headers().clone();
+        if let Some(len) = declared_length(&headers) {
+            app.registry.admit_upload(name, 0, len).await?;
+        }
         let size = app
             .registry
             .put_blob(name, &digest, body_stream(request.into_body()))
@@ -217,6 +220,7 @@ pub async fn patch_upload(
 ) -> ApiResult {
     let range = chunk_range(request.headers())?;
     let headers = request.headers().clone();
+    admit(app, name, id, &headers).await?;
     let size = app
         .registry
         .append_upload(name, id, range, body_stream(request.into_body()))
@@ -250,6 +254,7 @@ pub async fn finish_upload(
     let has_body =
         range.is_some() || header_str(request.headers(), header::CONTENT_LENGTH) != Some("0");
     let headers = request.headers().clone();
+    admit(app, name, id, &headers).await?;
     let last = has_body.then(|| (range, body_stream(request.into_body())));
     let size = app
         .registry
@@ -257,6 +262,26 @@ pub async fn finish_upload(
         .await
         .map_err(|e| with_location(ApiError::from(e), app, name, id, &headers))?;
     Ok(pushed(app, name, digest, size, &headers))
+}
+
+/// The body length a request declares, if any.
+fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    header_str(headers, header::CONTENT_LENGTH).and_then(|l| l.parse().ok())
+}
+
+/// Refuses a chunk whose declared length would take the repository over its quota, counting what
+/// the session already holds.
+async fn admit(
+    app: &AppState,
+    name: &RepoName,
+    id: UploadId,
+    headers: &HeaderMap,
+) -> Result<(), ApiError> {
+    if let Some(len) = declared_length(headers).filter(|l| *l > 0) {
+        let already = app.registry.upload_size(name, id).await?;
+        app.registry.admit_upload(name, already, len).await?;
+    }
+    Ok(())
 }
 
 /// `DELETE` on a session.

@@ -205,6 +205,7 @@ impl From<RegistryError> for ApiError {
             RegistryError::Unsupported(_) => Code::Unsupported,
             RegistryError::PaginationNumberInvalid { .. } => Code::PaginationNumberInvalid,
             RegistryError::Unavailable(_) => Code::Unavailable,
+            RegistryError::Denied(_) => Code::Denied,
             RegistryError::Storage(e) => {
                 tracing::error!(error = %e, "storage failure");
                 return ApiError::new(Code::Unknown, "internal server error");

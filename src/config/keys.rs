@@ -140,6 +140,7 @@ pub const KEYS: &[(&str, Support)] = &[
     ("retention.dryrun", Implemented),
     ("retention.trashperiod", Implemented),
     ("retention.policies", Implemented),
+    ("quotas", Implemented),
     ("notifications.events.**", NotYet),
     ("middleware.**", NotYet),
     ("reporting.**", NotYet),

@@ -14,6 +14,7 @@ mod log;
 pub mod maintenance;
 pub mod notifications;
 pub mod pattern;
+pub mod quota;
 mod render;
 pub mod retention;
 pub mod s3;
@@ -83,6 +84,8 @@ pub struct Config {
     pub ui: ui::UiSection,
     /// Retention policies and the trash (Wharf only).
     pub retention: retention::RetentionConfig,
+    /// Byte quotas per repository pattern (Wharf only).
+    pub quotas: Vec<quota::QuotaConfig>,
     /// Where each value came from (not a setting), so that a setting found unusable after loading
     /// is reported with its real source.
     #[serde(skip)]
@@ -103,6 +106,7 @@ impl Default for Config {
             notifications: Default::default(),
             ui: Default::default(),
             retention: Default::default(),
+            quotas: Vec::new(),
             origins: Default::default(),
         }
     }
@@ -200,6 +204,11 @@ impl Config {
                 key,
                 message,
             })?;
+        quota::validate(&config.quotas).map_err(|(key, message)| ConfigError::Invalid {
+            origin: origin_of("quotas"),
+            key,
+            message,
+        })?;
         config
             .retention
             .validate()

@@ -52,6 +52,9 @@ pub enum RegistryError {
     /// raced it, or lost its lease).
     #[error("unavailable: {0}")]
     Unavailable(String),
+    /// The push is refused by policy (a quota), with the reason.
+    #[error("denied: {0}")]
+    Denied(String),
     /// Something Wharf stored cannot be read back (a damaged record of its own).
     #[error("stored data is unreadable: {0}")]
     Corrupt(String),

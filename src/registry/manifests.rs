@@ -119,6 +119,13 @@ impl Registry {
         let entered = self.coordinator.enter(name, &touched).await?;
         let writing = self.gc.write(name, &touched).await;
         self.check_references(name, &parsed).await?;
+        let referenced: Vec<Digest> = parsed
+            .references
+            .iter()
+            .map(|(Needed::Blob(d) | Needed::Manifest(d))| d.clone())
+            .collect();
+        self.admit_manifest(name, bytes.len() as u64, &referenced)
+            .await?;
 
         let blob = paths::blob_data(&digest);
         if !self.exists(&blob).await? {
@@ -143,6 +150,7 @@ impl Registry {
                 .await?;
         }
         drop(writing);
+        self.usage_cache.forget(name);
         let mut wrote = vec![blob, paths::revision_link(name, &digest)];
         for needed in &parsed.references {
             let (link, d) = match needed {
@@ -190,6 +198,7 @@ impl Registry {
                 }
                 self.delete_if_present(&paths::revision_link(name, digest))
                     .await?;
+                self.usage_cache.forget(name);
                 for tag in self.all_tags(name).await? {
                     if self
                         .read_link(&paths::tag_current_link(name, &tag))

@@ -17,6 +17,7 @@ pub mod names;
 pub mod paths;
 pub mod pulls;
 pub mod purge;
+pub mod quota;
 pub mod retention;
 pub mod uploads;
 
@@ -41,6 +42,8 @@ pub struct Settings {
     /// How long a garbage collection waits between announcing itself in storage and marking
     /// (`storage.gc.settleperiod`); see [`gc::protocol`].
     pub gc_settle_period: std::time::Duration,
+    /// Byte quotas per repository pattern (`quotas`); see [`quota`].
+    pub quotas: Vec<crate::config::quota::QuotaConfig>,
 }
 
 #[cfg(test)]
@@ -53,6 +56,7 @@ impl Settings {
             redirect: false,
             indexed_listing: false,
             gc_settle_period: std::time::Duration::ZERO,
+            quotas: Vec::new(),
         }
     }
 }
@@ -72,6 +76,8 @@ pub struct Registry {
     manifest_cache: manifest_cache::ManifestCache,
     /// Pulls noted and not yet written.
     pulls: pulls::Pulls,
+    /// Repositories' usage, for quotas.
+    usage_cache: quota::UsageCache,
 }
 
 impl Registry {
@@ -88,6 +94,7 @@ impl Registry {
             tag_cache: Default::default(),
             manifest_cache: Default::default(),
             pulls: Default::default(),
+            usage_cache: Default::default(),
         }
     }
 

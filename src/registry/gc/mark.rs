@@ -122,9 +122,18 @@ impl Registry {
             .collect())
     }
 
-    /// The blobs a stored manifest references (config and layers); none when it is missing.
-    pub(super) async fn manifest_blobs(&self, digest: &Digest) -> Result<Vec<Digest>> {
-        Ok(self.manifest_edges(digest).await?.blobs)
+    /// The blobs `manifests` use: each manifest itself, its config and layers (as far as they can
+    /// be read).
+    pub(in crate::registry) async fn blobs_used(
+        &self,
+        manifests: &[Digest],
+    ) -> Result<HashSet<Digest>> {
+        let mut blobs = HashSet::new();
+        for d in manifests {
+            blobs.insert(d.clone());
+            blobs.extend(self.manifest_edges(d).await?.blobs);
+        }
+        Ok(blobs)
     }
 
     /// What a stored manifest references; nothing when it is missing or not a manifest.

@@ -246,7 +246,7 @@ impl Registry {
                 .find(|(scan, _)| scan.name == outcome.repository)
                 .map(|(_, doomed)| doomed.as_slice())
                 .unwrap_or_default();
-            retention_blobs.push(self.blobs_of(doomed).await?);
+            retention_blobs.push(self.blobs_used(doomed).await?);
         }
         report.repositories = scans.len();
         report.marked = marks.len();

@@ -4,12 +4,10 @@
 //! touched the repository since the collection started. Marking then keeps what the remaining tags,
 //! the trash and the policy's untagged rule keep, and the collection frees the rest.
 
-use std::collections::HashSet;
 use std::time::{Duration, SystemTime};
 
 use super::mark::RepoScan;
 use super::Section;
-use crate::registry::digest::Digest;
 use crate::registry::error::Result;
 use crate::registry::paths;
 use crate::registry::retention::policy::{Policy, TagFacts};
@@ -105,15 +103,5 @@ impl Registry {
             });
         }
         Ok((outcome, trashed))
-    }
-
-    /// The blobs (the manifest itself included) that `manifests` use, as far as they can be read.
-    pub(super) async fn blobs_of(&self, manifests: &[Digest]) -> Result<HashSet<Digest>> {
-        let mut blobs = HashSet::new();
-        for d in manifests {
-            blobs.insert(d.clone());
-            blobs.extend(self.manifest_blobs(d).await?);
-        }
-        Ok(blobs)
     }
 }
