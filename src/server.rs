@@ -174,7 +174,10 @@ pub async fn serve_with(
         serve_tls(listener, service, handle, &limits, &config).await
     } else {
         let mut server = axum_server::from_tcp(listener)?
-            .acceptor(connections::Acceptor::new(zero_copy::Acceptor, &limits))
+            .acceptor(connections::Acceptor::new(
+                zero_copy::Acceptor::new(running.ops.metrics.zero_copy_bytes()),
+                &limits,
+            ))
             .handle(handle);
         limits.configure(server.http_builder());
         server.serve(service).await
