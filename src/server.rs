@@ -164,24 +164,25 @@ pub async fn serve_with(
         "connection limits"
     );
     let handle = Handle::new();
-    ops::drain::on_shutdown(handle.clone(), drain, shutdown);
     let service = Limited::new(
         app.into_make_service_with_connect_info::<SocketAddr>(),
         &limits,
     );
+    let connections = service.connections();
     let listener = listener.into_std()?;
-    if config.http.tls.enabled() {
-        serve_tls(listener, service, handle, &limits, &config).await
-    } else {
-        let mut server = axum_server::from_tcp(listener)?
-            .acceptor(connections::Acceptor::new(
-                zero_copy::Acceptor::new(running.ops.metrics.zero_copy_bytes()),
-                &limits,
-            ))
-            .handle(handle);
-        limits.configure(server.http_builder());
-        server.serve(service).await
-    }
+    let zero_copy = zero_copy::Acceptor::new(running.ops.metrics.zero_copy_bytes());
+    let server = async {
+        if config.http.tls.enabled() {
+            serve_tls(listener, service, handle.clone(), &limits, &config).await
+        } else {
+            let mut server = axum_server::from_tcp(listener)?
+                .acceptor(connections::Acceptor::new(zero_copy, &limits))
+                .handle(handle.clone());
+            limits.configure(server.http_builder());
+            server.serve(service).await
+        }
+    };
+    ops::drain::serve(server, handle.clone(), connections, drain, shutdown).await
 }
 
 /// The app's make-service, under the connection limits.
