@@ -389,12 +389,9 @@ async fn serve_from_config(config: Config, listener: std::net::TcpListener) -> R
         ),
     }
     log_settings(&config);
-    crate::server::check_storage(&config)
+    let registry = crate::server::preflight(&config, true)
         .await
         .map_err(|e| Failure::setup(e.to_string()))?;
-    crate::server::check_writable(&config)
-        .await
-        .map_err(Failure::setup)?;
     let listener = TcpListener::from_std(listener).map_err(|e| Failure {
         code: 1,
         message: e.to_string(),
@@ -404,7 +401,8 @@ async fn serve_from_config(config: Config, listener: std::net::TcpListener) -> R
         message: e.to_string(),
     })?;
     tracing::info!(%addr, "listening");
-    crate::serve(listener, config, shutdown_signal())
+    let options = crate::ops::ServeOptions::default();
+    crate::server::serve_registry(listener, config, registry, options, shutdown_signal())
         .await
         .map_err(|e| {
             // A setting found unusable while the server is built is a configuration error too.
