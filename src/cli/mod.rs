@@ -94,12 +94,17 @@ fn load(config: Option<PathBuf>) -> Result<Loaded, String> {
         .map_err(|e| e.to_string())
 }
 
-/// [`load`], then what `serve` and `config --check` read before serving: the TLS files.
+/// [`load`], then what `serve` and `config --check` check before serving: the TLS files, and the S3
+/// endpoint settings as the S3 client will combine them.
 fn load_for_serving(config: Option<PathBuf>) -> Result<Loaded, String> {
     let loaded = load(config)?;
     let c = &loaded.config;
     crate::tls::preflight(&c.http.tls, !c.http.http2.disabled)
         .map_err(|(key, message)| c.invalid(key, message).to_string())?;
+    if let Some(s3) = &c.storage.s3 {
+        crate::storage::s3::check_endpoint(s3)
+            .map_err(|e| c.invalid(e.setting, e.message).to_string())?;
+    }
     Ok(loaded)
 }
 
@@ -383,7 +388,7 @@ async fn serve_from_config(config: Config, listener: std::net::TcpListener) -> R
         Driver::InMemory => tracing::warn!("in-memory storage: content is lost when wharf stops"),
         Driver::S3(s3) => tracing::info!(
             bucket = s3.bucket.as_deref().unwrap_or_default(),
-            endpoint = %s3.endpoint_name(),
+            endpoint = %crate::storage::s3::endpoint_name(s3),
             root = %s3.root_prefix(),
             "S3 storage"
         ),
