@@ -223,7 +223,17 @@ async fn the_drain_deadline_cuts_off_a_request_in_flight() {
         .trim_start_matches(&format!("http://{addr}"))
         .to_string();
 
+    // One request on the connection first, so that the server surely has it before shutdown.
     let mut upload = TcpStream::connect(addr).await.unwrap();
+    let probe = format!("GET /v2/ HTTP/1.1\r\nHost: {addr}\r\n\r\n");
+    upload.write_all(probe.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    while !answer.ends_with(b"{}") {
+        let mut piece = [0u8; 1024];
+        let n = upload.read(&mut piece).await.unwrap();
+        assert!(n > 0, "the server answers on the connection");
+        answer.extend_from_slice(&piece[..n]);
+    }
     let head = format!(
         "PATCH {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/octet-stream\r\n\
          Content-Length: 1000000\r\n\r\n"
