@@ -125,7 +125,9 @@ impl AsyncWrite for Conn {
     /// hyper flushes the connection only once it has written all it buffered, so by then every file
     /// range queued for a chunk it was handed has been sent. A range still queued means hyper wrote
     /// something else in its place: it copied the placeholder into its own buffer (zeros went out in
-    /// place of the blob) instead of queueing the chunk. See the module's documentation.
+    /// place of the blob) instead of queueing the chunk. See the module's documentation. (This also
+    /// relies on the body layers between [`super::FileBody`] and hyper handing each frame straight
+    /// on, as they do: one holding a chunk back across a flush would trip it without harm.)
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         debug_assert!(
