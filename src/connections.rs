@@ -20,13 +20,15 @@
 //!   reconnection, as a keep-alive close does, and never loses a request. The limit is also kept
 //!   under half the process's file descriptor limit, leaving room for the files and backend
 //!   connections that requests open.
+//! - At shutdown, [`Connections`] closes whatever is still open when the drain deadline comes (in the
+//!   middle of a request or of a handshake) and tells when every connection is gone.
 
 use std::collections::VecDeque;
 use std::future::Future;
 use std::io::{self, IoSlice};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -100,12 +102,12 @@ struct Activity {
     served: AtomicBool,
     /// When the last request in flight ended (or the connection started).
     idle_since: Mutex<Instant>,
-    /// Closed to make room for a new connection.
-    evicted: AtomicBool,
-    /// The connection's task, woken when the connection becomes idle or is evicted.
+    /// Why the server closed the connection, once it has.
+    closed: OnceLock<Closed>,
+    /// The connection's task, woken when the connection becomes idle or is closed.
     waker: AtomicWaker,
-    /// Told of an eviction during the handshake, before the connection has a task reading it.
-    evicted_early: Notify,
+    /// Told of a close during the handshake, before the connection has a task reading it.
+    closed_early: Notify,
     /// The connection's place under the limit, given back when the connection is gone.
     _permit: OwnedSemaphorePermit,
 }
@@ -128,6 +130,38 @@ impl Activity {
 
     fn idle(&self) -> bool {
         self.in_flight.load(Ordering::SeqCst) == 0
+    }
+
+    /// Closes the connection for `why`, unless it was closed already.
+    fn close(&self, why: Closed) {
+        if self.closed.set(why).is_ok() {
+            self.waker.wake();
+            self.closed_early.notify_one();
+        }
+    }
+}
+
+/// Why the server closed a connection.
+#[derive(Debug, Clone, Copy)]
+enum Closed {
+    /// To make room for a new connection.
+    Evicted,
+    /// At the drain deadline.
+    Drained,
+}
+
+impl Closed {
+    fn error(self) -> io::Error {
+        match self {
+            Closed::Evicted => io::Error::new(
+                io::ErrorKind::ConnectionAborted,
+                "closed to make room for a new connection (http.maxconnections)",
+            ),
+            Closed::Drained => io::Error::new(
+                io::ErrorKind::ConnectionAborted,
+                "closed at shutdown: still open at the drain deadline (http.draintimeout)",
+            ),
+        }
     }
 }
 
@@ -154,13 +188,54 @@ impl Open {
         let oldest = open
             .iter()
             .filter_map(Weak::upgrade)
-            .find(|c| c.idle() && !c.evicted.load(Ordering::SeqCst));
+            .find(|c| c.idle() && c.closed.get().is_none());
         if let Some(connection) = oldest {
             tracing::debug!("connection limit reached: closing the oldest idle connection");
-            connection.evicted.store(true, Ordering::SeqCst);
-            connection.waker.wake();
-            connection.evicted_early.notify_one();
+            connection.close(Closed::Evicted);
         }
+    }
+
+    /// The connections still open.
+    fn live(&self) -> Vec<Arc<Activity>> {
+        let open = self
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        open.iter().filter_map(Weak::upgrade).collect()
+    }
+}
+
+/// The connections of one listener as a whole, for the end of a drain.
+///
+/// A connection counts from the moment it is admitted until everything holding it is gone: its
+/// task's I/O and service, its responses in flight, and on HTTP/2 the tasks of its streams. So
+/// [`Connections::closed`] completes only when no task of the listener's connections still runs.
+#[derive(Clone)]
+pub struct Connections {
+    open: Arc<Open>,
+    places: Arc<Semaphore>,
+    max: usize,
+}
+
+impl Connections {
+    /// How many connections are open.
+    pub fn count(&self) -> usize {
+        self.open.live().len()
+    }
+
+    /// Closes every open connection, in the middle of a request or of its handshake: its reads and
+    /// writes fail from now on, and a handshake stops.
+    pub fn close_all(&self) {
+        for connection in self.open.live() {
+            connection.close(Closed::Drained);
+        }
+    }
+
+    /// Completes once every connection is gone (their places under the limit are all given back).
+    pub async fn closed(&self) {
+        let all = u32::try_from(self.max).unwrap_or(u32::MAX);
+        // The semaphore is never closed, so acquiring only waits.
+        let _ = self.places.acquire_many(all).await;
     }
 }
 
@@ -171,6 +246,7 @@ pub struct Limited<M> {
     permits: PollSemaphore,
     permit: Option<OwnedSemaphorePermit>,
     open: Arc<Open>,
+    max: usize,
 }
 
 impl<M> Limited<M> {
@@ -181,6 +257,16 @@ impl<M> Limited<M> {
             permits: PollSemaphore::new(Arc::new(Semaphore::new(limits.max))),
             permit: None,
             open: Arc::default(),
+            max: limits.max,
+        }
+    }
+
+    /// The connections admitted by this make-service, to close and wait for at shutdown.
+    pub fn connections(&self) -> Connections {
+        Connections {
+            open: self.open.clone(),
+            places: self.permits.clone_inner(),
+            max: self.max,
         }
     }
 }
@@ -192,6 +278,7 @@ impl<M: Clone> Clone for Limited<M> {
             permits: self.permits.clone(),
             permit: None,
             open: self.open.clone(),
+            max: self.max,
         }
     }
 }
@@ -228,9 +315,9 @@ where
             in_flight: AtomicUsize::new(0),
             served: AtomicBool::new(false),
             idle_since: Mutex::new(Instant::now()),
-            evicted: AtomicBool::new(false),
+            closed: OnceLock::new(),
             waker: AtomicWaker::new(),
-            evicted_early: Notify::new(),
+            closed_early: Notify::new(),
             _permit: permit,
         });
         self.open.add(&activity);
@@ -356,7 +443,11 @@ where
                 done = handshake => done.map_err(|_| {
                     io::Error::new(io::ErrorKind::TimedOut, "handshake timed out")
                 })??,
-                () = activity.evicted_early.notified() => return Err(evicted()),
+                // `close` records why before it notifies.
+                () = activity.closed_early.notified() => {
+                    let why = activity.closed.get().copied().unwrap_or(Closed::Drained);
+                    return Err(why.error());
+                }
             };
             let deadline = Instant::now() + limits.header;
             Ok((
@@ -372,14 +463,7 @@ where
     }
 }
 
-fn evicted() -> io::Error {
-    io::Error::new(
-        io::ErrorKind::ConnectionAborted,
-        "closed to make room for a new connection (http.maxconnections)",
-    )
-}
-
-/// A connection closed with an error once it has been idle too long or was evicted.
+/// A connection closed with an error once it has been idle too long or was closed by the server.
 pub struct Guarded<T> {
     io: T,
     activity: Arc<Activity>,
@@ -391,8 +475,8 @@ impl<T> Guarded<T> {
     /// Whether the connection must close now; otherwise arranges to be woken when it must.
     fn closing(&mut self, cx: &mut Context<'_>) -> Option<io::Error> {
         self.activity.waker.register(cx.waker());
-        if self.activity.evicted.load(Ordering::SeqCst) {
-            return Some(evicted());
+        if let Some(why) = self.activity.closed.get() {
+            return Some(why.error());
         }
         if !self.activity.idle() {
             return None;

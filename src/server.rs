@@ -1,7 +1,8 @@
-//! Starting the registry: build the storage backend, services, authentication and HTTP options from
-//! the configuration, start the operational jobs, and serve the HTTP API (with the web UI beside it
-//! when `ui.enabled`) on a listener (plain or TLS, both under the [`connections`] limits) until a
-//! shutdown signal, then drain for at most `http.draintimeout`.
+//! Starting the registry: build the storage backend and services from the configuration once, in the
+//! start-up [`preflight`] that checks the storage before anything is served; then authentication and
+//! HTTP options, the operational jobs, and the HTTP API (with the web UI beside it when `ui.enabled`)
+//! on a listener (plain or TLS, both under the [`connections`] limits) until a shutdown signal, then
+//! the drain of at most `http.draintimeout` ([`ops::drain`]).
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -16,7 +17,7 @@ use tokio::net::TcpListener;
 
 use crate::api::{self, AppState, ExtraHeaders, HttpOptions, UrlBuilder};
 use crate::auth::Authenticator;
-use crate::config::{Config, ConfigError, Driver};
+use crate::config::{Config, ConfigError, Driver, S3Config};
 use crate::connections::{self, Limited, Limits};
 use crate::ops::{self, ServeOptions};
 use crate::registry::{Registry, Settings};
@@ -26,54 +27,85 @@ use crate::storage::s3::S3;
 use crate::storage::Storage;
 use crate::zero_copy;
 
-/// The registry services over the configured storage.
+/// The registry services over the configured storage, without the start-up checks (for commands that
+/// do not serve, such as `wharf garbage-collect`).
 pub fn registry(config: &Config) -> Result<Registry, ConfigError> {
     let driver = config.driver()?;
     let object_storage = matches!(driver, Driver::S3(_));
     let storage: Arc<dyn Storage> = match driver {
         Driver::Filesystem(root) => Arc::new(Filesystem::new(root)),
         Driver::InMemory => Arc::new(Memory::new()),
-        Driver::S3(s3) => Arc::new(S3::new(&s3).map_err(|e| config.invalid(e.setting, e.message))?),
+        Driver::S3(s3) => Arc::new(s3_storage(config, &s3)?),
     };
-    Ok(Registry::new(
-        storage,
-        Settings {
-            delete_enabled: config.storage.delete.enabled,
-            catalog_max_entries: config.catalog.maxentries,
-            redirect: object_storage && !config.storage.redirect.disable,
-            indexed_listing: object_storage,
-            gc_settle_period: config.storage.gc.settleperiod.get(),
-            quotas: config.quotas.clone(),
-        },
-    ))
+    Ok(Registry::new(storage, settings(config, object_storage)))
 }
 
-/// Checks, before serving, that the storage is usable: for S3, that the bucket exists and answers to
-/// the credentials, with an error naming the setting to fix.
-pub async fn check_storage(config: &Config) -> Result<(), ConfigError> {
-    if let Driver::S3(s3) = config.driver()? {
-        let storage = S3::new(&s3).map_err(|e| config.invalid(e.setting, e.message))?;
-        storage
-            .check()
-            .await
-            .map_err(|e| config.invalid(e.setting, e.message))?;
-    }
-    Ok(())
+/// The S3 backend for `config`'s `storage.s3` settings.
+fn s3_storage(config: &Config, s3: &S3Config) -> Result<S3, ConfigError> {
+    S3::new(s3).map_err(|e| config.invalid(e.setting, e.message))
 }
 
-/// Checks, before serving, that the storage can be written (unless in read-only mode), as a push
-/// writes it. The error is one line naming the storage, the user the process runs as and the fix.
-pub async fn check_writable(config: &Config) -> Result<(), String> {
-    if config.storage.maintenance.readonly.enabled {
-        return Ok(());
+/// The services' settings; `object_storage` when the driver is S3.
+fn settings(config: &Config, object_storage: bool) -> Settings {
+    Settings {
+        delete_enabled: config.storage.delete.enabled,
+        catalog_max_entries: config.catalog.maxentries,
+        redirect: object_storage && !config.storage.redirect.disable,
+        indexed_listing: object_storage,
+        gc_settle_period: config.storage.gc.settleperiod.get(),
+        quotas: config.quotas.clone(),
     }
-    let driver = config.driver().map_err(|e| e.to_string())?;
-    let registry = registry(config).map_err(|e| e.to_string())?;
+}
+
+/// Why the start-up preflight refused to serve.
+#[derive(Debug, thiserror::Error)]
+pub enum PreflightError {
+    /// A storage setting is unusable: the S3 client cannot be built, or the bucket does not answer to
+    /// the credentials.
+    #[error(transparent)]
+    Setting(#[from] ConfigError),
+    /// The storage cannot be written; one line naming the storage, the user the process runs as and
+    /// the fix.
+    #[error("{0}")]
+    NotWritable(String),
+}
+
+impl From<PreflightError> for std::io::Error {
+    fn from(e: PreflightError) -> Self {
+        match e {
+            // Kept as the inner error, so that callers still see a configuration error.
+            PreflightError::Setting(e) => std::io::Error::other(e),
+            PreflightError::NotWritable(message) => std::io::Error::other(message),
+        }
+    }
+}
+
+/// The start-up preflight: builds the registry over the configured storage, once, and checks that the
+/// storage is usable before anything is served. For S3, the bucket must exist and answer to the
+/// credentials (the error names the setting to fix). With `write_probe`, unless in read-only mode,
+/// the storage must also take a write as a push makes it. The registry is then handed to
+/// [`serve_registry`].
+pub async fn preflight(config: &Config, write_probe: bool) -> Result<Registry, PreflightError> {
+    let driver = config.driver()?;
+    let registry = match &driver {
+        Driver::S3(s3) => {
+            let storage = s3_storage(config, s3)?;
+            storage
+                .check()
+                .await
+                .map_err(|e| config.invalid(e.setting, e.message))?;
+            Registry::new(Arc::new(storage), settings(config, true))
+        }
+        Driver::Filesystem(_) | Driver::InMemory => registry(config)?,
+    };
+    if !write_probe || config.storage.maintenance.readonly.enabled {
+        return Ok(registry);
+    }
     let Err(e) = registry.check_writable().await else {
-        return Ok(());
+        return Ok(registry);
     };
     let (uid, gid) = (nix::unistd::geteuid(), nix::unistd::getegid());
-    Err(match driver {
+    Err(PreflightError::NotWritable(match driver {
         Driver::Filesystem(root) => format!(
             "the storage root {root} is not writable by uid {uid} (gid {gid}), the user wharf runs as: \
              {e}. Fix: give that user the directory (`chown -R {uid}:{gid}` on it, or on the host \
@@ -90,13 +122,15 @@ pub async fn check_writable(config: &Config) -> Result<(), String> {
             s3.root_prefix()
         ),
         Driver::InMemory => format!("the in-memory storage cannot be written: {e}"),
-    })
+    }))
 }
 
-/// The application's state and HTTP options for a configuration. With authentication configured, a
-/// missing htpasswd file is created here.
-pub fn state(config: &Config) -> Result<(Arc<AppState>, HttpOptions), ConfigError> {
-    let registry = registry(config)?;
+/// The application's state and HTTP options for a configuration, over `registry`. With authentication
+/// configured, a missing htpasswd file is created here.
+pub fn state(
+    config: &Config,
+    registry: Registry,
+) -> Result<(Arc<AppState>, HttpOptions), ConfigError> {
     let prefix = config.http.path_prefix().to_string();
     let urls = UrlBuilder {
         host: config.http.host.clone().filter(|h| !h.is_empty()),
@@ -134,17 +168,28 @@ pub async fn serve(
     serve_with(listener, config, ServeOptions::default(), shutdown).await
 }
 
-/// [`serve`], with the background jobs and debug server adjusted by `options`.
+/// [`serve`], with the background jobs and debug server adjusted by `options`. In process (tests,
+/// embedders) the preflight skips the write probe that `wharf serve` runs.
 pub async fn serve_with(
     listener: TcpListener,
     config: Config,
     options: ServeOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    check_storage(&config)
-        .await
-        .map_err(std::io::Error::other)?;
-    let (state, http) = state(&config).map_err(std::io::Error::other)?;
+    let registry = preflight(&config, false).await?;
+    serve_registry(listener, config, registry, options, shutdown).await
+}
+
+/// Serves `registry`, which passed the [`preflight`] for `config`, on `listener` until `shutdown`
+/// completes, then drains for at most `http.draintimeout`.
+pub async fn serve_registry(
+    listener: TcpListener,
+    config: Config,
+    registry: Registry,
+    options: ServeOptions,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let (state, http) = state(&config, registry).map_err(std::io::Error::other)?;
     state
         .registry
         .start_catalog_index()
@@ -166,21 +211,25 @@ pub async fn serve_with(
         "connection limits"
     );
     let handle = Handle::new();
-    ops::drain::on_shutdown(handle.clone(), drain, shutdown);
     let service = Limited::new(
         app.into_make_service_with_connect_info::<SocketAddr>(),
         &limits,
     );
+    let connections = service.connections();
     let listener = listener.into_std()?;
-    let served = if config.http.tls.enabled() {
-        serve_tls(listener, service, handle, &limits, &config).await
-    } else {
-        let mut server = axum_server::from_tcp(listener)?
-            .acceptor(connections::Acceptor::new(zero_copy::Acceptor, &limits))
-            .handle(handle);
-        limits.configure(server.http_builder());
-        server.serve(service).await
+    let zero_copy = zero_copy::Acceptor::new(running.ops.metrics.zero_copy_bytes());
+    let server = async {
+        if config.http.tls.enabled() {
+            serve_tls(listener, service, handle.clone(), &limits, &config).await
+        } else {
+            let mut server = axum_server::from_tcp(listener)?
+                .acceptor(connections::Acceptor::new(zero_copy, &limits))
+                .handle(handle.clone());
+            limits.configure(server.http_builder());
+            server.serve(service).await
+        }
     };
+    let served = ops::drain::serve(server, handle.clone(), connections, drain, shutdown).await;
     if !config.storage.maintenance.readonly.enabled {
         if let Err(e) = registry_state.registry.flush_pulls().await {
             tracing::warn!(error = %e, "writing last-pull records at shutdown failed");

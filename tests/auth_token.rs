@@ -266,7 +266,8 @@ fn bad_bundle_stops_startup() {
         ),
     )
     .unwrap();
-    let err = wharf::server::state(&config)
+    let registry = wharf::server::registry(&config).unwrap();
+    let err = wharf::server::state(&config, registry)
         .err()
         .expect("refused")
         .to_string();

@@ -1,6 +1,7 @@
 //! Blob downloads as clients make them, on filesystem storage where plain HTTP/1 connections get the
 //! file sent without copying (`zero_copy`): blobs of several chunks, ranges across chunk boundaries,
-//! several responses on one connection, parallel downloads, and HTTP/2, which is served by reading.
+//! several responses on one connection, parallel downloads, and HTTP/2, which is served by reading;
+//! the server's `sendfile` byte counter shows which way each download went.
 mod common;
 
 use common::{http, push_blob, TestServer};
@@ -112,5 +113,63 @@ async fn http2_downloads_are_read_and_framed() {
     let (status, body) = get(&client, &url, Some("bytes=4194000-4195000")).await;
     assert_eq!(status, 206);
     assert!(body == bytes[4_194_000..=4_195_000], "range differs");
+    server.stop().await;
+}
+
+/// The bytes the server sent with `sendfile`, from its metrics.
+async fn zero_copy_bytes(debug: &str) -> u64 {
+    let text = http()
+        .get(format!("{debug}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|line| line.strip_prefix("wharf_zero_copy_bytes_total "))
+        .expect("the metrics have wharf_zero_copy_bytes_total")
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// A download over plain HTTP/1.1 really goes through `sendfile`: the server's counter of bytes sent
+/// that way grows by exactly the blob's size (a silent fall-back to reading would leave it still),
+/// and an HTTP/2 download, which is read, leaves it as it was.
+#[tokio::test]
+async fn http1_downloads_are_sent_with_sendfile() {
+    let (server, debug) =
+        TestServer::start_with_debug(&[("REGISTRY_HTTP_DEBUG_PROMETHEUS_ENABLED", "true")]).await;
+    let bytes = content(3);
+    let digest = push_blob(&server, "dl/counted", &bytes).await;
+    let url = format!("{}/v2/dl/counted/blobs/{digest}", server.url);
+    let before = zero_copy_bytes(&debug).await;
+
+    let http1 = reqwest::Client::builder().http1_only().build().unwrap();
+    let (status, body) = get(&http1, &url, None).await;
+    assert_eq!(status, 200);
+    assert!(body == bytes, "blob differs");
+    let after = zero_copy_bytes(&debug).await;
+    if wharf::zero_copy::SUPPORTED {
+        assert_eq!(
+            after - before,
+            SIZE as u64,
+            "the blob went out with sendfile"
+        );
+    }
+
+    let http2 = reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .build()
+        .unwrap();
+    let (status, body) = get(&http2, &url, None).await;
+    assert_eq!(status, 200);
+    assert!(body == bytes, "blob over HTTP/2 differs");
+    assert_eq!(
+        zero_copy_bytes(&debug).await,
+        after,
+        "HTTP/2 downloads are read, not sent with sendfile"
+    );
     server.stop().await;
 }

@@ -156,12 +156,17 @@ fn load(config: Option<PathBuf>) -> Result<Loaded, String> {
         .map_err(|e| e.to_string())
 }
 
-/// [`load`], then what `serve` and `config --check` read before serving: the TLS files.
+/// [`load`], then what `serve` and `config --check` check before serving: the TLS files, and the S3
+/// endpoint settings as the S3 client will combine them.
 fn load_for_serving(config: Option<PathBuf>) -> Result<Loaded, String> {
     let loaded = load(config)?;
     let c = &loaded.config;
     crate::tls::preflight(&c.http.tls, !c.http.http2.disabled)
         .map_err(|(key, message)| c.invalid(key, message).to_string())?;
+    if let Some(s3) = &c.storage.s3 {
+        crate::storage::s3::check_endpoint(s3)
+            .map_err(|e| c.invalid(e.setting, e.message).to_string())?;
+    }
     Ok(loaded)
 }
 
@@ -466,18 +471,15 @@ async fn serve_from_config(config: Config, listener: std::net::TcpListener) -> R
         Driver::InMemory => tracing::warn!("in-memory storage: content is lost when wharf stops"),
         Driver::S3(s3) => tracing::info!(
             bucket = s3.bucket.as_deref().unwrap_or_default(),
-            endpoint = %s3.endpoint_name(),
+            endpoint = %crate::storage::s3::endpoint_name(s3),
             root = %s3.root_prefix(),
             "S3 storage"
         ),
     }
     log_settings(&config);
-    crate::server::check_storage(&config)
+    let registry = crate::server::preflight(&config, true)
         .await
         .map_err(|e| Failure::setup(e.to_string()))?;
-    crate::server::check_writable(&config)
-        .await
-        .map_err(Failure::setup)?;
     let listener = TcpListener::from_std(listener).map_err(|e| Failure {
         code: 1,
         message: e.to_string(),
@@ -487,7 +489,8 @@ async fn serve_from_config(config: Config, listener: std::net::TcpListener) -> R
         message: e.to_string(),
     })?;
     tracing::info!(%addr, "listening");
-    crate::serve(listener, config, shutdown_signal())
+    let options = crate::ops::ServeOptions::default();
+    crate::server::serve_registry(listener, config, registry, options, shutdown_signal())
         .await
         .map_err(|e| {
             // A setting found unusable while the server is built is a configuration error too.

@@ -1,6 +1,6 @@
 //! Prometheus metrics of one server: HTTP requests by route kind, method and status, latency, bytes in
-//! and out, uploads in flight, garbage collection, upload purging, authentication failures and
-//! notification deliveries. Served in the OpenMetrics text format on the debug server.
+//! and out, uploads in flight, garbage collection, upload purging, authentication failures,
+//! notification deliveries and blob bytes sent with `sendfile`. Served in the OpenMetrics text format on the debug server.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -87,6 +87,7 @@ pub struct Metrics {
     notifications_sent: Family<EndpointLabels, Counter>,
     notifications_failed: Family<EndpointLabels, Counter>,
     notifications_dropped: Family<EndpointLabels, Counter>,
+    zero_copy_bytes: Counter,
 }
 
 impl Default for Metrics {
@@ -109,6 +110,7 @@ impl Default for Metrics {
             notifications_sent: Family::default(),
             notifications_failed: Family::default(),
             notifications_dropped: Family::default(),
+            zero_copy_bytes: Counter::default(),
         };
         let r = &mut m.registry;
         r.register(
@@ -191,6 +193,11 @@ impl Default for Metrics {
             "Events dropped because an endpoint's queue was full, by endpoint",
             m.notifications_dropped.clone(),
         );
+        r.register(
+            "zero_copy_bytes",
+            "Blob bytes sent from their file with sendfile, never copied through memory",
+            m.zero_copy_bytes.clone(),
+        );
         m
     }
 }
@@ -243,6 +250,11 @@ impl Metrics {
             failed: self.notifications_failed.get_or_create(&labels).clone(),
             dropped: self.notifications_dropped.get_or_create(&labels).clone(),
         }
+    }
+
+    /// The counter of blob bytes the plain listener sends with `sendfile` (`zero_copy`).
+    pub fn zero_copy_bytes(&self) -> Counter {
+        self.zero_copy_bytes.clone()
     }
 }
 

@@ -130,28 +130,26 @@ async fn authority_as_host(mut request: Request) -> Request {
     request
 }
 
-/// Serves the UI on `listener` until `shutdown` completes, then lets in-flight requests finish. The
-/// connections are under the registry's default limits ([`crate::connections`]).
+/// Serves the UI on `listener` until `shutdown` completes, then drains it as the registry drains
+/// ([`crate::ops::drain`]). The connections are under the registry's default limits
+/// ([`crate::connections`]), and the drain under its default `http.draintimeout`.
 pub async fn serve_ui(
     listener: TcpListener,
     config: UiConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let app = router(config).map_err(std::io::Error::other)?;
-    let limits = Limits::new(&HttpConfig::default(), connections::raise_fd_limit());
+    let http = HttpConfig::default();
+    let limits = Limits::new(&http, connections::raise_fd_limit());
     let handle = axum_server::Handle::new();
-    let stopper = handle.clone();
-    tokio::spawn(async move {
-        shutdown.await;
-        stopper.graceful_shutdown(None);
-    });
+    let service = Limited::new(app.into_make_service(), &limits);
+    let connections = service.connections();
     let mut server = axum_server::from_tcp(listener.into_std()?)?
         .acceptor(connections::Acceptor::new(DefaultAcceptor, &limits))
-        .handle(handle);
+        .handle(handle.clone());
     limits.configure(server.http_builder());
-    server
-        .serve(Limited::new(app.into_make_service(), &limits))
-        .await
+    let drain = http.draintimeout.get();
+    crate::ops::drain::serve(server.serve(service), handle, connections, drain, shutdown).await
 }
 
 fn not_found(path: &str) -> UiError {

@@ -1,5 +1,5 @@
 //! The body of a blob download sent from its file: placeholder chunks, each queued with the file range
-//! it stands for.
+//! it stands for. hyper must write each chunk as handed over, never copy it: see the parent module.
 
 use std::future::Future;
 use std::io;

@@ -5,6 +5,7 @@ use std::io::{self, IoSlice};
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
+use prometheus_client::metrics::counter::Counter;
 use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
 use tokio::net::TcpStream;
 use tower_http::add_extension::AddExtension;
@@ -15,6 +16,8 @@ use super::{placeholder_offset, FileQueue};
 pub struct Conn {
     tcp: TcpStream,
     queue: FileQueue,
+    /// Bytes sent with `sendfile`, for the listener's metric.
+    sent: Counter,
 }
 
 impl Conn {
@@ -35,6 +38,7 @@ impl Conn {
                 }
                 Ok(n) => {
                     self.queue.sent(n);
+                    self.sent.inc_by(n as u64);
                     return Poll::Ready(Ok(n));
                 }
                 // Not writable after all (readiness is cleared, so the next poll waits), or a signal
@@ -118,8 +122,20 @@ impl AsyncWrite for Conn {
         true
     }
 
+    /// hyper flushes the connection only once it has written all it buffered, so by then every file
+    /// range queued for a chunk it was handed has been sent. A range still queued means hyper wrote
+    /// something else in its place: it copied the placeholder into its own buffer (zeros went out in
+    /// place of the blob) instead of queueing the chunk. See the module's documentation. (This also
+    /// relies on the body layers between [`super::FileBody`] and hyper handing each frame straight
+    /// on, as they do: one holding a chunk back across a flush would trip it without harm.)
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().tcp).poll_flush(cx)
+        let this = self.get_mut();
+        debug_assert!(
+            this.queue.is_empty(),
+            "hyper flushed a connection with file ranges unsent: it copied a placeholder chunk \
+             instead of queueing it, so zero_copy no longer holds"
+        );
+        Pin::new(&mut this.tcp).poll_flush(cx)
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -129,8 +145,17 @@ impl AsyncWrite for Conn {
 
 /// Makes each accepted plain TCP connection a [`Conn`] with its own queue, and puts the queue in the
 /// extensions of every request of the connection.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Acceptor;
+#[derive(Debug, Clone)]
+pub struct Acceptor {
+    sent: Counter,
+}
+
+impl Acceptor {
+    /// An acceptor whose connections count the bytes they send with `sendfile` in `sent`.
+    pub fn new(sent: Counter) -> Self {
+        Acceptor { sent }
+    }
+}
 
 impl<S> axum_server::accept::Accept<TcpStream, S> for Acceptor {
     type Stream = Conn;
@@ -140,7 +165,12 @@ impl<S> axum_server::accept::Accept<TcpStream, S> for Acceptor {
     fn accept(&self, tcp: TcpStream, service: S) -> Self::Future {
         let queue = FileQueue::default();
         let service = AddExtension::new(service, queue.clone());
-        std::future::ready(Ok((Conn { tcp, queue }, service)))
+        let conn = Conn {
+            tcp,
+            queue,
+            sent: self.sent.clone(),
+        };
+        std::future::ready(Ok((conn, service)))
     }
 }
 
@@ -174,8 +204,8 @@ mod tests {
     }
 
     /// Ordinary bytes and placeholders mixed in the same vectored writes reach the peer in order, each
-    /// placeholder replaced by its file range, even when the peer reads slowly and the socket takes
-    /// each range in several partial writes.
+    /// placeholder replaced by its file range (and counted as sent with `sendfile`), even when the peer
+    /// reads slowly and the socket takes each range in several partial writes.
     #[tokio::test]
     async fn placeholders_are_replaced_by_their_file_ranges() {
         let content: Vec<u8> = (0..3 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect();
@@ -195,9 +225,11 @@ mod tests {
         let (client, accepted) = tokio::join!(client, listener.accept());
         let mut client = client.unwrap();
         let queue = FileQueue::default();
+        let sent = Counter::default();
         let mut conn = Conn {
             tcp: accepted.unwrap().0,
             queue: queue.clone(),
+            sent: sent.clone(),
         };
 
         let big = queue.push(file.clone(), 100, 2 * 1024 * 1024);
@@ -233,5 +265,32 @@ mod tests {
         assert_eq!(received.len(), expected.len());
         assert!(received == expected, "the bytes received differ");
         assert!(queue.next(0, 1).is_err(), "every queued range was sent");
+        assert_eq!(
+            sent.get(),
+            2 * 1024 * 1024 + 1000,
+            "the ranges' bytes are counted as sent with sendfile"
+        );
+    }
+
+    /// If hyper flushed a connection while a file range it was handed is unsent (as it would after
+    /// copying the placeholder chunk instead of queueing it), debug builds fail loudly.
+    #[cfg(debug_assertions)]
+    #[tokio::test]
+    #[should_panic(expected = "hyper flushed a connection with file ranges unsent")]
+    async fn a_flush_with_a_range_unsent_fails_the_assertion() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = tokio::net::TcpStream::connect(listener.local_addr().unwrap());
+        let (_client, accepted) = tokio::join!(client, listener.accept());
+        let queue = FileQueue::default();
+        let mut conn = Conn {
+            tcp: accepted.unwrap().0,
+            queue: queue.clone(),
+            sent: Counter::default(),
+        };
+        let chunk = queue.push(Arc::new(tempfile::tempfile().unwrap()), 0, 100);
+        // What hyper's copying strategy would write: the chunk's bytes from a buffer of its own.
+        let copied = Vec::from(&chunk[..]);
+        conn.write_all(&copied).await.unwrap();
+        conn.flush().await.unwrap();
     }
 }

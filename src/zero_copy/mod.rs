@@ -17,6 +17,16 @@
 //! instead: only plain connections accepted through [`Acceptor`] carry a queue, and only HTTP/1
 //! requests use it.
 //!
+//! This relies on how hyper (1.x, through `hyper-util`'s connection builder; see `Cargo.toml`) writes
+//! HTTP/1 bodies: when the connection reports `is_write_vectored`, as [`Conn`] always does, hyper
+//! keeps each body chunk as the `Bytes` it was handed and writes it with the headers in one vectored
+//! write, so the placeholder's address reaches the connection. Were hyper to copy chunks into its own
+//! buffer instead (its "flatten" strategy, used for connections without vectored writes or with
+//! `writev(false)`), the connection would see ordinary zero bytes and send them as the blob. Debug
+//! builds check for that: hyper flushes a connection only after writing everything it buffered, so
+//! [`Conn`] asserts at every flush that no queued range is left unsent. The tests also count the bytes
+//! sent with `sendfile` (`wharf_zero_copy_bytes_total`), which a fall-back to copying would not grow.
+//!
 //! `sendfile` runs on the async worker. When the file's pages are not in the page cache it waits for
 //! the disk there, so the body asks the kernel to read each chunk ahead while the previous one is sent.
 
@@ -103,6 +113,11 @@ impl FileQueue {
                 "a write of file placeholder bytes does not match the queued file range",
             )),
         }
+    }
+
+    /// Whether every queued range has been sent.
+    fn is_empty(&self) -> bool {
+        self.segments().is_empty()
     }
 
     /// Records `n` more bytes of the front range sent, dropping the range once it is complete.

@@ -6,6 +6,7 @@ use std::time::Duration;
 use object_store::aws::{AmazonS3, AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::{ClientOptions, RetryConfig};
 
+use super::endpoint;
 use crate::config::S3Config;
 
 /// A problem with `storage.s3`, naming the setting to fix.
@@ -20,16 +21,18 @@ pub struct S3SetupError {
 
 /// The client for `config`: explicit settings first, then the AWS environment (`AWS_*` variables,
 /// web identity, container and instance credentials).
+/// Endpoint combinations AWS does not offer are refused first ([`endpoint::check`]).
 pub(super) fn client(config: &S3Config) -> Result<AmazonS3, S3SetupError> {
-    let region = config.aws_region();
-    build(config, &region, config.bucket_url(&region))
+    endpoint::check(config)?;
+    let region = endpoint::region(config);
+    build(config, &region, endpoint::bucket_url(config, &region))
 }
 
 /// The client that presigns redirect URLs for `redirectendpoint`'s host, if it is set (presigning
 /// sends no request).
 pub(super) fn redirect_signer(config: &S3Config) -> Result<Option<AmazonS3>, S3SetupError> {
-    match config.redirect_bucket_url().map_err(invalid)? {
-        Some(url) => build(config, &config.aws_region(), Some(url)).map(Some),
+    match endpoint::redirect_bucket_url(config).map_err(invalid)? {
+        Some(url) => build(config, &endpoint::region(config), Some(url)).map(Some),
         None => Ok(None),
     }
 }
@@ -72,7 +75,7 @@ fn build(
         .with_client_options(options)
         .with_retry(retry)
         .with_region(region)
-        .with_virtual_hosted_style_request(bucket_url.is_some() || !config.path_style());
+        .with_virtual_hosted_style_request(bucket_url.is_some() || !endpoint::path_style(config));
     if let Some(url) = bucket_url {
         builder = builder.with_endpoint(url);
     }
@@ -105,7 +108,7 @@ fn build(
 pub(super) fn explain(config: &S3Config, error: &object_store::Error) -> S3SetupError {
     let text = error.to_string();
     let bucket = config.bucket.as_deref().unwrap_or_default();
-    let endpoint = config.endpoint_name();
+    let endpoint = endpoint::endpoint_name(config);
     let has = |needle: &str| text.contains(needle);
     // Matched on S3 error codes and HTTP statuses as object_store words them, never on bare numbers
     // (ports and timings in the message hold digits too).
@@ -126,7 +129,10 @@ pub(super) fn explain(config: &S3Config, error: &object_store::Error) -> S3Setup
             setting: "storage.s3.accesskey",
             message: format!("{endpoint} refused the credentials for bucket {bucket:?}; check accesskey and secretkey (or the AWS_* credentials) ({text})"),
         }
-    } else if let (None, Some(flag)) = (config.endpoint_url(), config.aws_endpoint_flag()) {
+    } else if let (None, Some(flag)) = (
+        endpoint::endpoint_url(config),
+        endpoint::aws_endpoint_flag(config),
+    ) {
         S3SetupError {
             setting: flag,
             message: format!("cannot reach {endpoint} for bucket {bucket:?}; check that the bucket and region offer the endpoint {flag} selects (Transfer Acceleration must be enabled on the bucket) and the network ({text})"),

@@ -23,6 +23,7 @@
 
 mod chunks;
 mod connect;
+mod endpoint;
 
 use std::io;
 use std::sync::Arc;
@@ -47,6 +48,7 @@ use super::{Appender, ByteStream, Meta, Result, Storage, StorageError};
 use crate::config::S3Config;
 use chunks::{Below, ChunkAppender};
 pub use connect::S3SetupError;
+pub use endpoint::{check as check_endpoint, endpoint_name};
 
 /// Keys one listing request returns at most (S3's limit).
 const LIST_PAGE: usize = 1000;
