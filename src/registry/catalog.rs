@@ -1,4 +1,5 @@
-//! How the registry lists repositories and tags, chosen once when it is built ([`choose`]): by
+//! How the registry lists repositories and tags, chosen once when it is built
+//! ([`super::Registry::new`]): by
 //! walking directories ([`Walked`], on the filesystem and in memory, where listing a directory is a
 //! system call), or from the catalog index and flat tag listings
 //! ([`super::catalog_index::Indexed`], on object storage, where each directory costs a request and
@@ -10,7 +11,6 @@ use std::time::SystemTime;
 
 use async_trait::async_trait;
 
-use super::catalog_index::Indexed;
 use super::error::Result;
 use super::listing::Page;
 use super::names::{RepoName, Tag};
@@ -43,13 +43,9 @@ pub(super) trait Catalog: Send + Sync {
     ) -> Result<()>;
 }
 
-/// The catalog for `storage`: the index when listings are costly (`indexed`), else walks.
-pub(super) fn choose(storage: Arc<dyn Storage>, indexed: bool) -> Box<dyn Catalog> {
-    if indexed {
-        Box::new(Indexed::new(storage))
-    } else {
-        Box::new(Walked { storage })
-    }
+/// The catalog that walks `storage`'s directories.
+pub(super) fn walked(storage: Arc<dyn Storage>) -> Box<dyn Catalog> {
+    Box::new(Walked { storage })
 }
 
 /// Tags from a listing of tag names; an absent tags directory has none, names that do not parse

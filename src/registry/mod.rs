@@ -86,7 +86,11 @@ impl Registry {
         let timing = gc::protocol::Timing::new(settings.gc_settle_period);
         Registry {
             coordinator: gc::protocol::Coordinator::new(storage.clone(), timing),
-            catalog: catalog::choose(storage.clone(), settings.indexed_listing),
+            catalog: if settings.indexed_listing {
+                Box::new(catalog_index::Indexed::new(storage.clone()))
+            } else {
+                catalog::walked(storage.clone())
+            },
             storage,
             settings,
             sessions: Default::default(),
