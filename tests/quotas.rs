@@ -1,7 +1,8 @@
 //! Quotas (`REGISTRY_QUOTAS`) through a server on `127.0.0.1:0`: a push that would take a repository
 //! over its quota is refused with 403 `DENIED` naming the quota, as early as its size is known (a
 //! blob upload declaring its length, a chunk, the manifest `PUT` at the latest); blobs the repository
-//! already uses count once; repositories no quota matches are not limited.
+//! already uses count once; repositories no quota matches are not limited; refusals and usage are
+//! metrics.
 mod common;
 
 use common::{error_code, http, image_manifest, push_blob, put_manifest, sha256, TestServer};
@@ -23,10 +24,13 @@ async fn denied(response: reqwest::Response) -> String {
 /// length is taken, and the manifest using it is refused; `other/` has no quota.
 #[tokio::test(flavor = "multi_thread")]
 async fn pushes_over_quota_are_denied() {
-    let server = TestServer::start_env(&[(
-        "REGISTRY_QUOTAS",
-        r#"[{repositories: ["team/*"], size: 4KiB}]"#,
-    )])
+    let (server, debug) = TestServer::start_with_debug(&[
+        (
+            "REGISTRY_QUOTAS",
+            r#"[{repositories: ["team/*"], size: 4KiB}]"#,
+        ),
+        ("REGISTRY_HTTP_DEBUG_PROMETHEUS_ENABLED", "true"),
+    ])
     .await;
     let layer = vec![7u8; 1024];
     let config_a = br#"{"architecture":"amd64","os":"linux","seed":"a"}"#.to_vec();
@@ -137,6 +141,30 @@ async fn pushes_over_quota_are_denied() {
     let other = image_manifest(&config_a, &[&big]);
     let r = put_manifest(&server, "other/app", "big", OCI_MANIFEST, &other).await;
     assert_eq!(r.status(), 201, "no quota governs other/");
+
+    let metrics = http()
+        .get(format!("{debug}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("wharf_quota_refusals_total 3\n"),
+        "{metrics}"
+    );
+    let bytes: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("wharf_repository_bytes{repository=\"team/app\"} "))
+        .expect("team/app's usage is exported")
+        .parse()
+        .unwrap();
+    assert!(bytes > 1024 && bytes <= 4096, "{bytes}");
+    assert!(
+        !metrics.contains("repository=\"other/app\""),
+        "no quota weighs other/"
+    );
     server.stop().await;
 }
 

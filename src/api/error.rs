@@ -109,6 +109,8 @@ pub struct ApiError {
     status: StatusCode,
     message: String,
     headers: Vec<(HeaderName, HeaderValue)>,
+    /// A push refused by a quota, reported to layers outside the API.
+    quota_refused: bool,
 }
 
 impl ApiError {
@@ -119,6 +121,7 @@ impl ApiError {
             status: code.status(),
             message: message.into(),
             headers: Vec::new(),
+            quota_refused: false,
         }
     }
 
@@ -165,6 +168,11 @@ impl IntoResponse for ApiError {
         for (name, value) in self.headers {
             response.headers_mut().append(name, value);
         }
+        if self.quota_refused {
+            response
+                .extensions_mut()
+                .insert(super::events::QuotaRefused);
+        }
         response
     }
 }
@@ -205,7 +213,11 @@ impl From<RegistryError> for ApiError {
             RegistryError::Unsupported(_) => Code::Unsupported,
             RegistryError::PaginationNumberInvalid { .. } => Code::PaginationNumberInvalid,
             RegistryError::Unavailable(_) => Code::Unavailable,
-            RegistryError::Denied(_) => Code::Denied,
+            RegistryError::Denied(_) => {
+                let mut refused = ApiError::new(Code::Denied, message);
+                refused.quota_refused = true;
+                return refused;
+            }
             RegistryError::Storage(e) => {
                 tracing::error!(error = %e, "storage failure");
                 return ApiError::new(Code::Unknown, "internal server error");

@@ -97,3 +97,7 @@ pub fn may_report(endpoint: &Endpoint) -> bool {
             | Endpoint::PutUpload(..)
     )
 }
+
+/// Marks a response that refused a push because of a quota, for metrics.
+#[derive(Debug, Clone, Copy)]
+pub struct QuotaRefused;

@@ -44,7 +44,8 @@ async fn health(State((ops, _)): State<Shared>) -> Response {
     ops.health.report()
 }
 
-async fn metrics(State((ops, _)): State<Shared>) -> Response {
+async fn metrics(State((ops, app)): State<Shared>) -> Response {
+    ops.metrics.repository_usage(app.registry.known_usage());
     (
         [(
             header::CONTENT_TYPE,

@@ -22,6 +22,7 @@ use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
 use crate::api::endpoint::Endpoint;
+use crate::api::events::QuotaRefused;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
@@ -33,6 +34,11 @@ struct RequestLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RouteLabels {
     route: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RepositoryLabels {
+    repository: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -83,6 +89,8 @@ pub struct Metrics {
     retention_deleted_tags: Counter,
     retention_deleted_manifests: Counter,
     trash_tags: Gauge,
+    quota_refusals: Counter,
+    repository_bytes: Family<RepositoryLabels, Gauge>,
     auth_failures: Family<ReasonLabels, Counter>,
     notifications_sent: Family<EndpointLabels, Counter>,
     notifications_failed: Family<EndpointLabels, Counter>,
@@ -106,6 +114,8 @@ impl Default for Metrics {
             retention_deleted_tags: Counter::default(),
             retention_deleted_manifests: Counter::default(),
             trash_tags: Gauge::default(),
+            quota_refusals: Counter::default(),
+            repository_bytes: Family::default(),
             auth_failures: Family::default(),
             notifications_sent: Family::default(),
             notifications_failed: Family::default(),
@@ -174,6 +184,16 @@ impl Default for Metrics {
             m.trash_tags.clone(),
         );
         r.register(
+            "quota_refusals",
+            "Pushes refused because they would take a repository over its quota",
+            m.quota_refusals.clone(),
+        );
+        r.register(
+            "repository_bytes",
+            "Bytes a repository under a quota holds, as last worked out for a quota check",
+            m.repository_bytes.clone(),
+        );
+        r.register(
             "auth_failures",
             "Requests refused for bad or missing credentials, by reason",
             m.auth_failures.clone(),
@@ -224,6 +244,15 @@ impl Metrics {
         self.retention_deleted_tags.inc_by(tags as u64);
         self.retention_deleted_manifests.inc_by(manifests as u64);
         self.trash_tags.set(trash as i64);
+    }
+
+    /// Sets the bytes of each repository whose usage is known.
+    pub fn repository_usage(&self, usage: Vec<(String, u64)>) {
+        for (repository, bytes) in usage {
+            self.repository_bytes
+                .get_or_create(&RepositoryLabels { repository })
+                .set(bytes as i64);
+        }
     }
 
     /// Counts removed upload sessions.
@@ -277,6 +306,9 @@ pub async fn observe(
     let received = metrics.received.get_or_create(&labels).clone();
     let request = request.map(|body| Body::new(Counted::new(body, received)));
     let response = next.run(request).await;
+    if response.extensions().get::<QuotaRefused>().is_some() {
+        metrics.quota_refusals.inc();
+    }
     metrics
         .latency
         .get_or_create(&labels)

@@ -49,6 +49,14 @@ impl UsageCache {
         map.insert(name.clone(), (Instant::now(), usage));
     }
 
+    /// Every repository's last worked-out usage in bytes, however old.
+    fn known(&self) -> Vec<(String, u64)> {
+        let map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        map.iter()
+            .map(|(name, (_, usage))| (name.to_string(), usage.bytes))
+            .collect()
+    }
+
     /// Forgets a repository's usage (its manifests changed).
     pub fn forget(&self, name: &RepoName) {
         self.0
@@ -71,6 +79,11 @@ impl Registry {
                     .any(|p| wildcard_match(p, name.as_str()))
             })
             .map(|(i, q)| (i, q.size.as_u64()))
+    }
+
+    /// The usage in bytes of every repository a quota check weighed, as last worked out.
+    pub fn known_usage(&self) -> Vec<(String, u64)> {
+        self.usage_cache.known()
     }
 
     /// What `name` holds now, from the cache or storage.
