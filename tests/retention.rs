@@ -4,10 +4,12 @@
 //! bytes it would free; `--apply` moves tags to the trash, where their content survives until the
 //! trash period ends; a restore brings a tag back byte for byte; kept indexes, their children and
 //! referrers survive; last pulls keep tags; scheduled runs never take a kept image from concurrent
-//! pushers.
+//! pushers; and the same on S3 (SeaweedFS), where push times are objects' modification times.
 mod common;
 #[path = "common/oci_layout.rs"]
 mod oci_layout;
+#[path = "common/s3_servers.rs"]
+mod s3_servers;
 #[path = "common/skopeo.rs"]
 mod skopeo;
 
@@ -24,11 +26,10 @@ const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 const SETTLE: (&str, &str) = ("REGISTRY_STORAGE_GC_SETTLEPERIOD", "1s");
 const DELETE: (&str, &str) = ("REGISTRY_STORAGE_DELETE_ENABLED", "true");
 
-/// `wharf <args>` on the storage at `root` with `env`; returns exit code, stdout and stderr.
-fn wharf(root: &Path, env: &[(&str, &str)], args: &[&str]) -> (i32, String, String) {
+/// `wharf <args>` with `env` (which names the storage); returns exit code, stdout and stderr.
+fn wharf_on(env: &[(&str, &str)], args: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_wharf"))
         .args(args)
-        .env("REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY", root)
         .env(SETTLE.0, SETTLE.1)
         .env("REGISTRY_STORAGE_GC_GRACEPERIOD", "0s")
         .envs(env.iter().copied())
@@ -41,13 +42,29 @@ fn wharf(root: &Path, env: &[(&str, &str)], args: &[&str]) -> (i32, String, Stri
     )
 }
 
-/// `wharf <args> --json` that must succeed, parsed.
-fn wharf_json(root: &Path, env: &[(&str, &str)], args: &[&str]) -> Value {
+/// `wharf <args>` on the filesystem storage at `root`, with `env`.
+fn wharf(root: &Path, env: &[(&str, &str)], args: &[&str]) -> (i32, String, String) {
+    let root = root.to_str().expect("UTF-8 temp path");
+    let mut env = env.to_vec();
+    env.push(("REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY", root));
+    wharf_on(&env, args)
+}
+
+/// `wharf <args> --json` that must succeed, parsed; `env` names the storage.
+fn json_on(env: &[(&str, &str)], args: &[&str]) -> Value {
     let mut args = args.to_vec();
     args.push("--json");
-    let (code, out, err) = wharf(root, env, &args);
+    let (code, out, err) = wharf_on(env, &args);
     assert_eq!(code, 0, "wharf {args:?}: {out}{err}");
     serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
+}
+
+/// `wharf <args> --json` on the filesystem storage at `root`, which must succeed, parsed.
+fn wharf_json(root: &Path, env: &[(&str, &str)], args: &[&str]) -> Value {
+    let root = root.to_str().expect("UTF-8 temp path");
+    let mut env = env.to_vec();
+    env.push(("REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY", root));
+    json_on(&env, args)
 }
 
 /// Sets the modification time of `path` to `hours` ago (a tag's push time, a revision's age).
@@ -673,4 +690,87 @@ async fn push_retrying(server: &TestServer, repo: &str, tag: &str, layers: &[&[u
         );
     }
     panic!("push of {repo}:{tag} kept failing");
+}
+
+/// Whether `repo` has the blob `digest` (a `HEAD`, which object storage answers without a redirect).
+async fn has_blob(server: &TestServer, repo: &str, digest: &str) -> bool {
+    let r = http()
+        .head(format!("{}/v2/{repo}/blobs/{digest}", server.url))
+        .send()
+        .await
+        .unwrap();
+    r.status() == 200
+}
+
+/// On a SeaweedFS bucket, push times come from the objects' modification times: "keep the newest 2"
+/// trashes the oldest of three tags, a restore brings it back as the newest, and "keep the newest 1"
+/// with no trash period then frees the other two's own blobs while the restored one pulls.
+#[tokio::test(flavor = "multi_thread")]
+async fn retention_on_s3() {
+    let s3 = s3_servers::S3Server::seaweedfs();
+    s3.create_bucket("retention");
+    let mut env = s3.registry_env("retention", "/registry");
+    env.push((DELETE.0.into(), DELETE.1.into()));
+    env.push((SETTLE.0.into(), SETTLE.1.into()));
+    let vars: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let server = TestServer::start_env(&vars).await;
+    let mut images = Vec::new();
+    for i in 1..=3 {
+        // Object modification times have whole seconds.
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+        let own = format!("s3 layer {i}").into_bytes();
+        images.push(
+            push(
+                &server,
+                "app",
+                &format!("a{i}"),
+                &format!("s3-{i}"),
+                &[b"s3 base", &own],
+                None,
+            )
+            .await,
+        );
+    }
+    let keep = |n: u32| format!("[{{keep: {{latest: {n}}}}}]");
+    let two = keep(2);
+    let mut with_two = vars.clone();
+    with_two.push(("REGISTRY_RETENTION_POLICIES", &two));
+    let report = json_on(&with_two, &["retention", "--apply"]);
+    assert_eq!(deleted_tags(&report), ["a1"], "{report:#}");
+    assert_eq!(tags(&server, "app").await, ["a2", "a3"]);
+    for digest in images[0].blobs.keys() {
+        assert!(
+            has_blob(&server, "app", digest).await,
+            "a1's content waits in the trash"
+        );
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let (code, out, err) = wharf_on(&vars, &["trash", "restore", "app:a1"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(tags(&server, "app").await, ["a1", "a2", "a3"]);
+
+    let one = keep(1);
+    let mut with_one = vars.clone();
+    with_one.push(("REGISTRY_RETENTION_POLICIES", &one));
+    with_one.push(("REGISTRY_RETENTION_TRASHPERIOD", "0s"));
+    let report = json_on(&with_one, &["retention", "--apply"]);
+    assert_eq!(deleted_tags(&report), ["a3", "a2"], "{report:#}");
+    assert_eq!(tags(&server, "app").await, ["a1"]);
+    for image in &images[1..] {
+        for (digest, bytes) in &image.blobs {
+            let shared = bytes.as_slice() == b"s3 base";
+            assert_eq!(has_blob(&server, "app", digest).await, shared, "{digest}");
+        }
+    }
+    let r = http()
+        .get(format!("{}/v2/app/manifests/a1", server.url))
+        .header("accept", OCI_MANIFEST)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.bytes().await.unwrap().to_vec(), images[0].manifest);
+    for digest in images[0].blobs.keys() {
+        assert!(has_blob(&server, "app", digest).await, "{digest}");
+    }
+    server.stop().await;
 }
