@@ -54,6 +54,7 @@ fn settings(config: &Config, object_storage: bool) -> Settings {
         indexed_listing: object_storage,
         gc_settle_period: config.storage.gc.settleperiod.get(),
         quotas: config.quotas.clone(),
+        trash_period: config.retention.trashperiod.get(),
     }
 }
 

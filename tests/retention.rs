@@ -774,3 +774,75 @@ async fn retention_on_s3() {
     }
     server.stop().await;
 }
+
+/// Deletes from the embedded web UI go to the trash: a tag removed on the UI's confirmation page is
+/// listed by `wharf trash list` as deleted by the UI, its content survives a garbage collection of
+/// untagged manifests, and `wharf trash restore` brings it back byte for byte. A `DELETE` by digest
+/// asking for the trash trashes every tag on the image and deletes it by digest; restoring a tag
+/// brings the image back.
+#[tokio::test(flavor = "multi_thread")]
+async fn ui_deletes_go_to_the_trash() {
+    let server = TestServer::start_env(&[
+        SETTLE,
+        DELETE,
+        ("REGISTRY_UI_ENABLED", "true"),
+        ("REGISTRY_UI_DELETEIMAGES", "true"),
+    ])
+    .await;
+    let v1 = push(&server, "app", "v1", "ui-v1", &[b"ui layer 1"], None).await;
+    let v2 = push(&server, "app", "v2", "ui-v2", &[b"ui layer 2"], None).await;
+    let r = put_manifest(&server, "app", "stable", OCI_MANIFEST, &v2.manifest).await;
+    assert_eq!(r.status(), 201);
+    let r = http()
+        .post(format!("{}/ui/r/app/-/delete", server.url))
+        .form(&[("step", "tags"), ("tag", "v1")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
+    assert_eq!(tags(&server, "app").await, ["stable", "v2"]);
+    let r = http()
+        .delete(format!("{}/v2/app/manifests/{}", server.url, v2.digest))
+        .header("wharf-trash", "script")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    assert!(tags(&server, "app").await.is_empty());
+    let by_digest = format!("/v2/app/manifests/{}", v2.digest);
+    assert_eq!(
+        status(&server, &by_digest).await,
+        404,
+        "deleted by digest, as asked"
+    );
+
+    let root = server.root.clone();
+    let trash = wharf_json(&root, &[], &["trash", "list"]);
+    let entries: Vec<(&str, &str)> = trash
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["tag"].as_str().unwrap(), e["reason"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        entries,
+        [
+            ("stable", "deleted by script"),
+            ("v1", "deleted by ui"),
+            ("v2", "deleted by script")
+        ]
+    );
+    let (code, out, err) = wharf(
+        &root,
+        &[],
+        &["garbage-collect", "-m", "--grace-period", "0s"],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    for tag in ["v1", "stable"] {
+        let (code, out, err) = wharf(&root, &[], &["trash", "restore", &format!("app:{tag}")]);
+        assert_eq!(code, 0, "{out}{err}");
+    }
+    assert_pulls(&server, "app", "v1", &v1).await;
+    assert_pulls(&server, "app", "stable", &v2).await;
+    server.stop().await;
+}

@@ -174,9 +174,30 @@ pub async fn put(
     ))
 }
 
-/// Deletes a manifest by digest (with its tags) or a tag.
-pub async fn delete(app: &AppState, name: &RepoName, reference: &Reference) -> ApiResult {
-    app.registry.delete_manifest(name, reference).await?;
+/// `Wharf-Trash: <who>` on a `DELETE` (a Wharf extension the web UI sends): delete into the trash,
+/// restorable for `retention.trashperiod`, rather than at once.
+pub(crate) const TRASH: &str = "wharf-trash";
+
+/// Deletes a manifest by digest (with its tags) or a tag; into the trash when asked.
+pub async fn delete(
+    app: &AppState,
+    name: &RepoName,
+    reference: &Reference,
+    headers: &HeaderMap,
+) -> ApiResult {
+    match header_str(headers, TRASH).filter(|who| !who.is_empty()) {
+        Some(who) => {
+            let who: String = who
+                .chars()
+                .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+                .take(32)
+                .collect();
+            app.registry
+                .delete_into_trash(name, reference, &who)
+                .await?
+        }
+        None => app.registry.delete_manifest(name, reference).await?,
+    }
     let response = respond(
         StatusCode::ACCEPTED,
         &[(header::CONTENT_LENGTH, "0".into())],

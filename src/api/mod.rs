@@ -138,7 +138,7 @@ async fn handle(app: &AppState, endpoint: Endpoint, request: Request) -> ApiResu
         E::GetManifest(name, r) => manifests::get(app, &name, &r, request.headers(), false).await,
         E::HeadManifest(name, r) => manifests::get(app, &name, &r, request.headers(), true).await,
         E::PutManifest(name, r) => manifests::put(app, &name, &r, request).await,
-        E::DeleteManifest(name, r) => manifests::delete(app, &name, &r).await,
+        E::DeleteManifest(name, r) => manifests::delete(app, &name, &r, request.headers()).await,
         E::GetBlob(name, d) => {
             let zero_copy = zero_copy_queue(&request);
             blobs::get(app, &name, &d, request.headers(), false, zero_copy).await

@@ -44,6 +44,8 @@ pub struct Settings {
     pub gc_settle_period: std::time::Duration,
     /// Byte quotas per repository pattern (`quotas`); see [`quota`].
     pub quotas: Vec<crate::config::quota::QuotaConfig>,
+    /// How long a tag deleted into the trash stays restorable (`retention.trashperiod`).
+    pub trash_period: std::time::Duration,
 }
 
 #[cfg(test)]
@@ -57,6 +59,7 @@ impl Settings {
             indexed_listing: false,
             gc_settle_period: std::time::Duration::ZERO,
             quotas: Vec::new(),
+            trash_period: std::time::Duration::from_secs(24 * 3600),
         }
     }
 }

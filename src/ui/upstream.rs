@@ -136,7 +136,13 @@ impl Upstream {
         accept: Option<&str>,
         authorization: Option<&HeaderValue>,
     ) -> Result<reqwest::Response, UiError> {
+        // Deletes ask a Wharf registry to keep what they delete in its trash for a while (other
+        // registries ignore the header).
+        let delete = method == Method::DELETE;
         let mut request = self.client.request(method, url);
+        if delete {
+            request = request.header("wharf-trash", "ui");
+        }
         if let Some(a) = authorization {
             request = request.header(header::AUTHORIZATION, a.clone());
         }

@@ -71,11 +71,13 @@ impl Registry {
 
     /// Adds to `marks` every digest the repository keeps, and returns the revisions it does not keep.
     /// An untagged revision is a root when `keep_untagged` says so, given its digest and when its link
-    /// was written.
+    /// was written; manifests `in_trash` are roots too, revision or not (a delete by digest into the
+    /// trash removes the revision).
     pub(super) async fn mark_repo(
         &self,
         scan: &RepoScan,
         keep_untagged: &(dyn Fn(&Digest, SystemTime) -> bool + Sync),
+        in_trash: &HashSet<&Digest>,
         marks: &mut HashSet<Digest>,
     ) -> Result<Vec<Digest>> {
         let mut edges: HashMap<Digest, Edges> = HashMap::new();
@@ -96,7 +98,8 @@ impl Registry {
             .iter()
             .filter(|(d, t)| keep_untagged(d, *t))
             .map(|(d, _)| d.clone());
-        let mut queue: Vec<Digest> = tagged.chain(untagged).collect();
+        let trashed = in_trash.iter().map(|d| (*d).clone());
+        let mut queue: Vec<Digest> = tagged.chain(untagged).chain(trashed).collect();
         let mut kept: HashSet<Digest> = HashSet::new();
         while let Some(d) = queue.pop() {
             if !kept.insert(d.clone()) {

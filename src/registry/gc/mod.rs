@@ -232,10 +232,12 @@ impl Registry {
                         Some(limit) => now.duration_since(written).unwrap_or_default() <= limit,
                         None => !expired.contains(d),
                     },
-                    None => !options.delete_untagged,
+                    None => !options.delete_untagged && !expired.contains(d),
                 }
             };
-            let doomed = self.mark_repo(&scan, &keep_untagged, &mut marks).await?;
+            let doomed = self
+                .mark_repo(&scan, &keep_untagged, &in_trash, &mut marks)
+                .await?;
             scans.push((scan, doomed));
         }
         // What each governed repository's doomed manifests use, read before the sweep deletes them.

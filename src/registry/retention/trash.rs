@@ -1,4 +1,4 @@
-//! The trash: a tag a retention policy deletes leaves an entry, `_wharf/trash/<hex of name>/<hex of
+//! The trash: a tag a retention policy (or the web UI) deletes leaves an entry, `_wharf/trash/<hex of name>/<hex of
 //! tag>` (JSON), naming the manifest it pointed at, when and why it went, and until when it can be
 //! restored. Until then garbage collection keeps that manifest and everything it references, so
 //! [`Registry::restore_tag`] can put the tag back; after it, the manifest is collected like any
@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::registry::digest::Digest;
 use crate::registry::error::{RegistryError, Result};
 use crate::registry::gc::walk;
+use crate::registry::manifest_format;
 use crate::registry::names::{Reference, RepoName, Tag};
 use crate::registry::paths;
 use crate::registry::Registry;
@@ -112,25 +113,67 @@ impl Registry {
             }
             Err(e) => return Err(e.into()),
         };
-        let manifest = self
-            .get_manifest(name, &Reference::Digest(entry.digest.clone()))
-            .await
-            .map_err(|e| match e {
-                RegistryError::ManifestUnknown(_) => RegistryError::ManifestUnknown(format!(
+        let bytes = match self.storage.get(&paths::blob_data(&entry.digest)).await {
+            Ok(bytes) => bytes,
+            Err(StorageError::NotFound(_)) => {
+                return Err(RegistryError::ManifestUnknown(format!(
                     "{name}:{tag} ({}) was collected after its trash entry expired at {}",
                     entry.digest, entry.expires
-                )),
-                other => other,
-            })?;
-        self.put_manifest(
-            name,
-            &Reference::Tag(tag.clone()),
-            Some(&manifest.media_type),
-            manifest.bytes,
-        )
-        .await?;
+                )))
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let media_type = manifest_format::stored_media_type(&bytes);
+        self.put_manifest(name, &Reference::Tag(tag.clone()), Some(&media_type), bytes)
+            .await?;
         self.delete_if_present(&key).await?;
         Ok(entry)
+    }
+
+    /// Deletes like [`Registry::delete_manifest`], but into the trash: a tag's entry, or by digest an
+    /// entry for every tag pointing at the manifest (which is then deleted as by digest), restorable
+    /// for `trash_period`: until the entries expire, garbage collection keeps the manifest and what it
+    /// references, then frees them as it would have.
+    /// `reason` says who deleted (`ui`).
+    pub async fn delete_into_trash(
+        &self,
+        name: &RepoName,
+        reference: &Reference,
+        reason: &str,
+    ) -> Result<()> {
+        self.require_delete()?;
+        let digest = self.resolve(name, reference).await?;
+        let tags: Vec<Tag> = match reference {
+            Reference::Tag(tag) => vec![tag.clone()],
+            Reference::Digest(_) => {
+                let mut pointing = Vec::new();
+                for tag in self.all_tags(name).await? {
+                    let current = self.read_link(&paths::tag_current_link(name, &tag)).await?;
+                    if current.as_ref() == Some(&digest) {
+                        pointing.push(tag);
+                    }
+                }
+                pointing
+            }
+        };
+        let now = SystemTime::now();
+        let stamp = |t: SystemTime| humantime::format_rfc3339_seconds(t).to_string();
+        for tag in tags {
+            self.trash(&TrashEntry {
+                repository: name.clone(),
+                tag: tag.clone(),
+                digest: digest.clone(),
+                deleted: stamp(now),
+                expires: stamp(now + self.settings.trash_period),
+                reason: format!("deleted by {reason}"),
+            })
+            .await?;
+            self.delete_if_present(&paths::tag_dir(name, &tag)).await?;
+        }
+        if matches!(reference, Reference::Digest(_)) {
+            self.delete_manifest(name, reference).await?;
+        }
+        Ok(())
     }
 
     /// When a tag's current link was last written: its push time, on the filesystem and on S3, for

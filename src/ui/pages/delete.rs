@@ -266,7 +266,10 @@ fn done(state: &UiState, name: &str, text: &str, items: Vec<String>) -> Result<R
         kind: "info",
         heading: format!("Deleted from {name}"),
         text: text.to_string(),
-        advice: "Disk space is reclaimed when the registry's garbage collection runs.".into(),
+        advice: "Disk space is reclaimed when the registry's garbage collection runs. A Wharf \
+                 registry keeps what the UI deletes in its trash first (24 hours by default): \
+                 `wharf trash restore REPOSITORY:TAG` undoes a delete until then."
+            .into(),
         items,
         back: state.links.repository(name),
     })
