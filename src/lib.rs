@@ -6,6 +6,7 @@
 //! [`server::serve`] runs it all on a listener; [`cli`] is the command line. [`ui`] is the web UI, a
 //! client of the registry API ([`ui::serve_ui`]). [`zero_copy`] sends blob files to plain HTTP/1
 //! connections without copying them; [`connections`] bounds what slow or idle clients can hold.
+//! [`token_client`] is the client side of Docker token authentication, for the UI and the mirror.
 
 pub mod api;
 pub mod auth;
@@ -22,6 +23,7 @@ pub mod registry;
 pub mod server;
 pub mod storage;
 pub mod tls;
+pub mod token_client;
 pub mod ui;
 pub mod zero_copy;
 

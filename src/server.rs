@@ -37,7 +37,46 @@ pub fn registry(config: &Config) -> Result<Registry, ConfigError> {
         Driver::InMemory => Arc::new(Memory::new()),
         Driver::S3(s3) => Arc::new(s3_storage(config, &s3)?),
     };
-    Ok(Registry::new(storage, settings(config, object_storage)))
+    let registry = Registry::new(storage, settings(config, object_storage));
+    Ok(match mirror(config)? {
+        Some(mirror) => registry.with_mirror(mirror),
+        None => registry,
+    })
+}
+
+/// The pull-through cache configured by `proxy:`, if any.
+fn mirror(config: &Config) -> Result<Option<crate::registry::mirror::Mirror>, ConfigError> {
+    use crate::registry::mirror::{upstream::Upstream, Mirror, Remote};
+    let upstreams = config
+        .proxy
+        .resolve()
+        .map_err(|(key, message)| config.invalid(key, message))?;
+    if upstreams.is_empty() {
+        return Ok(None);
+    }
+    let key = if config.proxy.upstreams.is_empty() {
+        "proxy.remoteurl"
+    } else {
+        "proxy.upstreams"
+    };
+    let mut remotes = Vec::new();
+    for u in upstreams {
+        let prefix = match &u.prefix {
+            Some(p) => Some(
+                p.parse()
+                    .map_err(|e| config.invalid("proxy.upstreams", format!("prefix {p:?}: {e}")))?,
+            ),
+            None => None,
+        };
+        let credentials = u
+            .credentials
+            .as_ref()
+            .map(|(n, p)| (n.as_str(), p.as_str()));
+        let upstream =
+            Upstream::new(&u.url, credentials).map_err(|e| config.invalid(key, e.to_string()))?;
+        remotes.push(Remote::new(prefix, upstream, u.ttl));
+    }
+    Ok(Some(Mirror::new(remotes, config.proxy.default.as_deref())))
 }
 
 /// The S3 backend for `config`'s `storage.s3` settings.
@@ -152,7 +191,7 @@ pub fn state(
         .map_err(|e| config.invalid(e.setting(), e.to_string()))?;
     Ok((
         Arc::new(AppState {
-            registry,
+            registry: Arc::new(registry),
             urls,
             auth,
         }),

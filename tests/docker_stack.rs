@@ -18,12 +18,16 @@
 
 #[path = "common/dockerfile.rs"]
 mod dockerfile;
+#[path = "common/engine.rs"]
+mod engine;
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use engine::{check, require, unsafe_kill, wait_until, Engine};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 /// The image must stay small (issue 4: at most 15 MB).
@@ -31,42 +35,12 @@ const MAX_IMAGE_BYTES: u64 = 15 * 1024 * 1024;
 /// One engine at a time.
 static ENGINES: Mutex<()> = Mutex::new(());
 
-fn require(tool: &str) {
-    let ok = Command::new(tool)
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    assert!(
-        ok,
-        "{tool} not found: run ./scripts/test (it installs docker.io and docker-compose)"
-    );
-}
-
-fn check(out: Output, what: &str) -> String {
-    assert!(
-        out.status.success(),
-        "{what} failed ({}):\n{}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port()
-}
-
-fn wait_until(what: &str, within: Duration, mut ready: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !ready() {
-        assert!(start.elapsed() < within, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(250));
-    }
 }
 
 /// A static `wharf` (glibc, `crt-static`): the runtime image is FROM scratch.
@@ -89,80 +63,6 @@ fn static_binary() -> PathBuf {
         .unwrap();
     check(out, "static build of wharf");
     target_dir.join("x86_64-unknown-linux-gnu/release/wharf")
-}
-
-/// Debian's dockerd on a socket of the test's own, stopped (by PID) when dropped.
-struct Engine {
-    dir: tempfile::TempDir,
-    daemon: Child,
-}
-
-impl Engine {
-    fn start() -> Engine {
-        let dir = tempfile::tempdir().unwrap();
-        let d = dir.path();
-        let config = serde_json::json!({
-            "data-root": d.join("data"),
-            "exec-root": d.join("exec"),
-            "pidfile": d.join("docker.pid"),
-            "hosts": [format!("unix://{}", d.join("docker.sock").display())],
-            "storage-driver": "vfs",
-            "bridge": "none",
-            "iptables": false,
-            "ip-forward": false,
-            "ip-masq": false,
-            "default-ulimits": {
-                "nofile": {"Name": "nofile", "Soft": 1024, "Hard": 1024},
-                "nproc": {"Name": "nproc", "Soft": 1024, "Hard": 1024}
-            }
-        });
-        std::fs::write(d.join("daemon.json"), serde_json::to_vec(&config).unwrap()).unwrap();
-        let log = std::fs::File::create(d.join("dockerd.log")).unwrap();
-        let daemon = Command::new("/usr/sbin/dockerd")
-            .arg("--config-file")
-            .arg(d.join("daemon.json"))
-            .env("HTTP_PROXY", "http://127.0.0.1:9")
-            .env("HTTPS_PROXY", "http://127.0.0.1:9")
-            .env("NO_PROXY", "127.0.0.0/8,localhost,::1")
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("start dockerd");
-        let engine = Engine { dir, daemon };
-        wait_until("dockerd", Duration::from_secs(60), || {
-            engine.docker(&["version"]).status.success()
-        });
-        engine
-    }
-
-    fn host(&self) -> String {
-        format!("unix://{}", self.dir.path().join("docker.sock").display())
-    }
-
-    fn command(&self, program: &str) -> Command {
-        let mut cmd = Command::new(program);
-        cmd.env("DOCKER_HOST", self.host())
-            .env("DOCKER_CONFIG", self.dir.path().join("client"))
-            .env("DOCKER_BUILDKIT", "0");
-        cmd
-    }
-
-    fn docker(&self, args: &[&str]) -> Output {
-        self.command("/usr/bin/docker").args(args).output().unwrap()
-    }
-}
-
-impl Drop for Engine {
-    fn drop(&mut self) {
-        let _ = self.docker(&["rm", "-f", "-v", "wharf-registry", "wharf-ui", "wharf-r2"]);
-        unsafe_kill(self.daemon.id());
-        let _ = self.daemon.wait();
-    }
-}
-
-/// SIGTERM by PID (dockerd stops its containers and exits).
-fn unsafe_kill(pid: u32) {
-    let _ = Command::new("kill").arg(pid.to_string()).status();
 }
 
 /// The repository as a clone has it (without `target/`, `.git/` and the tests' node_modules), plus

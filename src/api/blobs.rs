@@ -12,6 +12,7 @@ use super::{
     UPLOAD_UUID,
 };
 use crate::registry::digest::Digest;
+use crate::registry::mirror::BlobPull;
 use crate::registry::names::RepoName;
 use crate::registry::names::UploadId;
 use crate::registry::uploads::ChunkRange;
@@ -29,7 +30,7 @@ pub async fn get(
     head: bool,
     zero_copy: Option<FileQueue>,
 ) -> ApiResult {
-    let size = app.registry.blob_size(name, digest).await?;
+    let pulled = app.registry.pull_blob(name, digest, head).await?;
     let etag = format!("\"{digest}\"");
     let mut common = vec![
         (CONTENT_DIGEST, digest.to_string()),
@@ -38,6 +39,30 @@ pub async fn get(
         (header::CONTENT_TYPE, "application/octet-stream".to_string()),
         (header::CACHE_CONTROL, "max-age=31536000".to_string()),
     ];
+    let size = match pulled {
+        BlobPull::Stored(size) => size,
+        BlobPull::Upstream(size) => {
+            common.push((header::CONTENT_LENGTH, size.to_string()));
+            return Ok(respond(StatusCode::OK, &common, Body::empty()));
+        }
+        BlobPull::Streaming { size, body } => {
+            // Fetched from the upstream as it is sent: whole, whatever `Range` asked (HTTP allows
+            // a server to ignore it); the next request is served from storage.
+            common.retain(|(name, _)| *name != header::ACCEPT_RANGES);
+            if let Some(size) = size {
+                common.push((header::CONTENT_LENGTH, size.to_string()));
+            }
+            let pulled = BlobInfo {
+                digest: digest.clone(),
+                size: size.unwrap_or(0),
+            };
+            return Ok(events::attach(
+                respond(StatusCode::OK, &common, Body::from_stream(body)),
+                name,
+                Happened::BlobPulled(pulled),
+            ));
+        }
+    };
     if header_str(headers, header::IF_NONE_MATCH)
         .is_some_and(|v| v.split(',').any(|t| t.trim() == etag))
     {

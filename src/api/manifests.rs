@@ -44,7 +44,7 @@ pub async fn get(
     headers: &HeaderMap,
     head: bool,
 ) -> ApiResult {
-    let manifest = app.registry.get_manifest(name, reference).await?;
+    let manifest = app.registry.pull_manifest(name, reference).await?;
     if !accepts(headers, &manifest.media_type) {
         return Err(ApiError::new(
             Code::ManifestUnknown,

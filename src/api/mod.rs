@@ -58,8 +58,8 @@ fn zero_copy_queue(request: &Request) -> Option<FileQueue> {
 
 /// What every handler shares.
 pub struct AppState {
-    /// The registry services.
-    pub registry: Registry,
+    /// The registry services (shared with the tasks a pull-through cache starts).
+    pub registry: Arc<Registry>,
     /// How to build absolute URLs.
     pub urls: UrlBuilder,
     /// Authentication and access policy; `None` when authentication is off.
@@ -127,6 +127,17 @@ async fn dispatch(State(app): State<Arc<AppState>>, mut request: Request) -> Res
 
 async fn handle(app: &AppState, endpoint: Endpoint, request: Request) -> ApiResult {
     use Endpoint as E;
+    let writes = matches!(
+        endpoint.access(),
+        Some(endpoint::Access::Write | endpoint::Access::Delete)
+    );
+    if writes && app.registry.mirrors(endpoint.repository()) {
+        // As registry:2 answers pushes and deletes to a pull-through cache.
+        return Err(ApiError::new(
+            Code::Unsupported,
+            "this repository is a pull-through cache: pushes and deletes are unsupported",
+        ));
+    }
     match endpoint {
         E::Root => Ok(StatusCode::OK.into_response()),
         E::ApiVersion => Ok(axum::Json(serde_json::json!({})).into_response()),

@@ -15,6 +15,7 @@ pub mod maintenance;
 pub mod notifications;
 pub mod pattern;
 pub mod quota;
+pub mod proxy;
 mod render;
 pub mod retention;
 pub mod s3;
@@ -86,6 +87,8 @@ pub struct Config {
     pub retention: retention::RetentionConfig,
     /// Byte quotas per repository pattern (Wharf only).
     pub quotas: Vec<quota::QuotaConfig>,
+    /// A pull-through cache of an upstream registry.
+    pub proxy: proxy::ProxyConfig,
     /// Where each value came from (not a setting), so that a setting found unusable after loading
     /// is reported with its real source.
     #[serde(skip)]
@@ -107,6 +110,7 @@ impl Default for Config {
             ui: Default::default(),
             retention: Default::default(),
             quotas: Vec::new(),
+            proxy: Default::default(),
             origins: Default::default(),
         }
     }
@@ -245,6 +249,7 @@ impl Config {
         }
         self.auth.validate()?;
         self.ui.validate(self.http.path_prefix())?;
+        self.proxy.validate()?;
         Ok(())
     }
 

@@ -223,6 +223,31 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// Exposes the pull-through cache's counters.
+    pub fn register_mirror(&mut self, counters: crate::registry::mirror::Counters) {
+        let r = &mut self.registry;
+        r.register(
+            "mirror_hits",
+            "Manifests and blobs the pull-through cache served from storage",
+            counters.hits,
+        );
+        r.register(
+            "mirror_misses",
+            "Manifests and blobs the pull-through cache fetched from the upstream",
+            counters.misses,
+        );
+        r.register(
+            "mirror_upstream_received_bytes",
+            "Bytes the pull-through cache received from the upstream",
+            counters.upstream_bytes,
+        );
+        r.register(
+            "mirror_upstream_errors",
+            "Failed requests to the upstream (unreachable, refused, 429, 5xx, broken or wrong downloads)",
+            counters.upstream_errors,
+        );
+    }
+
     /// The metrics in the OpenMetrics text format.
     pub fn encode(&self) -> String {
         let mut out = String::new();

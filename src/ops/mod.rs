@@ -83,7 +83,11 @@ pub async fn start(
     options: ServeOptions,
 ) -> std::io::Result<Running> {
     let mut tasks = JoinSet::new();
-    let metrics = Arc::new(Metrics::default());
+    let mut metrics = Metrics::default();
+    if let Some(counters) = app.registry.mirror_counters() {
+        metrics.register_mirror(counters);
+    }
+    let metrics = Arc::new(metrics);
     let notifier = Notifier::start(
         &config.notifications,
         &config.http.addr,

@@ -13,6 +13,7 @@ pub mod listing;
 mod manifest_cache;
 pub mod manifest_format;
 pub mod manifests;
+pub mod mirror;
 pub mod names;
 pub mod paths;
 pub mod pulls;
@@ -81,6 +82,8 @@ pub struct Registry {
     pulls: pulls::Pulls,
     /// Repositories' usage, for quotas.
     usage_cache: quota::UsageCache,
+    /// The upstream this registry is a pull-through cache of, if any.
+    mirror: Option<mirror::Mirror>,
 }
 
 impl Registry {
@@ -102,7 +105,14 @@ impl Registry {
             manifest_cache: Default::default(),
             pulls: Default::default(),
             usage_cache: Default::default(),
+            mirror: None,
         }
+    }
+
+    /// The registry as a pull-through cache of `mirror`'s upstream.
+    pub fn with_mirror(mut self, mirror: mirror::Mirror) -> Self {
+        self.mirror = Some(mirror);
+        self
     }
 
     fn require_delete(&self) -> Result<()> {

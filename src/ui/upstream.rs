@@ -180,7 +180,7 @@ impl Upstream {
         accept: Option<&str>,
         scope: &str,
     ) -> Result<reqwest::Response, UiError> {
-        let key = token::Key::new(auth, scope);
+        let key = token::key(auth, scope);
         let cached = self.tokens.get(&key);
         let response = self
             .execute(
