@@ -9,9 +9,11 @@
 use std::collections::{HashMap, HashSet};
 use std::time::SystemTime;
 
+use futures_util::stream::{self, StreamExt, TryStreamExt};
+
 use super::walk;
 use crate::registry::digest::Digest;
-use crate::registry::error::Result;
+use crate::registry::error::{RegistryError, Result};
 use crate::registry::manifest_format::{self, Reference};
 use crate::registry::names::{RepoName, Tag};
 use crate::registry::paths;
@@ -53,11 +55,17 @@ impl Registry {
             paths::layer_link(name, d)
         })
         .await?;
-        let mut tags = Vec::new();
+        let mut pending = Vec::new();
         for tag in self.all_tags(name).await? {
-            let current = self.read_link(&paths::tag_current_link(name, &tag)).await?;
-            tags.push((tag, current));
+            pending.push(async move {
+                let current = self.read_link(&paths::tag_current_link(name, &tag)).await?;
+                Ok::<_, RegistryError>((tag, current))
+            });
         }
+        let tags: Vec<(Tag, Option<Digest>)> = stream::iter(pending)
+            .buffered(walk::CONCURRENCY)
+            .try_collect()
+            .await?;
         let has_uploads = walk::has_files(storage, &paths::uploads_dir(name)).await?;
         Ok(RepoScan {
             name: name.clone(),
@@ -79,15 +87,24 @@ impl Registry {
     ) -> Result<Vec<Digest>> {
         let mut edges: HashMap<Digest, Edges> = HashMap::new();
         let mut referrers: HashMap<Digest, Vec<Digest>> = HashMap::new();
+        let mut pending = Vec::with_capacity(scan.revisions.len());
         for (d, _) in &scan.revisions {
-            let e = self.manifest_edges(d).await?;
+            pending.push(async move {
+                Ok::<_, RegistryError>((d.clone(), self.manifest_edges(d).await?))
+            });
+        }
+        let fetched: Vec<(Digest, Edges)> = stream::iter(pending)
+            .buffered(walk::CONCURRENCY)
+            .try_collect()
+            .await?;
+        for (d, e) in fetched {
             if let Some(subject) = &e.subject {
                 referrers
                     .entry(subject.clone())
                     .or_default()
                     .push(d.clone());
             }
-            edges.insert(d.clone(), e);
+            edges.insert(d, e);
         }
         let mut queue: Vec<Digest> = if delete_untagged {
             let tagged = scan.tags.iter().filter_map(|(_, d)| d.clone());

@@ -28,10 +28,26 @@ pub(super) mod walk;
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, SystemTime};
 
+use futures_util::stream::{self, StreamExt, TryStreamExt};
+
 use super::digest::Digest;
 use super::error::{RegistryError, Result};
 use super::names::RepoName;
 use super::Registry;
+
+/// Repositories a collection reads at once (each also keeps up to [`walk::CONCURRENCY`] reads of
+/// its own in flight).
+const SCAN_REPOSITORIES: usize = 8;
+
+/// What decides, after marking, whether a repository is left empty.
+struct Left {
+    /// Whether any tag was found.
+    tagged: bool,
+    /// Manifest revisions that stay.
+    revisions: usize,
+    /// Whether a blob was linked within the grace period.
+    recent_link: bool,
+}
 
 /// Deleted blobs per batch; writes wait for at most one batch.
 const SWEEP_BATCH: usize = 64;
@@ -151,33 +167,68 @@ impl Registry {
         let mut marks = HashSet::new();
         let mut scans = Vec::new();
         let repositories = walk::all_repositories(storage).await?;
+        // Repositories are read and marked a few at a time (each with marks of its own, merged in
+        // order): the reads are independent, and on S3 each one is a round trip.
+        let mut pending = Vec::with_capacity(repositories.len());
         for name in &repositories {
-            let scan = self.scan_repo(name).await?;
-            let doomed = self
-                .mark_repo(&scan, options.delete_untagged, cutoff, &mut marks)
-                .await?;
-            scans.push((scan, doomed));
+            pending.push(async move {
+                let mut scan = self.scan_repo(name).await?;
+                let mut own = HashSet::new();
+                let doomed = self
+                    .mark_repo(&scan, options.delete_untagged, cutoff, &mut own)
+                    .await?;
+                // Only what the sweep reads is kept for every repository until the end: the
+                // revisions and tags of 200,000 manifests are most of a collection's memory
+                // otherwise. Tags stay where a revision is deleted (its tag history goes with it).
+                let left = Left {
+                    tagged: !scan.tags.is_empty(),
+                    revisions: scan.revisions.len() - doomed.len(),
+                    recent_link: scan.layer_links.iter().any(|(_, t)| *t > cutoff),
+                };
+                scan.revisions = Vec::new();
+                if doomed.is_empty() {
+                    scan.tags = Vec::new();
+                }
+                Ok::<_, RegistryError>((scan, doomed, own, left))
+            });
         }
+        let mut scanned = stream::iter(pending).buffered(SCAN_REPOSITORIES);
+        while let Some(next) = scanned.next().await {
+            let (scan, doomed, own, left) = next?;
+            marks.extend(own);
+            scans.push((scan, doomed, left));
+        }
+        drop(scanned);
         report.repositories = scans.len();
         report.marked = marks.len();
 
-        for (scan, doomed) in &scans {
-            if doomed.is_empty() {
-                continue;
-            }
+        // Untagged revisions are deleted in sections of at most SWEEP_BATCH (across repositories),
+        // a few at a time within a section; each revision's own deletes keep their order.
+        let doomed: Vec<(&mark::RepoScan, &Digest)> = scans
+            .iter()
+            .flat_map(|(scan, doomed, _)| doomed.iter().map(move |d| (scan, d)))
+            .collect();
+        for batch in doomed.chunks(SWEEP_BATCH) {
             let guard = section().await?;
-            for d in doomed {
+            let mut deleted = Vec::with_capacity(batch.len());
+            let mut pending = Vec::with_capacity(batch.len());
+            for &(scan, d) in batch {
                 if let Some(g) = &guard {
                     if g.touched_digest(d) {
                         continue;
                     }
-                    g.may_delete()?;
-                    self.delete_revision(scan, d).await?;
+                    pending.push(async move {
+                        g.may_delete()?;
+                        self.delete_revision(scan, d).await
+                    });
                 }
-                report
-                    .manifests_deleted
-                    .push((scan.name.clone(), d.clone()));
+                deleted.push((scan.name.clone(), d.clone()));
             }
+            stream::iter(pending)
+                .buffer_unordered(walk::CONCURRENCY)
+                .try_collect::<Vec<()>>()
+                .await?;
+            report.manifests_deleted.extend(deleted);
             if let Some(g) = guard {
                 g.end().await?;
             }
@@ -185,25 +236,25 @@ impl Registry {
 
         let mut linked_by: HashMap<&Digest, Vec<RepoName>> = HashMap::new();
         let mut recently_linked: HashSet<&Digest> = HashSet::new();
-        for (scan, _) in &scans {
+        for (scan, _, _) in &scans {
             for (d, t) in &scan.layer_links {
+                if marks.contains(d) {
+                    continue;
+                }
                 linked_by.entry(d).or_default().push(scan.name.clone());
                 if *t > cutoff {
                     recently_linked.insert(d);
                 }
             }
         }
-        let unused: Vec<_> = walk::all_blobs(storage)
-            .await?
-            .into_iter()
-            .filter(|b| !marks.contains(&b.digest))
-            .collect();
+        let unused = walk::unmarked_blobs(storage, &marks).await?;
         let (recent, candidates): (Vec<_>, Vec<_>) = unused
             .into_iter()
             .partition(|b| b.modified > cutoff || recently_linked.contains(&b.digest));
         report.blobs_kept_recent = recent.len();
         for batch in candidates.chunks(SWEEP_BATCH) {
             let guard = section().await?;
+            let mut pending = Vec::with_capacity(batch.len());
             for blob in batch {
                 let repos = linked_by.get(&blob.digest).cloned().unwrap_or_default();
                 if let Some(g) = &guard {
@@ -211,22 +262,29 @@ impl Registry {
                         report.blobs_kept_recent += 1;
                         continue;
                     }
-                    g.may_delete()?;
-                    self.delete_blob_everywhere(&blob.digest, &repos).await?;
                 }
                 report.layer_links_removed += repos.len();
+                if let Some(g) = &guard {
+                    pending.push(async move {
+                        g.may_delete()?;
+                        self.delete_blob_everywhere(&blob.digest, &repos).await
+                    });
+                }
                 report.bytes_freed += blob.size;
                 report.blobs_deleted.push((blob.digest.clone(), blob.size));
             }
+            // A blob's deletes keep their order (links, then data); blobs go a few at a time.
+            stream::iter(pending)
+                .buffer_unordered(walk::CONCURRENCY)
+                .try_collect::<Vec<()>>()
+                .await?;
             if let Some(g) = guard {
                 g.end().await?;
             }
         }
 
-        for (scan, doomed) in &scans {
-            let recent_link = scan.layer_links.iter().any(|(_, t)| *t > cutoff);
-            let left_revisions = scan.revisions.len() - doomed.len();
-            if !scan.tags.is_empty() || left_revisions > 0 || scan.has_uploads || recent_link {
+        for (scan, _, left) in &scans {
+            if left.tagged || left.revisions > 0 || scan.has_uploads || left.recent_link {
                 continue;
             }
             if let Some(g) = section().await? {
