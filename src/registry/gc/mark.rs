@@ -10,12 +10,16 @@
 use std::collections::{HashMap, HashSet};
 use std::time::SystemTime;
 
-use super::walk;
+use futures_util::stream::{self, StreamExt, TryStreamExt};
+
+use super::{walk, GcOptions};
 use crate::registry::digest::Digest;
-use crate::registry::error::Result;
+use crate::registry::error::{RegistryError, Result};
 use crate::registry::manifest_format::{self, Reference};
 use crate::registry::names::{RepoName, Tag};
 use crate::registry::paths;
+use crate::registry::retention::trash::TrashEntry;
+use crate::registry::retention::RepoRetention;
 use crate::registry::Registry;
 use crate::storage::StorageError;
 
@@ -33,6 +37,27 @@ pub struct RepoScan {
     /// Whether an upload session is open.
     pub has_uploads: bool,
 }
+
+/// What decides, after marking, whether a repository is left empty.
+pub(super) struct Left {
+    /// Whether any tag was found.
+    pub tagged: bool,
+    /// Manifest revisions that stay.
+    pub revisions: usize,
+    /// Whether a blob was linked within the grace period.
+    pub recent_link: bool,
+}
+
+/// One repository as a collection read and marked it: the scan (without its revisions), the
+/// revisions it does not keep, its marks, what decides whether it is left empty, and the blobs of
+/// its doomed revisions when retention weighed it.
+pub(super) type Scanned = (
+    RepoScan,
+    Vec<Digest>,
+    HashSet<Digest>,
+    Left,
+    Option<HashSet<Digest>>,
+);
 
 /// Edges out of one manifest.
 #[derive(Default)]
@@ -54,11 +79,17 @@ impl Registry {
             paths::layer_link(name, d)
         })
         .await?;
-        let mut tags = Vec::new();
+        let mut pending = Vec::new();
         for tag in self.all_tags(name).await? {
-            let current = self.read_link(&paths::tag_current_link(name, &tag)).await?;
-            tags.push((tag, current));
+            pending.push(async move {
+                let current = self.read_link(&paths::tag_current_link(name, &tag)).await?;
+                Ok::<_, RegistryError>((tag, current))
+            });
         }
+        let tags: Vec<(Tag, Option<Digest>)> = stream::iter(pending)
+            .buffered(walk::CONCURRENCY)
+            .try_collect()
+            .await?;
         let has_uploads = walk::has_files(storage, &paths::uploads_dir(name)).await?;
         Ok(RepoScan {
             name: name.clone(),
@@ -67,6 +98,73 @@ impl Registry {
             layer_links,
             has_uploads,
         })
+    }
+
+    /// Reads and marks one repository for a collection: its marks, the revisions it does not keep,
+    /// what decides whether it is left empty, and (when retention weighed it) the blobs of those
+    /// revisions. Only what the sweep reads is kept of the scan: the revisions and tags of 200,000
+    /// manifests are most of a collection's memory otherwise (tags stay where a revision goes, as
+    /// its tag history goes with it).
+    pub(super) async fn scan_and_mark(
+        &self,
+        name: &RepoName,
+        trash: &[TrashEntry],
+        retained: Option<&RepoRetention>,
+        options: &GcOptions,
+        cutoff: SystemTime,
+        now: SystemTime,
+    ) -> Result<Scanned> {
+        let mut scan = self.scan_repo(name).await?;
+        let in_trash: HashSet<&Digest> = trash
+            .iter()
+            .filter(|e| !e.expired(now))
+            .map(|e| &e.digest)
+            .collect();
+        let mut expired: HashSet<&Digest> = trash
+            .iter()
+            .filter(|e| e.expired(now))
+            .map(|e| &e.digest)
+            .collect();
+        // A preview deletes no tag: it marks as if it had, and counts what its deletions free once
+        // their trash period ends.
+        if let (true, Some(r)) = (options.dry_run, retained) {
+            scan.tags.retain(|(t, _)| r.tags.iter().all(|d| d.tag != *t));
+            expired.extend(r.tags.iter().map(|t| &t.digest));
+        }
+        let policy = options
+            .retention
+            .as_ref()
+            .and_then(|p| p.for_repository(name));
+        let keep_untagged = |d: &Digest, written: SystemTime| {
+            if written > cutoff || in_trash.contains(d) {
+                return true;
+            }
+            match policy {
+                Some(p) => match p.untagged {
+                    Some(limit) => now.duration_since(written).unwrap_or_default() <= limit,
+                    None => !expired.contains(d),
+                },
+                None => !options.delete_untagged && !expired.contains(d),
+            }
+        };
+        let mut marks = HashSet::new();
+        let doomed = self
+            .mark_repo(&scan, &keep_untagged, &in_trash, &mut marks)
+            .await?;
+        let used = match retained {
+            Some(_) => Some(self.blobs_used(&doomed).await?),
+            None => None,
+        };
+        let left = Left {
+            tagged: !scan.tags.is_empty(),
+            revisions: scan.revisions.len() - doomed.len(),
+            recent_link: scan.layer_links.iter().any(|(_, t)| *t > cutoff),
+        };
+        scan.revisions = Vec::new();
+        if doomed.is_empty() {
+            scan.tags = Vec::new();
+        }
+        Ok((scan, doomed, marks, left, used))
     }
 
     /// Adds to `marks` every digest the repository keeps, and returns the revisions it does not keep.
@@ -82,15 +180,24 @@ impl Registry {
     ) -> Result<Vec<Digest>> {
         let mut edges: HashMap<Digest, Edges> = HashMap::new();
         let mut referrers: HashMap<Digest, Vec<Digest>> = HashMap::new();
+        let mut pending = Vec::with_capacity(scan.revisions.len());
         for (d, _) in &scan.revisions {
-            let e = self.manifest_edges(d).await?;
+            pending.push(async move {
+                Ok::<_, RegistryError>((d.clone(), self.manifest_edges(d).await?))
+            });
+        }
+        let fetched: Vec<(Digest, Edges)> = stream::iter(pending)
+            .buffered(walk::CONCURRENCY)
+            .try_collect()
+            .await?;
+        for (d, e) in fetched {
             if let Some(subject) = &e.subject {
                 referrers
                     .entry(subject.clone())
                     .or_default()
                     .push(d.clone());
             }
-            edges.insert(d.clone(), e);
+            edges.insert(d, e);
         }
         let tagged = scan.tags.iter().filter_map(|(_, d)| d.clone());
         let untagged = scan

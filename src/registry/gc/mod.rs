@@ -5,8 +5,8 @@
 //!    ([`protocol`]), so writers everywhere record what they make reachable from then on.
 //! 1. With retention policies ([`retain`]), each governed repository's doomed tags are deleted into
 //!    the trash ([`super::retention`]).
-//! 2. Mark ([`mark`]): every repository (including those that never held a manifest) is scanned; what
-//!    each keeps is marked in one set of digests shared by all repositories.
+//! 2. Mark ([`mark`]): every repository (including those that never held a manifest) is scanned, a
+//!    few at a time; what each keeps is marked in one set of digests shared by all repositories.
 //! 3. With `delete_untagged` (or a policy), manifests nothing keeps lose their revision link (and tag history and
 //!    referrer entries).
 //! 4. Sweep: a blob is deleted, with every link to it, when it is unmarked, its data is older than the
@@ -32,12 +32,18 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use futures_util::stream::{self, StreamExt, TryStreamExt};
+
 use super::digest::Digest;
 use super::error::{RegistryError, Result};
 use super::names::RepoName;
 use super::retention::trash::TrashEntry;
 use super::retention::{Policies, RepoRetention};
 use super::Registry;
+
+/// Repositories a collection reads at once (each also keeps up to [`walk::CONCURRENCY`] reads of
+/// its own in flight).
+const SCAN_REPOSITORIES: usize = 8;
 
 /// Deleted blobs per batch; writes wait for at most one batch.
 const SWEEP_BATCH: usize = 64;
@@ -160,24 +166,21 @@ impl Registry {
 
         let now = SystemTime::now();
         let repositories = walk::all_repositories(storage).await?;
-        let mut scanned = Vec::new();
-        for name in &repositories {
-            scanned.push(self.scan_repo(name).await?);
-        }
         let mut trash = self.trash_by_repository().await?;
         if let Some(policies) = &options.retention {
-            for scan in &mut scanned {
-                let Some(policy) = policies.for_repository(&scan.name) else {
+            for name in &repositories {
+                let Some(policy) = policies.for_repository(name) else {
                     continue;
                 };
-                let doomed = self.doomed_tags(scan, policy, now).await?;
+                let mut scan = self.scan_repo(name).await?;
+                let doomed = self.doomed_tags(&scan, policy, now).await?;
                 if doomed.is_empty() {
                     continue;
                 }
                 let guard = section().await?;
                 let (outcome, trashed) = self
                     .delete_doomed(
-                        scan,
+                        &mut scan,
                         policy,
                         doomed,
                         guard.as_ref(),
@@ -199,77 +202,56 @@ impl Registry {
 
         let mut marks = HashSet::new();
         let mut scans = Vec::new();
-        for scan in scanned {
-            let entries = trash.get(&scan.name).map(Vec::as_slice).unwrap_or_default();
-            let in_trash: HashSet<&Digest> = entries
-                .iter()
-                .filter(|e| !e.expired(now))
-                .map(|e| &e.digest)
-                .collect();
-            let mut expired: HashSet<&Digest> = entries
-                .iter()
-                .filter(|e| e.expired(now))
-                .map(|e| &e.digest)
-                .collect();
-            // A preview counts what its deletions free once their trash period ends.
-            if options.dry_run {
-                let previewed = report
-                    .retention
-                    .iter()
-                    .filter(|r| r.repository == scan.name);
-                expired.extend(previewed.flat_map(|r| r.tags.iter().map(|t| &t.digest)));
+        let mut retention_blobs: HashMap<RepoName, HashSet<Digest>> = HashMap::new();
+        // Repositories are read and marked a few at a time (each with marks of its own, merged in
+        // order): the reads are independent, and on S3 each one is a round trip. Retention has
+        // already deleted its tags, so each repository is read afresh here.
+        let mut pending = Vec::with_capacity(repositories.len());
+        for name in &repositories {
+            let entries = trash.get(name).map(Vec::as_slice).unwrap_or_default();
+            let retained = report.retention.iter().find(|r| r.repository == *name);
+            pending.push(self.scan_and_mark(name, entries, retained, options, cutoff, now));
+        }
+        let mut scanned = stream::iter(pending).buffered(SCAN_REPOSITORIES);
+        while let Some(next) = scanned.next().await {
+            let (scan, doomed, own, left, used) = next?;
+            marks.extend(own);
+            if let Some(used) = used {
+                retention_blobs.insert(scan.name.clone(), used);
             }
-            let policy = options
-                .retention
-                .as_ref()
-                .and_then(|p| p.for_repository(&scan.name));
-            let keep_untagged = |d: &Digest, written: SystemTime| {
-                if written > cutoff || in_trash.contains(d) {
-                    return true;
-                }
-                match policy {
-                    Some(p) => match p.untagged {
-                        Some(limit) => now.duration_since(written).unwrap_or_default() <= limit,
-                        None => !expired.contains(d),
-                    },
-                    None => !options.delete_untagged && !expired.contains(d),
-                }
-            };
-            let doomed = self
-                .mark_repo(&scan, &keep_untagged, &in_trash, &mut marks)
-                .await?;
-            scans.push((scan, doomed));
+            scans.push((scan, doomed, left));
         }
-        // What each governed repository's doomed manifests use, read before the sweep deletes them.
-        let mut retention_blobs = Vec::new();
-        for outcome in &report.retention {
-            let doomed = scans
-                .iter()
-                .find(|(scan, _)| scan.name == outcome.repository)
-                .map(|(_, doomed)| doomed.as_slice())
-                .unwrap_or_default();
-            retention_blobs.push(self.blobs_used(doomed).await?);
-        }
+        drop(scanned);
         report.repositories = scans.len();
         report.marked = marks.len();
 
-        for (scan, doomed) in &scans {
-            if doomed.is_empty() {
-                continue;
-            }
+        // Untagged revisions are deleted in sections of at most SWEEP_BATCH (across repositories),
+        // a few at a time within a section; each revision's own deletes keep their order.
+        let doomed: Vec<(&mark::RepoScan, &Digest)> = scans
+            .iter()
+            .flat_map(|(scan, doomed, _)| doomed.iter().map(move |d| (scan, d)))
+            .collect();
+        for batch in doomed.chunks(SWEEP_BATCH) {
             let guard = section().await?;
-            for d in doomed {
+            let mut deleted = Vec::with_capacity(batch.len());
+            let mut pending = Vec::with_capacity(batch.len());
+            for &(scan, d) in batch {
                 if let Some(g) = &guard {
                     if g.touched_digest(d) {
                         continue;
                     }
-                    g.may_delete()?;
-                    self.delete_revision(scan, d).await?;
+                    pending.push(async move {
+                        g.may_delete()?;
+                        self.delete_revision(scan, d).await
+                    });
                 }
-                report
-                    .manifests_deleted
-                    .push((scan.name.clone(), d.clone()));
+                deleted.push((scan.name.clone(), d.clone()));
             }
+            stream::iter(pending)
+                .buffer_unordered(walk::CONCURRENCY)
+                .try_collect::<Vec<()>>()
+                .await?;
+            report.manifests_deleted.extend(deleted);
             if let Some(g) = guard {
                 g.end().await?;
             }
@@ -277,25 +259,25 @@ impl Registry {
 
         let mut linked_by: HashMap<&Digest, Vec<RepoName>> = HashMap::new();
         let mut recently_linked: HashSet<&Digest> = HashSet::new();
-        for (scan, _) in &scans {
+        for (scan, _, _) in &scans {
             for (d, t) in &scan.layer_links {
+                if marks.contains(d) {
+                    continue;
+                }
                 linked_by.entry(d).or_default().push(scan.name.clone());
                 if *t > cutoff {
                     recently_linked.insert(d);
                 }
             }
         }
-        let unused: Vec<_> = walk::all_blobs(storage)
-            .await?
-            .into_iter()
-            .filter(|b| !marks.contains(&b.digest))
-            .collect();
+        let unused = walk::unmarked_blobs(storage, &marks).await?;
         let (recent, candidates): (Vec<_>, Vec<_>) = unused
             .into_iter()
             .partition(|b| b.modified > cutoff || recently_linked.contains(&b.digest));
         report.blobs_kept_recent = recent.len();
         for batch in candidates.chunks(SWEEP_BATCH) {
             let guard = section().await?;
+            let mut pending = Vec::with_capacity(batch.len());
             for blob in batch {
                 let repos = linked_by.get(&blob.digest).cloned().unwrap_or_default();
                 if let Some(g) = &guard {
@@ -303,22 +285,29 @@ impl Registry {
                         report.blobs_kept_recent += 1;
                         continue;
                     }
-                    g.may_delete()?;
-                    self.delete_blob_everywhere(&blob.digest, &repos).await?;
                 }
                 report.layer_links_removed += repos.len();
+                if let Some(g) = &guard {
+                    pending.push(async move {
+                        g.may_delete()?;
+                        self.delete_blob_everywhere(&blob.digest, &repos).await
+                    });
+                }
                 report.bytes_freed += blob.size;
                 report.blobs_deleted.push((blob.digest.clone(), blob.size));
             }
+            // A blob's deletes keep their order (links, then data); blobs go a few at a time.
+            stream::iter(pending)
+                .buffer_unordered(walk::CONCURRENCY)
+                .try_collect::<Vec<()>>()
+                .await?;
             if let Some(g) = guard {
                 g.end().await?;
             }
         }
 
-        for (scan, doomed) in &scans {
-            let recent_link = scan.layer_links.iter().any(|(_, t)| *t > cutoff);
-            let left_revisions = scan.revisions.len() - doomed.len();
-            if !scan.tags.is_empty() || left_revisions > 0 || scan.has_uploads || recent_link {
+        for (scan, _, left) in &scans {
+            if left.tagged || left.revisions > 0 || scan.has_uploads || left.recent_link {
                 continue;
             }
             if let Some(g) = section().await? {
@@ -367,21 +356,21 @@ impl Registry {
 }
 
 /// Fills in each governed repository's deleted manifests, and the bytes freed of the blobs its
-/// doomed manifests used (`blobs`, in the order of `report.retention`): blobs no kept manifest shares.
-fn account_retention(report: &mut GcReport, blobs: Vec<HashSet<Digest>>) {
+/// doomed manifests used (`blobs`, by repository): blobs no kept manifest shares.
+fn account_retention(report: &mut GcReport, blobs: HashMap<RepoName, HashSet<Digest>>) {
     let freed: HashMap<&Digest, u64> = report.blobs_deleted.iter().map(|(d, s)| (d, *s)).collect();
     let accounted: Vec<(Vec<Digest>, u64)> = report
         .retention
         .iter()
-        .zip(&blobs)
-        .map(|(outcome, used)| {
+        .map(|outcome| {
             let manifests = report
                 .manifests_deleted
                 .iter()
                 .filter(|(repo, _)| *repo == outcome.repository)
                 .map(|(_, d)| d.clone())
                 .collect();
-            (manifests, used.iter().filter_map(|d| freed.get(d)).sum())
+            let used = blobs.get(&outcome.repository).into_iter().flatten();
+            (manifests, used.filter_map(|d| freed.get(d)).sum())
         })
         .collect();
     for (outcome, (manifests, bytes)) in report.retention.iter_mut().zip(accounted) {

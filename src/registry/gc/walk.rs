@@ -1,13 +1,20 @@
 //! Walks over the whole layout for maintenance jobs: every repository, the digests under a link
 //! directory, every blob with its size and age.
 
+use std::collections::HashSet;
 use std::time::SystemTime;
 
+use futures_util::stream::{self, StreamExt, TryStreamExt};
+
 use crate::registry::digest::Digest;
-use crate::registry::error::Result;
+use crate::registry::error::{RegistryError, Result};
 use crate::registry::names::RepoName;
 use crate::registry::paths;
 use crate::storage::{Storage, StorageError};
+
+/// Storage reads a walk keeps in flight at once (stats of links and blobs, repositories scanned by a
+/// collection): on S3 each is a round trip, on a filesystem a blocking-pool task.
+pub const CONCURRENCY: usize = 16;
 
 /// A blob in the global blob store.
 #[derive(Debug, Clone)]
@@ -96,37 +103,54 @@ pub async fn live_links(
     dir: &str,
     link: impl Fn(&Digest) -> String,
 ) -> Result<Vec<(Digest, SystemTime)>> {
-    let mut found = Vec::new();
+    let mut pending = Vec::new();
     for d in linked_digests(storage, dir).await? {
-        if let Some(t) = modified(storage, &link(&d)).await? {
-            found.push((d, t));
-        }
+        let key = link(&d);
+        pending.push(async move {
+            Ok::<_, RegistryError>(modified(storage, &key).await?.map(|t| (d, t)))
+        });
     }
-    Ok(found)
+    let found: Vec<Option<(Digest, SystemTime)>> = stream::iter(pending)
+        .buffered(CONCURRENCY)
+        .try_collect()
+        .await?;
+    Ok(found.into_iter().flatten().collect())
 }
 
-/// Every blob that has its data file.
-pub async fn all_blobs(storage: &dyn Storage) -> Result<Vec<StoredBlob>> {
+/// Every blob that has its data file and is not in `marks`: marked blobs are not even read (their
+/// size and age do not matter to a collection), and never held in memory beyond their name.
+pub async fn unmarked_blobs(
+    storage: &dyn Storage,
+    marks: &HashSet<Digest>,
+) -> Result<Vec<StoredBlob>> {
     let root = paths::blobs_root();
-    let mut found = Vec::new();
+    let mut digests = Vec::new();
     for alg in list_or_empty(storage, &root).await? {
         let alg_dir = paths::child(&root, &alg);
         for fan in list_or_empty(storage, &alg_dir).await? {
             for hex in list_or_empty(storage, &paths::child(&alg_dir, &fan)).await? {
-                let Ok(digest) = format!("{alg}:{hex}").parse::<Digest>() else {
-                    continue;
-                };
-                match storage.stat(&paths::blob_data(&digest)).await {
-                    Ok(meta) => found.push(StoredBlob {
-                        digest,
-                        size: meta.size,
-                        modified: meta.modified,
-                    }),
-                    Err(StorageError::NotFound(_)) => {}
-                    Err(e) => return Err(e.into()),
+                if let Ok(digest) = format!("{alg}:{hex}").parse::<Digest>() {
+                    if !marks.contains(&digest) {
+                        digests.push(digest);
+                    }
                 }
             }
         }
     }
-    Ok(found)
+    let pending = digests.into_iter().map(|digest| async move {
+        match storage.stat(&paths::blob_data(&digest)).await {
+            Ok(meta) => Ok(Some(StoredBlob {
+                digest,
+                size: meta.size,
+                modified: meta.modified,
+            })),
+            Err(StorageError::NotFound(_)) => Ok(None),
+            Err(e) => Err(RegistryError::from(e)),
+        }
+    });
+    let found: Vec<Option<StoredBlob>> = stream::iter(pending.collect::<Vec<_>>())
+        .buffered(CONCURRENCY)
+        .try_collect()
+        .await?;
+    Ok(found.into_iter().flatten().collect())
 }
