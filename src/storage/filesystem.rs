@@ -75,6 +75,36 @@ async fn create_parent(path: &Path) -> io::Result<()> {
     }
 }
 
+/// How many times a write is tried when a concurrent cleanup removes its directory between its
+/// creation and the write into it.
+const DIR_REMOVED_ATTEMPTS: usize = 5;
+
+/// Runs `write`, which creates its parent directory first, again while it fails with "not found"
+/// and `retry` agrees: another task removed the directory meanwhile (a collection ending removes
+/// its records' directory while a writer records into it; removing an emptied directory races
+/// with a write into it). Nothing but that race makes a write of a new file "not found".
+async fn again_if_dir_removed<T, W, WF, R, RF>(write: W, retry: R) -> io::Result<T>
+where
+    W: Fn() -> WF,
+    WF: Future<Output = io::Result<T>>,
+    R: Fn() -> RF,
+    RF: Future<Output = bool>,
+{
+    let mut attempt = 1;
+    loop {
+        match write().await {
+            Err(e)
+                if e.kind() == io::ErrorKind::NotFound
+                    && attempt < DIR_REMOVED_ATTEMPTS
+                    && retry().await =>
+            {
+                attempt += 1;
+            }
+            result => return result,
+        }
+    }
+}
+
 /// Whether `name` is one of [`Storage::put`]'s temporary files: `<name>.<uuid>.tmp`.
 fn is_temporary(name: &str) -> bool {
     name.strip_suffix(TMP_SUFFIX)
@@ -138,7 +168,7 @@ impl Storage for Filesystem {
 
     async fn put(&self, key: &str, content: Bytes) -> Result<()> {
         let path = self.full(key)?;
-        let io = async {
+        let write = || async {
             create_parent(&path).await?;
             let tmp = path.with_file_name(format!(
                 "{}.{}{TMP_SUFFIX}",
@@ -155,7 +185,9 @@ impl Storage for Filesystem {
             }
             sync_dir(path.parent().unwrap_or(&self.root)).await
         };
-        io.await.map_err(|e| StorageError::from_io(key, e))
+        again_if_dir_removed(write, || async { true })
+            .await
+            .map_err(|e| StorageError::from_io(key, e))
     }
 
     async fn stat(&self, key: &str) -> Result<Meta> {
@@ -282,7 +314,7 @@ impl Storage for Filesystem {
 
     async fn appender(&self, key: &str) -> Result<Box<dyn Appender>> {
         let path = self.full(key)?;
-        let io = async {
+        let open = || async {
             create_parent(&path).await?;
             fs::OpenOptions::new()
                 .create(true)
@@ -290,7 +322,9 @@ impl Storage for Filesystem {
                 .open(&path)
                 .await
         };
-        let file = io.await.map_err(|e| StorageError::from_io(key, e))?;
+        let file = again_if_dir_removed(open, || async { true })
+            .await
+            .map_err(|e| StorageError::from_io(key, e))?;
         Ok(Box::new(FileAppender {
             file: Arc::new(file.into_std().await),
             in_flight: None,
@@ -312,12 +346,16 @@ impl Storage for Filesystem {
                 .await
                 .map_err(|e| StorageError::from_io(from, e));
         }
-        let io = async {
+        let rename = || async {
             create_parent(&dst).await?;
             fs::rename(&src, &dst).await?;
             sync_dir(dst.parent().unwrap_or(&self.root)).await
         };
-        io.await.map_err(|e| StorageError::from_io(to, e))
+        // "Not found" is the source's own when it is gone: only a removed directory is retried.
+        let source_left = || async { fs::try_exists(&src).await.unwrap_or(false) };
+        again_if_dir_removed(rename, source_left)
+            .await
+            .map_err(|e| StorageError::from_io(to, e))
     }
 
     async fn delete(&self, key: &str) -> Result<()> {
@@ -620,6 +658,38 @@ mod tests {
             .open(path)
             .and_then(|f| f.set_modified(SystemTime::now() - by))
             .expect("set the file's mtime");
+    }
+
+    /// A write into a directory that a concurrent cleanup removes (as a collection's end removes
+    /// the directory of its touched records while a writer records into it) succeeds: the directory
+    /// is created again, so the writer never sees "not found" for a key it is creating.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn writes_survive_their_directory_being_removed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let fs = Arc::new(Filesystem::new(tmp.path()));
+        for round in 0..300 {
+            let key = format!("gc/touched/{round}/record");
+            let remover = {
+                let fs = fs.clone();
+                tokio::spawn(async move {
+                    // Fewer removals than a write's attempts (DIR_REMOVED_ATTEMPTS), so a write
+                    // may lose every race but its last.
+                    for _ in 0..4 {
+                        let _ = fs.delete(&format!("gc/touched/{round}")).await;
+                        tokio::task::yield_now().await;
+                    }
+                })
+            };
+            for i in 0..3 {
+                fs.put(&format!("{key}{i}"), Bytes::from_static(b"touch"))
+                    .await
+                    .unwrap_or_else(|e| panic!("put in round {round}: {e}"));
+                let mut appender = fs.appender(&format!("{key}{i}.part")).await.unwrap();
+                appender.append(Bytes::from_static(b"data")).await.unwrap();
+                appender.close().await.unwrap();
+            }
+            remover.await.unwrap();
+        }
     }
 
     /// Temporary files of interrupted writes older than the bound are found anywhere under the root,

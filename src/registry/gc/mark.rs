@@ -128,7 +128,8 @@ impl Registry {
         // A preview deletes no tag: it marks as if it had, and counts what its deletions free once
         // their trash period ends.
         if let (true, Some(r)) = (options.dry_run, retained) {
-            scan.tags.retain(|(t, _)| r.tags.iter().all(|d| d.tag != *t));
+            scan.tags
+                .retain(|(t, _)| r.tags.iter().all(|d| d.tag != *t));
             expired.extend(r.tags.iter().map(|t| &t.digest));
         }
         let policy = options
