@@ -41,6 +41,17 @@ fn check_tools() {
     );
 }
 
+/// Where screenshots go: `docs/screenshots/` with `WHARF_UPDATE_SCREENSHOTS=1`, else `temp`.
+fn screenshots(temp: &Path) -> PathBuf {
+    if std::env::var_os("WHARF_UPDATE_SCREENSHOTS").is_some() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/screenshots");
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    } else {
+        temp.to_path_buf()
+    }
+}
+
 fn strings(v: &Value) -> Vec<&str> {
     v.as_array()
         .unwrap_or_else(|| panic!("expected a list, got {v}"))
@@ -62,35 +73,8 @@ async fn browse_filter_and_delete_in_chromium() {
     let ui = UiServer::start(config).await;
 
     let temp = tempfile::tempdir().unwrap();
-    let shots = if std::env::var_os("WHARF_UPDATE_SCREENSHOTS").is_some() {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/screenshots");
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
-    } else {
-        temp.path().to_path_buf()
-    };
-    let url = ui.url.clone();
-    let script = browser_dir().join("ui_flow.mjs");
-    let shots_arg = shots.clone();
-    let output = tokio::task::spawn_blocking(move || {
-        Command::new("node")
-            .arg(script)
-            .arg(url)
-            .arg(shots_arg)
-            .output()
-            .expect("run node")
-    })
-    .await
-    .unwrap();
-    assert!(
-        output.status.success(),
-        "browser flow failed:\n{}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let seen: Value = serde_json::from_str(stdout.lines().last().expect("a JSON line"))
-        .unwrap_or_else(|e| panic!("bad output {stdout}: {e}"));
+    let shots = screenshots(temp.path());
+    let seen = run_flow("ui_flow.mjs", ui.url.clone(), shots.clone()).await;
 
     assert_eq!(
         strings(&seen["catalog"]),
@@ -172,6 +156,8 @@ async fn retention_preview_apply_trash_and_restore_in_chromium() {
     let registry = TestServer::start_env(&[
         ("REGISTRY_STORAGE_DELETE_ENABLED", "true"),
         ("REGISTRY_STORAGE_GC_SETTLEPERIOD", "1s"),
+        // Freshly pushed content counts in the preview's bytes only without a grace period.
+        ("REGISTRY_STORAGE_GC_GRACEPERIOD", "0s"),
         (
             "REGISTRY_RETENTION_POLICIES",
             r#"[{repositories: [alpine], delete: {tags: ['3\.18']}}]"#,
@@ -180,9 +166,10 @@ async fn retention_preview_apply_trash_and_restore_in_chromium() {
     .await;
     seed(&registry.url, true).await;
     let ui = UiServer::start(test_config(&registry.url)).await;
-    let shots = tempfile::tempdir().unwrap();
+    let temp = tempfile::tempdir().unwrap();
+    let shots = screenshots(temp.path());
 
-    let seen = run_flow("retention_flow.mjs", ui.url.clone(), shots.path().into()).await;
+    let seen = run_flow("retention_flow.mjs", ui.url.clone(), shots.clone()).await;
 
     let mut disk = strings(&seen["disk"]);
     disk.sort();
@@ -212,7 +199,7 @@ async fn retention_preview_apply_trash_and_restore_in_chromium() {
         ["3.18", "3.19", "latest", "stable"]
     );
     for name in ["disk.png", "retention-preview.png", "trash.png"] {
-        let png = std::fs::read(shots.path().join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let png = std::fs::read(shots.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert!(png.starts_with(b"\x89PNG"), "{name} is a picture");
     }
 
