@@ -117,11 +117,23 @@ pub struct TagTimes {
     pub pulled: Option<String>,
 }
 
+/// A registry-wide endpoint's answer; a 404 means the registry is not Wharf.
+async fn registry_wide(
+    upstream: &Upstream,
+    auth: &Credentials,
+    method: Method,
+    path: &str,
+    scope: &str,
+) -> Result<Bytes, UiError> {
+    match upstream.wharf(auth, method, path, scope, None).await {
+        Err(UiError::NotFound(_)) => Err(UiError::NotWharf(path.to_string())),
+        answer => answer,
+    }
+}
+
 /// What uses the registry's disk.
 pub async fn disk_usage(upstream: &Upstream, auth: &Credentials) -> Result<DiskUsage, UiError> {
-    let body = upstream
-        .wharf(auth, Method::GET, "usage", CATALOG_SCOPE, None)
-        .await?;
+    let body = registry_wide(upstream, auth, Method::GET, "usage", CATALOG_SCOPE).await?;
     parse_json(&body)
 }
 
@@ -132,17 +144,13 @@ pub async fn retention(
     apply: bool,
 ) -> Result<RetentionSummary, UiError> {
     let method = if apply { Method::POST } else { Method::GET };
-    let body = upstream
-        .wharf(auth, method, "retention", ADMIN_SCOPE, None)
-        .await?;
+    let body = registry_wide(upstream, auth, method, "retention", ADMIN_SCOPE).await?;
     parse_json(&body)
 }
 
 /// Every trash entry.
 pub async fn trash(upstream: &Upstream, auth: &Credentials) -> Result<Vec<TrashEntry>, UiError> {
-    let body = upstream
-        .wharf(auth, Method::GET, "trash", ADMIN_SCOPE, None)
-        .await?;
+    let body = registry_wide(upstream, auth, Method::GET, "trash", ADMIN_SCOPE).await?;
     parse_json(&body)
 }
 
