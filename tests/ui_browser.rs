@@ -174,7 +174,9 @@ async fn retention_preview_apply_trash_and_restore_in_chromium() {
     let mut disk = strings(&seen["disk"]);
     disk.sort();
     assert_eq!(disk, ["alpine", "multi", "team/app", "team/tools/cli"]);
-    assert!(strings(&seen["diskUnique"]).iter().all(|u| u.ends_with('B')));
+    assert!(strings(&seen["diskUnique"])
+        .iter()
+        .all(|u| u.ends_with('B')));
     assert_eq!(strings(&seen["doomed"]), ["3.18"]);
     assert!(
         strings(&seen["frees"])[0].ends_with('B') && strings(&seen["frees"])[0] != "0 B",
@@ -182,7 +184,10 @@ async fn retention_preview_apply_trash_and_restore_in_chromium() {
     );
     assert_eq!(seen["applied"], "Retention applied");
     assert_eq!(strings(&seen["appliedItems"]), ["alpine:3.18"]);
-    assert_eq!(strings(&seen["tagsAfterApply"]), ["3.19", "latest", "stable"]);
+    assert_eq!(
+        strings(&seen["tagsAfterApply"]),
+        ["3.19", "latest", "stable"]
+    );
     assert!(
         strings(&seen["pushed"]).iter().all(|p| p.len() == 16),
         "push times shown: {seen}"
@@ -193,7 +198,10 @@ async fn retention_preview_apply_trash_and_restore_in_chromium() {
         strings(&seen["tagsAfterRestore"]),
         ["3.18", "3.19", "latest", "stable"]
     );
-    assert!(strings(&seen["errors"]).is_empty(), "no script or CSP errors");
+    assert!(
+        strings(&seen["errors"]).is_empty(),
+        "no script or CSP errors"
+    );
     assert_eq!(
         registry_tags(&registry.url, "alpine").await,
         ["3.18", "3.19", "latest", "stable"]

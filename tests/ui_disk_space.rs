@@ -95,7 +95,10 @@ async fn sorting_push_times_and_the_mirror_mark() {
     let aaa = push_image(&cache.url, "aaa", &small).await;
     tag(&cache.url, "aaa", "1", &aaa).await;
     let pulled = client()
-        .get(format!("{}/v2/docker.io/library/busybox/manifests/1", cache.url))
+        .get(format!(
+            "{}/v2/docker.io/library/busybox/manifests/1",
+            cache.url
+        ))
         .header("accept", busybox["mediaType"].as_str().unwrap())
         .send()
         .await

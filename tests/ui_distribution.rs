@@ -96,7 +96,10 @@ async fn browse_and_delete_on_distribution() {
     assert!(repo.find(">3.19</a>").unwrap() < repo.find(">3.18</a>").unwrap());
     let (_, multi) = get(&format!("{}/r/multi", ui.url)).await;
     assert!(multi.contains("linux/arm64/v8"));
-    assert!(!repo.contains("<th>Pushed</th>"), "no push times without Wharf's extension");
+    assert!(
+        !repo.contains("<th>Pushed</th>"),
+        "no push times without Wharf's extension"
+    );
     for page in ["disk", "retention", "trash"] {
         let (status, body) = get(&format!("{}/{page}", ui.url)).await;
         assert_eq!(status, 501, "/{page}: {body}");

@@ -107,7 +107,11 @@ async fn preview_apply_trash_and_restore_over_http() {
     }
 
     let preview = get_json(&server, "/v2/_wharf/retention").await;
-    assert_eq!(preview, cli_preview(&server.root), "same document as the CLI");
+    assert_eq!(
+        preview,
+        cli_preview(&server.root),
+        "same document as the CLI"
+    );
     assert_eq!(preview["dryRun"], true);
     assert_eq!(preview["tagsDeleted"], 2);
     assert!(preview["repositories"][0]["bytesFreed"].as_u64().unwrap() > 0);
@@ -183,7 +187,10 @@ async fn disk_usage_metrics_and_tag_times() {
         assert!(repo["lastPushed"].is_string(), "{repo}");
     }
     assert_eq!(repos[0]["tags"], 2);
-    let total: u64 = repos.iter().map(|r| r["uniqueBytes"].as_u64().unwrap()).sum();
+    let total: u64 = repos
+        .iter()
+        .map(|r| r["uniqueBytes"].as_u64().unwrap())
+        .sum();
     assert_eq!(
         usage["totalBytes"].as_u64().unwrap(),
         total + SHARED_LAYER.len() as u64,
@@ -262,7 +269,10 @@ async fn admin_endpoints_need_delete_on_every_repository() {
         (Method::POST, "/v2/_wharf/trash/restore"),
     ];
     for (method, path) in &admin_only {
-        let r = call(method.clone(), path, Some(alice)).send().await.unwrap();
+        let r = call(method.clone(), path, Some(alice))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 403, "alice {method} {path}");
         assert_eq!(error_code(r).await, "DENIED");
         let r = call(method.clone(), path, None).send().await.unwrap();
@@ -281,7 +291,11 @@ async fn admin_endpoints_need_delete_on_every_repository() {
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), 403, "but not tags of a repository she cannot pull");
+    assert_eq!(
+        r.status(),
+        403,
+        "but not tags of a repository she cannot pull"
+    );
     server.stop().await;
 }
 
@@ -301,7 +315,11 @@ async fn read_only_refuses_apply_and_restore() {
         assert_eq!(r.status(), 405, "POST {path}");
         assert_eq!(error_code(r).await, "UNSUPPORTED");
     }
-    for path in ["/v2/_wharf/retention", "/v2/_wharf/trash", "/v2/_wharf/usage"] {
+    for path in [
+        "/v2/_wharf/retention",
+        "/v2/_wharf/trash",
+        "/v2/_wharf/usage",
+    ] {
         get_json(&server, path).await;
     }
     server.stop().await;

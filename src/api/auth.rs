@@ -222,7 +222,11 @@ mod tests {
             (Method::GET, "/v2/_wharf/retention".into(), Access::Admin),
             (Method::POST, "/v2/_wharf/retention".into(), Access::Admin),
             (Method::GET, "/v2/_wharf/trash".into(), Access::Admin),
-            (Method::POST, "/v2/_wharf/trash/restore".into(), Access::Admin),
+            (
+                Method::POST,
+                "/v2/_wharf/trash/restore".into(),
+                Access::Admin,
+            ),
             (Method::GET, "/v2/_wharf/tags/a/b".into(), repo(Pull)),
             (Method::POST, "/v2/a/b/manifests/v1".into(), Access::Base),
             (Method::GET, "/v2/a/b/nothing".into(), Access::Base),

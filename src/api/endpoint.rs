@@ -430,7 +430,14 @@ mod tests {
                 write,
                 Some("x"),
             ),
-            ("GET", "/v2/_wharf/usage".into(), "", E::DiskUsage, read, None),
+            (
+                "GET",
+                "/v2/_wharf/usage".into(),
+                "",
+                E::DiskUsage,
+                read,
+                None,
+            ),
             (
                 "GET",
                 "/reg/v2/_wharf/retention".into(),
@@ -447,7 +454,14 @@ mod tests {
                 delete,
                 None,
             ),
-            ("GET", "/v2/_wharf/trash".into(), "", E::ListTrash, read, None),
+            (
+                "GET",
+                "/v2/_wharf/trash".into(),
+                "",
+                E::ListTrash,
+                read,
+                None,
+            ),
             (
                 "POST",
                 "/v2/_wharf/trash/restore".into(),

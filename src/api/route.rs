@@ -216,12 +216,18 @@ mod tests {
                 "/v2/a/blobs/md5:abc".into(),
                 Err(RouteError::Digest(DigestError::Algorithm("md5".into()))),
             ),
-            ("/v2/_wharf/usage".into(), Ok(Route::Wharf(WharfRoute::Usage))),
+            (
+                "/v2/_wharf/usage".into(),
+                Ok(Route::Wharf(WharfRoute::Usage)),
+            ),
             (
                 "/v2/_wharf/retention".into(),
                 Ok(Route::Wharf(WharfRoute::Retention)),
             ),
-            ("/v2/_wharf/trash".into(), Ok(Route::Wharf(WharfRoute::Trash))),
+            (
+                "/v2/_wharf/trash".into(),
+                Ok(Route::Wharf(WharfRoute::Trash)),
+            ),
             (
                 "/v2/_wharf/trash/restore".into(),
                 Ok(Route::Wharf(WharfRoute::Restore)),

@@ -112,7 +112,10 @@ async fn build(state: &UiState, headers: &HeaderMap, q: CatalogQuery) -> Result<
             "pushed" => pushed(b).cmp(&pushed(a)),
             _ => std::cmp::Ordering::Equal,
         };
-        namespace(a).cmp(namespace(b)).then(by).then_with(|| a.cmp(b))
+        namespace(a)
+            .cmp(namespace(b))
+            .then(by)
+            .then_with(|| a.cmp(b))
     });
     let per_page = state.config.catalog_page_size;
     let pager = Pager::new(

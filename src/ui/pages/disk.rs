@@ -70,7 +70,11 @@ fn row(state: &UiState, usage: RepoUsage) -> DiskRow {
             "{} bytes: {} unique, {} shared",
             usage.bytes, usage.unique_bytes, usage.shared_bytes
         ),
-        pushed: usage.last_pushed.as_deref().map(short_time).unwrap_or_default(),
+        pushed: usage
+            .last_pushed
+            .as_deref()
+            .map(short_time)
+            .unwrap_or_default(),
         name: usage.repository,
     }
 }

@@ -10,8 +10,8 @@ use askama::Template;
 use axum::http::HeaderMap;
 use axum::response::Response;
 
-use super::{chosen_sort, credentials, query, render, short_digest, sort_links, Chrome, Pager};
 use super::SortLink;
+use super::{chosen_sort, credentials, query, render, short_digest, sort_links, Chrome, Pager};
 use crate::registry::names::RepoName;
 use crate::ui::error::UiError;
 use crate::ui::inspect::TagInfo;

@@ -106,7 +106,11 @@ async fn applied(state: &UiState, headers: &HeaderMap) -> Result<Response, UiErr
     let items: Vec<String> = summary
         .repositories
         .iter()
-        .flat_map(|r| r.tags.iter().map(move |t| format!("{}:{}", r.repository, t.tag)))
+        .flat_map(|r| {
+            r.tags
+                .iter()
+                .map(move |t| format!("{}:{}", r.repository, t.tag))
+        })
         .collect();
     render(&MessagePage {
         chrome: Chrome::of(state),
