@@ -97,6 +97,7 @@ pub fn route_path(route: &Route) -> String {
         Route::Uploads(n) => format!("/v2/{n}/blobs/uploads/"),
         Route::Upload(n, id) => format!("/v2/{n}/blobs/uploads/{id}"),
         Route::Referrers(n, d) => format!("/v2/{n}/referrers/{d}"),
+        Route::Wharf(WharfRoute::Catalog) => "/v2/_wharf/catalog".to_string(),
         Route::Wharf(WharfRoute::Usage) => "/v2/_wharf/usage".to_string(),
         Route::Wharf(WharfRoute::Retention) => "/v2/_wharf/retention".to_string(),
         Route::Wharf(WharfRoute::Trash) => "/v2/_wharf/trash".to_string(),

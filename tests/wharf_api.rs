@@ -156,7 +156,8 @@ async fn preview_apply_trash_and_restore_over_http() {
     server.stop().await;
 }
 
-/// The disk view: each repository's bytes split into unique (blobs only it uses) and shared (the
+/// The marked catalog lists every repository, none mirrored here. The disk view: each repository's
+/// bytes split into unique (blobs only it uses) and shared (the
 /// common layer), largest first, not mirrored; afterwards `wharf_repository_bytes` is exported for
 /// every repository, not only quota-governed ones. Per-tag times: pushed always, pulled once pulled.
 #[tokio::test(flavor = "multi_thread")]
@@ -168,6 +169,14 @@ async fn disk_usage_metrics_and_tag_times() {
     push(&server, "big/app", "b", "b").await;
     push(&server, "small", "x", "x").await;
 
+    let catalog = get_json(&server, "/v2/_wharf/catalog").await;
+    assert_eq!(
+        catalog,
+        json!([
+            {"repository": "big/app", "mirrored": false},
+            {"repository": "small", "mirrored": false}
+        ])
+    );
     let usage = get_json(&server, "/v2/_wharf/usage").await;
     let repos = usage["repositories"].as_array().unwrap();
     let names: Vec<&str> = repos

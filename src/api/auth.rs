@@ -1,6 +1,6 @@
 //! The HTTP side of authentication: reads the `Authorization` header and the client address, turns
 //! the request's [`Endpoint`] access into what [`crate::auth`] checks (pull for reads, push for
-//! writes and every upload step, delete for deletes, catalog for the catalog and the disk usage,
+//! writes and every upload step, delete for deletes, catalog for the catalog, Wharf's marked catalog and the disk usage,
 //! admin for Wharf's registry-wide retention and trash endpoints), asks it, and answers 401 `UNAUTHORIZED` with a
 //! `WWW-Authenticate` challenge, 403 `DENIED` or 429 `TOOMANYREQUESTS`. With token auth a valid
 //! token without the needed access gets 401 with `error="insufficient_scope"` instead of 403, so
@@ -67,7 +67,7 @@ pub(crate) async fn authorize(
 fn required(endpoint: &Endpoint) -> Access<'_> {
     use Endpoint as E;
     match endpoint {
-        E::ListRepositories | E::DiskUsage => return Access::Catalog,
+        E::ListRepositories | E::MarkedCatalog | E::DiskUsage => return Access::Catalog,
         E::PreviewRetention | E::ApplyRetention | E::ListTrash | E::RestoreTag => {
             return Access::Admin
         }
@@ -219,6 +219,7 @@ mod tests {
                 repo(Push),
             ),
             (Method::GET, "/v2/_wharf/usage".into(), Access::Catalog),
+            (Method::GET, "/v2/_wharf/catalog".into(), Access::Catalog),
             (Method::GET, "/v2/_wharf/retention".into(), Access::Admin),
             (Method::POST, "/v2/_wharf/retention".into(), Access::Admin),
             (Method::GET, "/v2/_wharf/trash".into(), Access::Admin),

@@ -64,6 +64,8 @@ pub enum Endpoint {
     PutUpload(RepoName, UploadId),
     /// `DELETE /v2/<name>/blobs/uploads/<id>`: cancel.
     CancelUpload(RepoName, UploadId),
+    /// `GET /v2/_wharf/catalog`: every repository, pull-through caches marked (Wharf's extension).
+    MarkedCatalog,
     /// `GET /v2/_wharf/usage`: what uses the disk, by repository (Wharf's extension).
     DiskUsage,
     /// `GET /v2/_wharf/retention`: what the retention policies would delete (Wharf's extension).
@@ -120,6 +122,7 @@ impl Endpoint {
             (Method::PATCH, Route::Upload(name, id)) => E::PatchUpload(name, id),
             (Method::PUT, Route::Upload(name, id)) => E::PutUpload(name, id),
             (Method::DELETE, Route::Upload(name, id)) => E::CancelUpload(name, id),
+            (Method::GET, Route::Wharf(WharfRoute::Catalog)) => E::MarkedCatalog,
             (Method::GET, Route::Wharf(WharfRoute::Usage)) => E::DiskUsage,
             (Method::GET, Route::Wharf(WharfRoute::Retention)) => E::PreviewRetention,
             (Method::POST, Route::Wharf(WharfRoute::Retention)) => E::ApplyRetention,
@@ -143,6 +146,7 @@ impl Endpoint {
             | E::HeadManifest(..)
             | E::GetBlob(..)
             | E::HeadBlob(..)
+            | E::MarkedCatalog
             | E::DiskUsage
             | E::PreviewRetention
             | E::ListTrash
@@ -187,6 +191,7 @@ impl Endpoint {
             E::Root
             | E::ApiVersion
             | E::ListRepositories
+            | E::MarkedCatalog
             | E::DiskUsage
             | E::PreviewRetention
             | E::ApplyRetention
@@ -222,7 +227,8 @@ impl Endpoint {
             | E::PutUpload(..)
             | E::CancelUpload(..)
             | E::MethodNotAllowed(Route::Uploads(..) | Route::Upload(..)) => "upload",
-            E::DiskUsage
+            E::MarkedCatalog
+            | E::DiskUsage
             | E::PreviewRetention
             | E::ApplyRetention
             | E::ListTrash

@@ -165,6 +165,7 @@ async fn handle(app: &AppState, endpoint: Endpoint, request: Request) -> ApiResu
         E::PatchUpload(name, id) => blobs::patch_upload(app, &name, id, request).await,
         E::PutUpload(name, id) => blobs::finish_upload(app, &name, id, request).await,
         E::CancelUpload(name, id) => blobs::cancel_upload(app, &name, id).await,
+        E::MarkedCatalog => wharf::catalog(app).await,
         E::DiskUsage => wharf::usage(app).await,
         E::PreviewRetention => wharf::preview_retention(app).await,
         E::ApplyRetention => wharf::apply_retention(app).await,

@@ -34,6 +34,8 @@ pub enum Route {
 /// A route of Wharf's API extension, under `/v2/_wharf/`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WharfRoute {
+    /// `/v2/_wharf/catalog`: every repository, pull-through caches marked.
+    Catalog,
     /// `/v2/_wharf/usage`: what uses the disk, by repository.
     Usage,
     /// `/v2/_wharf/retention`: the retention policies' preview, or applying them.
@@ -78,6 +80,7 @@ fn digest(s: &str) -> Result<Digest, RouteError> {
 /// Parses the path after `/v2/_wharf/`.
 fn wharf_route(rest: &str) -> Result<WharfRoute, RouteError> {
     match rest {
+        "catalog" => Ok(WharfRoute::Catalog),
         "usage" => Ok(WharfRoute::Usage),
         "retention" => Ok(WharfRoute::Retention),
         "trash" => Ok(WharfRoute::Trash),

@@ -1,4 +1,5 @@
-//! Wharf's API extension under `/v2/_wharf/`, which its web UI reads: what uses the disk, the
+//! Wharf's API extension under `/v2/_wharf/`, which its web UI reads: the catalog with pull-through
+//! caches marked, what uses the disk, the
 //! retention policies' preview and applying them, the trash and restoring from it, and a
 //! repository's tags with their push and last-pull times. Answers are JSON; errors are the OCI error
 //! body like every other endpoint's. Authorization ([`super::auth`]) and read-only mode
@@ -17,6 +18,11 @@ use crate::registry::retention::RetentionSummary;
 
 /// Largest restore request body: a repository name and a tag.
 const MAX_RESTORE_BODY: usize = 16 * 1024;
+
+/// `GET /v2/_wharf/catalog`.
+pub async fn catalog(app: &AppState) -> ApiResult {
+    Ok(Json(app.registry.marked_catalog().await?).into_response())
+}
 
 /// `GET /v2/_wharf/usage`.
 pub async fn usage(app: &AppState) -> ApiResult {

@@ -44,22 +44,6 @@ pub struct DiskUsage {
 }
 
 impl Registry {
-    /// Every repository in the catalog, all pages.
-    async fn every_repository(&self) -> Result<Vec<RepoName>> {
-        let mut names = Vec::new();
-        let mut last: Option<String> = None;
-        loop {
-            let page = self
-                .catalog(Some(self.settings.catalog_max_entries), last.as_deref())
-                .await?;
-            names.extend(page.entries.iter().filter_map(|n| n.parse().ok()));
-            if !page.more || page.entries.is_empty() {
-                return Ok(names);
-            }
-            last = page.entries.last().cloned();
-        }
-    }
-
     /// The newest push time of `name`'s tags and how many tags it has.
     async fn tag_summary(&self, name: &RepoName) -> Result<(usize, Option<SystemTime>)> {
         let tags = self.all_tags(name).await?;

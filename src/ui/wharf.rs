@@ -14,6 +14,15 @@ use super::wire::{parse_json, Credentials};
 /// The token scope of Wharf's registry-wide maintenance (retention and the trash).
 const ADMIN_SCOPE: &str = "registry:admin:*";
 
+/// One entry of `GET /v2/_wharf/catalog`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct CatalogEntry {
+    /// The repository.
+    pub repository: String,
+    /// Whether it is a pull-through cache.
+    pub mirrored: bool,
+}
+
 /// `GET /v2/_wharf/usage`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -129,6 +138,15 @@ async fn registry_wide(
         Err(UiError::NotFound(_)) => Err(UiError::NotWharf(path.to_string())),
         answer => answer,
     }
+}
+
+/// Every repository, pull-through caches marked.
+pub async fn catalog(
+    upstream: &Upstream,
+    auth: &Credentials,
+) -> Result<Vec<CatalogEntry>, UiError> {
+    let body = registry_wide(upstream, auth, Method::GET, "catalog", CATALOG_SCOPE).await?;
+    parse_json(&body)
 }
 
 /// What uses the registry's disk.

@@ -1,10 +1,11 @@
 //! The catalog page (`/`): every repository, filtered by `?q=`, grouped by namespace (the first path
 //! component), `catalog_page_size` at a time, with tag count and storage use of each. The whole name
 //! list is read from the upstream's paginated `_catalog`; only the shown page is inspected further.
-//! From a Wharf registry's usage extension it also marks pull-through caches and sorts by size or
-//! last push (`?sort=`, within each namespace); other registries sort by name only.
+//! From a Wharf registry's extension it also marks pull-through caches and sorts by size or last
+//! push (`?sort=`, within each namespace; only those orders ask for every repository's usage);
+//! other registries sort by name only.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use askama::Template;
@@ -89,23 +90,31 @@ async fn build(state: &UiState, headers: &HeaderMap, q: CatalogQuery) -> Result<
     if !filter.is_empty() {
         names.retain(|n| n.to_lowercase().contains(&filter));
     }
-    // Sizes, last pushes and the mirror mark come from a Wharf registry's extension.
-    let wharf: HashMap<String, RepoUsage> = wharf::disk_usage(upstream, &auth)
-        .await
-        .map(|u| {
-            u.repositories
-                .into_iter()
-                .map(|r| (r.repository.clone(), r))
-                .collect()
-        })
-        .unwrap_or_default();
-    let sort = if wharf.is_empty() {
-        "name"
+    // The mirror mark, and sorting by size or last push, come from a Wharf registry's extension.
+    let marks = wharf::catalog(upstream, &auth).await.ok();
+    let mirrored: HashSet<String> = marks
+        .iter()
+        .flatten()
+        .filter(|e| e.mirrored)
+        .map(|e| e.repository.clone())
+        .collect();
+    let wanted = chosen_sort(q.sort.as_deref(), &SORTS);
+    let usage: HashMap<String, RepoUsage> = if marks.is_some() && wanted != "name" {
+        wharf::disk_usage(upstream, &auth)
+            .await
+            .map(|u| {
+                u.repositories
+                    .into_iter()
+                    .map(|r| (r.repository.clone(), r))
+                    .collect()
+            })
+            .unwrap_or_default()
     } else {
-        chosen_sort(q.sort.as_deref(), &SORTS)
+        HashMap::new()
     };
-    let bytes = |n: &String| wharf.get(n).map_or(0, |u| u.bytes);
-    let pushed = |n: &String| wharf.get(n).and_then(|u| u.last_pushed.clone());
+    let sort = if usage.is_empty() { "name" } else { wanted };
+    let bytes = |n: &String| usage.get(n).map_or(0, |u| u.bytes);
+    let pushed = |n: &String| usage.get(n).and_then(|u| u.last_pushed.clone());
     names.sort_by(|a, b| {
         let by = match sort {
             "size" => bytes(b).cmp(&bytes(a)),
@@ -160,7 +169,7 @@ async fn build(state: &UiState, headers: &HeaderMap, q: CatalogQuery) -> Result<
             tags,
             size,
             size_exact,
-            mirrored: wharf.get(name).is_some_and(|u| u.mirrored),
+            mirrored: mirrored.contains(name),
         });
     }
     let summary = match (names.len(), filter.is_empty()) {
@@ -182,10 +191,10 @@ async fn build(state: &UiState, headers: &HeaderMap, q: CatalogQuery) -> Result<
         chrome: Chrome::of(state),
         query: q.q.trim().to_string(),
         summary,
-        sort: if wharf.is_empty() {
-            Vec::new()
-        } else {
+        sort: if marks.is_some() {
             sort_links(state.links.home(), &SORTS, sort)
+        } else {
+            Vec::new()
         },
         groups: groups
             .into_iter()
