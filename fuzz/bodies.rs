@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use wharf::api::parse_content_range;
-use wharf::api::route::{self, Route};
+use wharf::api::route::{self, Route, WharfRoute};
 use wharf::auth::htpasswd;
 use wharf::auth::token::TokenAuth;
 use wharf::config::{Config, RegistryEnv, TokenConfig};
@@ -97,6 +97,12 @@ pub fn route_path(route: &Route) -> String {
         Route::Uploads(n) => format!("/v2/{n}/blobs/uploads/"),
         Route::Upload(n, id) => format!("/v2/{n}/blobs/uploads/{id}"),
         Route::Referrers(n, d) => format!("/v2/{n}/referrers/{d}"),
+        Route::Wharf(WharfRoute::Catalog) => "/v2/_wharf/catalog".to_string(),
+        Route::Wharf(WharfRoute::Usage) => "/v2/_wharf/usage".to_string(),
+        Route::Wharf(WharfRoute::Retention) => "/v2/_wharf/retention".to_string(),
+        Route::Wharf(WharfRoute::Trash) => "/v2/_wharf/trash".to_string(),
+        Route::Wharf(WharfRoute::Restore) => "/v2/_wharf/trash/restore".to_string(),
+        Route::Wharf(WharfRoute::TagTimes(n)) => format!("/v2/_wharf/tags/{n}"),
     }
 }
 

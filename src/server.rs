@@ -20,6 +20,8 @@ use crate::auth::Authenticator;
 use crate::config::{Config, ConfigError, Driver, S3Config};
 use crate::connections::{self, Limited, Limits};
 use crate::ops::{self, ServeOptions};
+use crate::registry::gc::GcOptions;
+use crate::registry::retention::Policies;
 use crate::registry::{Registry, Settings};
 use crate::storage::filesystem::Filesystem;
 use crate::storage::memory::Memory;
@@ -194,9 +196,26 @@ pub fn state(
             registry: Arc::new(registry),
             urls,
             auth,
+            retention: retention_options(config)?,
         }),
         options,
     ))
+}
+
+/// The retention run the Wharf API previews and applies, as `wharf retention` runs it; `None` without
+/// policies.
+fn retention_options(config: &Config) -> Result<Option<GcOptions>, ConfigError> {
+    if config.retention.policies.is_empty() {
+        return Ok(None);
+    }
+    let policies = Policies::new(&config.retention)
+        .map_err(|e| config.invalid("retention.policies", e.to_string()))?;
+    Ok(Some(GcOptions {
+        dry_run: false,
+        delete_untagged: false,
+        grace_period: config.storage.gc.graceperiod.get(),
+        retention: Some(Arc::new(policies)),
+    }))
 }
 
 /// Serves the registry on `listener` until `shutdown` completes, then lets in-flight requests finish.

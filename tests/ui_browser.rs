@@ -1,6 +1,8 @@
 //! The web UI in a real browser: headless Chromium (Debian's package) driven by npm's
 //! `playwright-core` through `tests/browser/ui_flow.mjs` opens the catalog, filters it, opens a
-//! repository and a tag, switches theme and platform, and deletes a tag through the confirmation.
+//! repository and a tag, switches theme and platform, and deletes a tag through the confirmation;
+//! `tests/browser/retention_flow.mjs` walks the disk view, the retention preview, applying it, the
+//! trash and a restore.
 //! Screenshots go to a temporary directory, or to `docs/screenshots/` when
 //! `WHARF_UPDATE_SCREENSHOTS=1` (that is how the documentation's pictures are made).
 mod common;
@@ -39,6 +41,17 @@ fn check_tools() {
     );
 }
 
+/// Where screenshots go: `docs/screenshots/` with `WHARF_UPDATE_SCREENSHOTS=1`, else `temp`.
+fn screenshots(temp: &Path) -> PathBuf {
+    if std::env::var_os("WHARF_UPDATE_SCREENSHOTS").is_some() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/screenshots");
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    } else {
+        temp.to_path_buf()
+    }
+}
+
 fn strings(v: &Value) -> Vec<&str> {
     v.as_array()
         .unwrap_or_else(|| panic!("expected a list, got {v}"))
@@ -60,35 +73,8 @@ async fn browse_filter_and_delete_in_chromium() {
     let ui = UiServer::start(config).await;
 
     let temp = tempfile::tempdir().unwrap();
-    let shots = if std::env::var_os("WHARF_UPDATE_SCREENSHOTS").is_some() {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/screenshots");
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
-    } else {
-        temp.path().to_path_buf()
-    };
-    let url = ui.url.clone();
-    let script = browser_dir().join("ui_flow.mjs");
-    let shots_arg = shots.clone();
-    let output = tokio::task::spawn_blocking(move || {
-        Command::new("node")
-            .arg(script)
-            .arg(url)
-            .arg(shots_arg)
-            .output()
-            .expect("run node")
-    })
-    .await
-    .unwrap();
-    assert!(
-        output.status.success(),
-        "browser flow failed:\n{}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let seen: Value = serde_json::from_str(stdout.lines().last().expect("a JSON line"))
-        .unwrap_or_else(|e| panic!("bad output {stdout}: {e}"));
+    let shots = screenshots(temp.path());
+    let seen = run_flow("ui_flow.mjs", ui.url.clone(), shots.clone()).await;
 
     assert_eq!(
         strings(&seen["catalog"]),
@@ -130,6 +116,99 @@ async fn browse_filter_and_delete_in_chromium() {
             png.starts_with(b"\x89PNG") && png.len() > 5_000,
             "{name} is a picture"
         );
+    }
+
+    ui.stop().await;
+    registry.stop().await;
+}
+
+/// Runs `tests/browser/<script> UI_URL SHOTS` and parses the JSON line it prints last.
+async fn run_flow(script: &str, url: String, shots: PathBuf) -> Value {
+    let script = browser_dir().join(script);
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new("node")
+            .arg(script)
+            .arg(url)
+            .arg(shots)
+            .output()
+            .expect("run node")
+    })
+    .await
+    .unwrap();
+    assert!(
+        output.status.success(),
+        "browser flow failed:\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    serde_json::from_str(stdout.lines().last().expect("a JSON line"))
+        .unwrap_or_else(|e| panic!("bad output {stdout}: {e}"))
+}
+
+/// The disk-space pages in Chromium against a Wharf registry with a retention policy: the disk view
+/// lists every repository, the preview names the doomed tag and the bytes it frees, confirming
+/// deletes it (gone from the repository page, which shows push times), the trash lists it, and its
+/// restore button brings it back, in the registry too.
+#[tokio::test(flavor = "multi_thread")]
+async fn retention_preview_apply_trash_and_restore_in_chromium() {
+    check_tools();
+    let registry = TestServer::start_env(&[
+        ("REGISTRY_STORAGE_DELETE_ENABLED", "true"),
+        ("REGISTRY_STORAGE_GC_SETTLEPERIOD", "1s"),
+        // Freshly pushed content counts in the preview's bytes only without a grace period.
+        ("REGISTRY_STORAGE_GC_GRACEPERIOD", "0s"),
+        (
+            "REGISTRY_RETENTION_POLICIES",
+            r#"[{repositories: [alpine], delete: {tags: ['3\.18']}}]"#,
+        ),
+    ])
+    .await;
+    seed(&registry.url, true).await;
+    let ui = UiServer::start(test_config(&registry.url)).await;
+    let temp = tempfile::tempdir().unwrap();
+    let shots = screenshots(temp.path());
+
+    let seen = run_flow("retention_flow.mjs", ui.url.clone(), shots.clone()).await;
+
+    let mut disk = strings(&seen["disk"]);
+    disk.sort();
+    assert_eq!(disk, ["alpine", "multi", "team/app", "team/tools/cli"]);
+    assert!(strings(&seen["diskUnique"])
+        .iter()
+        .all(|u| u.ends_with('B')));
+    assert_eq!(strings(&seen["doomed"]), ["3.18"]);
+    assert!(
+        strings(&seen["frees"])[0].ends_with('B') && strings(&seen["frees"])[0] != "0 B",
+        "{seen}"
+    );
+    assert_eq!(seen["applied"], "Retention applied");
+    assert_eq!(strings(&seen["appliedItems"]), ["alpine:3.18"]);
+    assert_eq!(
+        strings(&seen["tagsAfterApply"]),
+        ["3.19", "latest", "stable"]
+    );
+    assert!(
+        strings(&seen["pushed"]).iter().all(|p| p.len() == 16),
+        "push times shown: {seen}"
+    );
+    assert_eq!(strings(&seen["trash"]), ["alpine:3.18"]);
+    assert_eq!(seen["restored"], "Restored alpine:3.18");
+    assert_eq!(
+        strings(&seen["tagsAfterRestore"]),
+        ["3.18", "3.19", "latest", "stable"]
+    );
+    assert!(
+        strings(&seen["errors"]).is_empty(),
+        "no script or CSP errors"
+    );
+    assert_eq!(
+        registry_tags(&registry.url, "alpine").await,
+        ["3.18", "3.19", "latest", "stable"]
+    );
+    for name in ["disk.png", "retention-preview.png", "trash.png"] {
+        let png = std::fs::read(shots.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(png.starts_with(b"\x89PNG"), "{name} is a picture");
     }
 
     ui.stop().await;

@@ -73,7 +73,8 @@ impl Drop for Distribution {
 
 /// Catalog, repository and tag pages show distribution's content (nested names, shared digests,
 /// a multi-arch index); a delete by digest through the UI removes the image and its tags, and a
-/// tag-only delete, which distribution 2.8 lacks, is reported as unsupported.
+/// tag-only delete, which distribution 2.8 lacks, is reported as unsupported; the disk, retention
+/// and trash pages say the registry lacks Wharf's extension, and no push times are shown.
 #[tokio::test(flavor = "multi_thread")]
 async fn browse_and_delete_on_distribution() {
     let registry = Distribution::start().await;
@@ -95,6 +96,15 @@ async fn browse_and_delete_on_distribution() {
     assert!(repo.find(">3.19</a>").unwrap() < repo.find(">3.18</a>").unwrap());
     let (_, multi) = get(&format!("{}/r/multi", ui.url)).await;
     assert!(multi.contains("linux/arm64/v8"));
+    assert!(
+        !repo.contains("<th>Pushed</th>"),
+        "no push times without Wharf's extension"
+    );
+    for page in ["disk", "retention", "trash"] {
+        let (status, body) = get(&format!("{}/{page}", ui.url)).await;
+        assert_eq!(status, 501, "/{page}: {body}");
+        assert!(body.contains("no Wharf API extension"), "/{page}: {body}");
+    }
 
     let (status, tag) = get(&format!("{}/r/alpine/-/tags/3.19", ui.url)).await;
     assert_eq!(status, 200, "{tag}");

@@ -1,6 +1,7 @@
 //! The HTTP side of authentication: reads the `Authorization` header and the client address, turns
 //! the request's [`Endpoint`] access into what [`crate::auth`] checks (pull for reads, push for
-//! writes and every upload step, delete for deletes, catalog for the catalog), asks it, and answers 401 `UNAUTHORIZED` with a
+//! writes and every upload step, delete for deletes, catalog for the catalog, Wharf's marked catalog and the disk usage,
+//! admin for Wharf's registry-wide retention and trash endpoints), asks it, and answers 401 `UNAUTHORIZED` with a
 //! `WWW-Authenticate` challenge, 403 `DENIED` or 429 `TOOMANYREQUESTS`. With token auth a valid
 //! token without the needed access gets 401 with `error="insufficient_scope"` instead of 403, so
 //! clients fetch a token for the scope the challenge names, as with registry:2. On success the
@@ -64,8 +65,13 @@ pub(crate) async fn authorize(
 
 /// What `endpoint` needs, in the terms of the access policy and of token scopes.
 fn required(endpoint: &Endpoint) -> Access<'_> {
-    if *endpoint == Endpoint::ListRepositories {
-        return Access::Catalog;
+    use Endpoint as E;
+    match endpoint {
+        E::ListRepositories | E::MarkedCatalog | E::DiskUsage => return Access::Catalog,
+        E::PreviewRetention | E::ApplyRetention | E::ListTrash | E::RestoreTag => {
+            return Access::Admin
+        }
+        _ => {}
     }
     match (endpoint.repository(), endpoint.access()) {
         (Some(name), Some(access)) => Access::Repository(
@@ -212,6 +218,17 @@ mod tests {
                 format!("/v2/a/b/blobs/uploads/{id}"),
                 repo(Push),
             ),
+            (Method::GET, "/v2/_wharf/usage".into(), Access::Catalog),
+            (Method::GET, "/v2/_wharf/catalog".into(), Access::Catalog),
+            (Method::GET, "/v2/_wharf/retention".into(), Access::Admin),
+            (Method::POST, "/v2/_wharf/retention".into(), Access::Admin),
+            (Method::GET, "/v2/_wharf/trash".into(), Access::Admin),
+            (
+                Method::POST,
+                "/v2/_wharf/trash/restore".into(),
+                Access::Admin,
+            ),
+            (Method::GET, "/v2/_wharf/tags/a/b".into(), repo(Pull)),
             (Method::POST, "/v2/a/b/manifests/v1".into(), Access::Base),
             (Method::GET, "/v2/a/b/nothing".into(), Access::Base),
         ];

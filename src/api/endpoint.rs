@@ -12,7 +12,7 @@ use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::Response;
 
-use super::route::{self, Route, RouteError};
+use super::route::{self, Route, RouteError, WharfRoute};
 use crate::registry::digest::Digest;
 use crate::registry::names::{Reference, RepoName, UploadId};
 
@@ -64,6 +64,20 @@ pub enum Endpoint {
     PutUpload(RepoName, UploadId),
     /// `DELETE /v2/<name>/blobs/uploads/<id>`: cancel.
     CancelUpload(RepoName, UploadId),
+    /// `GET /v2/_wharf/catalog`: every repository, pull-through caches marked (Wharf's extension).
+    MarkedCatalog,
+    /// `GET /v2/_wharf/usage`: what uses the disk, by repository (Wharf's extension).
+    DiskUsage,
+    /// `GET /v2/_wharf/retention`: what the retention policies would delete (Wharf's extension).
+    PreviewRetention,
+    /// `POST /v2/_wharf/retention`: apply the retention policies, then collect garbage.
+    ApplyRetention,
+    /// `GET /v2/_wharf/trash`: the trash of deleted tags.
+    ListTrash,
+    /// `POST /v2/_wharf/trash/restore`: put a deleted tag back.
+    RestoreTag,
+    /// `GET /v2/_wharf/tags/<name>`: a repository's tags with push and last-pull times.
+    TagTimes(RepoName),
     /// A valid route with a method it does not take (answered 405).
     MethodNotAllowed(Route),
     /// Under `<prefix>/v2`, but no valid route (answered 404 or 400, by the reason).
@@ -108,6 +122,13 @@ impl Endpoint {
             (Method::PATCH, Route::Upload(name, id)) => E::PatchUpload(name, id),
             (Method::PUT, Route::Upload(name, id)) => E::PutUpload(name, id),
             (Method::DELETE, Route::Upload(name, id)) => E::CancelUpload(name, id),
+            (Method::GET, Route::Wharf(WharfRoute::Catalog)) => E::MarkedCatalog,
+            (Method::GET, Route::Wharf(WharfRoute::Usage)) => E::DiskUsage,
+            (Method::GET, Route::Wharf(WharfRoute::Retention)) => E::PreviewRetention,
+            (Method::POST, Route::Wharf(WharfRoute::Retention)) => E::ApplyRetention,
+            (Method::GET, Route::Wharf(WharfRoute::Trash)) => E::ListTrash,
+            (Method::POST, Route::Wharf(WharfRoute::Restore)) => E::RestoreTag,
+            (Method::GET, Route::Wharf(WharfRoute::TagTimes(name))) => E::TagTimes(name),
             (_, route) => E::MethodNotAllowed(route),
         }
     }
@@ -124,14 +145,20 @@ impl Endpoint {
             | E::GetManifest(..)
             | E::HeadManifest(..)
             | E::GetBlob(..)
-            | E::HeadBlob(..) => Some(Access::Read),
+            | E::HeadBlob(..)
+            | E::MarkedCatalog
+            | E::DiskUsage
+            | E::PreviewRetention
+            | E::ListTrash
+            | E::TagTimes(..) => Some(Access::Read),
             E::PutManifest(..)
             | E::StartUpload(..)
             | E::GetUpload(..)
             | E::PatchUpload(..)
             | E::PutUpload(..)
-            | E::CancelUpload(..) => Some(Access::Write),
-            E::DeleteManifest(..) | E::DeleteBlob(..) => Some(Access::Delete),
+            | E::CancelUpload(..)
+            | E::RestoreTag => Some(Access::Write),
+            E::DeleteManifest(..) | E::DeleteBlob(..) | E::ApplyRetention => Some(Access::Delete),
             E::Root | E::MethodNotAllowed(_) | E::Invalid(_) | E::Outside => None,
         }
     }
@@ -159,10 +186,17 @@ impl Endpoint {
             | E::GetUpload(name, _)
             | E::PatchUpload(name, _)
             | E::PutUpload(name, _)
-            | E::CancelUpload(name, _) => Some(name),
+            | E::CancelUpload(name, _)
+            | E::TagTimes(name) => Some(name),
             E::Root
             | E::ApiVersion
             | E::ListRepositories
+            | E::MarkedCatalog
+            | E::DiskUsage
+            | E::PreviewRetention
+            | E::ApplyRetention
+            | E::ListTrash
+            | E::RestoreTag
             | E::MethodNotAllowed(_)
             | E::Invalid(_)
             | E::Outside => None,
@@ -193,6 +227,14 @@ impl Endpoint {
             | E::PutUpload(..)
             | E::CancelUpload(..)
             | E::MethodNotAllowed(Route::Uploads(..) | Route::Upload(..)) => "upload",
+            E::MarkedCatalog
+            | E::DiskUsage
+            | E::PreviewRetention
+            | E::ApplyRetention
+            | E::ListTrash
+            | E::RestoreTag
+            | E::TagTimes(..)
+            | E::MethodNotAllowed(Route::Wharf(..)) => "wharf",
             E::Invalid(_) | E::Outside => "other",
         }
     }
@@ -229,6 +271,8 @@ mod tests {
             ("GET", &format!("/v2/a/blobs/{d}"), "blob"),
             ("POST", "/v2/a/blobs/uploads/", "upload"),
             ("GET", &format!("/v2/a/referrers/{d}"), "referrers"),
+            ("GET", "/v2/_wharf/usage", "wharf"),
+            ("PUT", "/v2/_wharf/trash", "wharf"),
             ("GET", "/favicon.ico", "other"),
             ("GET", "/v2/a/unknown", "other"),
         ];
@@ -391,6 +435,62 @@ mod tests {
                 E::CancelUpload(x.clone(), id),
                 write,
                 Some("x"),
+            ),
+            (
+                "GET",
+                "/v2/_wharf/usage".into(),
+                "",
+                E::DiskUsage,
+                read,
+                None,
+            ),
+            (
+                "GET",
+                "/reg/v2/_wharf/retention".into(),
+                "/reg",
+                E::PreviewRetention,
+                read,
+                None,
+            ),
+            (
+                "POST",
+                "/v2/_wharf/retention".into(),
+                "",
+                E::ApplyRetention,
+                delete,
+                None,
+            ),
+            (
+                "GET",
+                "/v2/_wharf/trash".into(),
+                "",
+                E::ListTrash,
+                read,
+                None,
+            ),
+            (
+                "POST",
+                "/v2/_wharf/trash/restore".into(),
+                "",
+                E::RestoreTag,
+                write,
+                None,
+            ),
+            (
+                "GET",
+                "/v2/_wharf/tags/a/b".into(),
+                "",
+                E::TagTimes(ab.clone()),
+                read,
+                Some("a/b"),
+            ),
+            (
+                "DELETE",
+                "/v2/_wharf/trash".into(),
+                "",
+                E::MethodNotAllowed(Route::Wharf(WharfRoute::Trash)),
+                None,
+                None,
             ),
             (
                 "POST",

@@ -15,6 +15,7 @@ mod manifests;
 pub mod protocol;
 pub mod route;
 mod urls;
+mod wharf;
 
 use std::io;
 use std::sync::Arc;
@@ -64,6 +65,9 @@ pub struct AppState {
     pub urls: UrlBuilder,
     /// Authentication and access policy; `None` when authentication is off.
     pub auth: Option<crate::auth::Authenticator>,
+    /// The retention run `/v2/_wharf/retention` previews and applies (the policies, the collection's
+    /// grace period); `None` when no policy is configured.
+    pub retention: Option<crate::registry::gc::GcOptions>,
 }
 
 /// Cross-cutting HTTP behaviour configured by `http:`.
@@ -161,6 +165,13 @@ async fn handle(app: &AppState, endpoint: Endpoint, request: Request) -> ApiResu
         E::PatchUpload(name, id) => blobs::patch_upload(app, &name, id, request).await,
         E::PutUpload(name, id) => blobs::finish_upload(app, &name, id, request).await,
         E::CancelUpload(name, id) => blobs::cancel_upload(app, &name, id).await,
+        E::MarkedCatalog => wharf::catalog(app).await,
+        E::DiskUsage => wharf::usage(app).await,
+        E::PreviewRetention => wharf::preview_retention(app).await,
+        E::ApplyRetention => wharf::apply_retention(app).await,
+        E::ListTrash => wharf::trash(app).await,
+        E::RestoreTag => wharf::restore(app, request.into_body()).await,
+        E::TagTimes(name) => wharf::tag_times(app, &name).await,
         E::MethodNotAllowed(_) => Err(ApiError::new(
             Code::Unsupported,
             format!("method {} is not allowed here", request.method()),

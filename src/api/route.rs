@@ -1,7 +1,8 @@
 //! Parsing `/v2/...` paths into typed routes. Repository names contain `/`, so a path is read from its
 //! tail (`/manifests/<ref>`, `/blobs/<digest>`, `/blobs/uploads/<id>`, `/tags/list`, `/referrers/<d>`),
 //! as distribution's route patterns do. Every name, tag, digest and upload id is validated here, before
-//! any handler runs.
+//! any handler runs. Wharf's own API lives under `/v2/_wharf/`: `_wharf` can never be a repository
+//! name (a name starts with a letter or digit), so it cannot shadow one.
 
 use crate::registry::digest::{Digest, DigestError};
 use crate::registry::names::UploadId;
@@ -26,6 +27,25 @@ pub enum Route {
     Upload(RepoName, UploadId),
     /// `/v2/<name>/referrers/<digest>`.
     Referrers(RepoName, Digest),
+    /// `/v2/_wharf/...`: Wharf's extension for its web UI.
+    Wharf(WharfRoute),
+}
+
+/// A route of Wharf's API extension, under `/v2/_wharf/`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WharfRoute {
+    /// `/v2/_wharf/catalog`: every repository, pull-through caches marked.
+    Catalog,
+    /// `/v2/_wharf/usage`: what uses the disk, by repository.
+    Usage,
+    /// `/v2/_wharf/retention`: the retention policies' preview, or applying them.
+    Retention,
+    /// `/v2/_wharf/trash`: the trash of deleted tags.
+    Trash,
+    /// `/v2/_wharf/trash/restore`: putting a deleted tag back.
+    Restore,
+    /// `/v2/_wharf/tags/<name>`: a repository's tags with push and last-pull times.
+    TagTimes(RepoName),
 }
 
 /// Why a path is not a valid route.
@@ -57,6 +77,21 @@ fn digest(s: &str) -> Result<Digest, RouteError> {
     s.parse().map_err(RouteError::Digest)
 }
 
+/// Parses the path after `/v2/_wharf/`.
+fn wharf_route(rest: &str) -> Result<WharfRoute, RouteError> {
+    match rest {
+        "catalog" => Ok(WharfRoute::Catalog),
+        "usage" => Ok(WharfRoute::Usage),
+        "retention" => Ok(WharfRoute::Retention),
+        "trash" => Ok(WharfRoute::Trash),
+        "trash/restore" => Ok(WharfRoute::Restore),
+        _ => match rest.strip_prefix("tags/") {
+            Some(n) => Ok(WharfRoute::TagTimes(name(n)?)),
+            None => Err(RouteError::NotFound),
+        },
+    }
+}
+
 /// Parses a request path (without query string).
 pub fn parse(path: &str) -> Result<Route, RouteError> {
     let rest = match path {
@@ -65,6 +100,9 @@ pub fn parse(path: &str) -> Result<Route, RouteError> {
     };
     if rest == "_catalog" {
         return Ok(Route::Catalog);
+    }
+    if let Some(wharf) = rest.strip_prefix("_wharf/") {
+        return wharf_route(wharf).map(Route::Wharf);
     }
     if let Some(n) = rest.strip_suffix("/tags/list") {
         return Ok(Route::Tags(name(n)?));
@@ -105,7 +143,8 @@ mod tests {
         s.parse().unwrap()
     }
 
-    /// Every endpoint shape parses to its route, names with slashes included; bad parts are named.
+    /// Every endpoint shape parses to its route, names with slashes included, Wharf's extension
+    /// under `_wharf/`; bad parts are named.
     #[test]
     fn route_table() {
         let hex = "c".repeat(64);
@@ -180,6 +219,31 @@ mod tests {
                 "/v2/a/blobs/md5:abc".into(),
                 Err(RouteError::Digest(DigestError::Algorithm("md5".into()))),
             ),
+            (
+                "/v2/_wharf/usage".into(),
+                Ok(Route::Wharf(WharfRoute::Usage)),
+            ),
+            (
+                "/v2/_wharf/retention".into(),
+                Ok(Route::Wharf(WharfRoute::Retention)),
+            ),
+            (
+                "/v2/_wharf/trash".into(),
+                Ok(Route::Wharf(WharfRoute::Trash)),
+            ),
+            (
+                "/v2/_wharf/trash/restore".into(),
+                Ok(Route::Wharf(WharfRoute::Restore)),
+            ),
+            (
+                "/v2/_wharf/tags/team/app".into(),
+                Ok(Route::Wharf(WharfRoute::TagTimes(n("team/app")))),
+            ),
+            (
+                "/v2/_wharf/tags/Bad".into(),
+                Err(RouteError::Name(NameError::Name)),
+            ),
+            ("/v2/_wharf/other".into(), Err(RouteError::NotFound)),
             ("/v2/a/unknown".into(), Err(RouteError::NotFound)),
             ("/v2/a/manifests/x/y".into(), Err(RouteError::NotFound)),
             ("/v1/a".into(), Err(RouteError::NotFound)),

@@ -51,6 +51,11 @@ pub enum Access<'a> {
     Catalog,
     /// An action on one repository (`Pull`, `Push` or `Delete`).
     Repository(&'a str, AccessAction),
+    /// Registry-wide maintenance through Wharf's API (`/v2/_wharf/`): previewing and applying
+    /// retention, listing and restoring the trash. A user needs a rule granting `delete` (or `*`) on
+    /// every repository (the pattern `*` itself); a token needs `registry:admin:*`. Anonymous reads
+    /// never include it.
+    Admin,
 }
 
 impl Access<'_> {
@@ -59,6 +64,7 @@ impl Access<'_> {
         match self {
             Access::Base => None,
             Access::Catalog => Some("registry:catalog:*".into()),
+            Access::Admin => Some("registry:admin:*".into()),
             Access::Repository(name, AccessAction::Push) => {
                 Some(format!("repository:{name}:pull,push"))
             }
@@ -123,6 +129,7 @@ fn rule_allows(rule: &AccessRule, user: &str, access: Access<'_>) -> bool {
     match access {
         Access::Base => true,
         Access::Catalog => has(AccessAction::Catalog),
+        Access::Admin => has(AccessAction::Delete) && rule.repositories.iter().any(|p| p == "*"),
         Access::Repository(name, action) => {
             let granted = has(action) || (action == AccessAction::Pull && has(AccessAction::Push));
             granted && rule.repositories.iter().any(|p| wildcard_match(p, name))
@@ -135,6 +142,7 @@ fn grant_allows(grant: &Grant, access: Access<'_>) -> bool {
     match access {
         Access::Base => true,
         Access::Catalog => grant.kind == "registry" && grant.name == "catalog" && has("*"),
+        Access::Admin => grant.kind == "registry" && grant.name == "admin" && has("*"),
         Access::Repository(name, action) => {
             grant.kind == "repository" && grant.name == name && has(action_word(action))
         }
@@ -155,7 +163,8 @@ mod tests {
     }
 
     /// The policy table: no rules = everything for users; rules grant per user and repository, push
-    /// implies pull, catalog is its own action; anonymous read opens pull, catalog and /v2/ only.
+    /// implies pull, catalog is its own action, admin needs delete on `*`; anonymous read opens
+    /// pull, catalog and /v2/ only.
     #[test]
     fn policy_table() {
         let alice = Principal::User("alice".into());
@@ -164,6 +173,7 @@ mod tests {
         let open = Policy::default();
         assert!(open.allows(&alice, Access::Repository("x", Delete)));
         assert!(open.allows(&alice, Access::Catalog));
+        assert!(open.allows(&alice, Access::Admin));
         assert!(!open.allows(&anon, Access::Base));
         assert!(!open.allows(&anon, Access::Repository("x", Pull)));
 
@@ -173,6 +183,8 @@ mod tests {
                 rule(&["alice"], &["team/*"], &[Pull]),
                 rule(&["bob"], &["team/*", "bob"], &[Push]),
                 rule(&["*"], &["public/*"], &[Pull, Catalog]),
+                rule(&["carol"], &["*"], &[All]),
+                rule(&["dave"], &["*"], &[Push]),
             ],
         };
         let cases = [
@@ -187,6 +199,10 @@ mod tests {
             (&bob, Access::Repository("team/app", Delete), false),
             (&bob, Access::Repository("bob", Push), true),
             (&anon, Access::Repository("public/x", Pull), false),
+            (&Principal::User("carol".into()), Access::Admin, true),
+            (&Principal::User("dave".into()), Access::Admin, false),
+            (&bob, Access::Admin, false),
+            (&anon, Access::Admin, false),
         ];
         for (who, access, want) in cases {
             assert_eq!(ruled.allows(who, access), want, "{who:?} {access:?}");
@@ -200,11 +216,12 @@ mod tests {
         assert!(anonymous_read.allows(&anon, Access::Catalog));
         assert!(anonymous_read.allows(&anon, Access::Repository("x", Pull)));
         assert!(!anonymous_read.allows(&anon, Access::Repository("x", Push)));
+        assert!(!anonymous_read.allows(&anon, Access::Admin));
         assert!(anonymous_read.allows(&alice, Access::Repository("x", Push)));
     }
 
-    /// Token grants allow exactly the named repository and actions; scopes are spelled as clients
-    /// expect.
+    /// Token grants allow exactly the named repository and actions, admin only with
+    /// `registry:admin:*`; scopes are spelled as clients expect.
     #[test]
     fn token_grants() {
         let p = Principal::Token {
@@ -220,6 +237,17 @@ mod tests {
         assert!(!policy.allows(&p, Access::Repository("a/b", Delete)));
         assert!(!policy.allows(&p, Access::Repository("a/c", Pull)));
         assert!(!policy.allows(&p, Access::Catalog));
+        assert!(!policy.allows(&p, Access::Admin));
+        let admin = Principal::Token {
+            subject: "ops".into(),
+            grants: vec![Grant {
+                kind: "registry".into(),
+                name: "admin".into(),
+                actions: vec!["*".into()],
+            }],
+        };
+        assert!(policy.allows(&admin, Access::Admin));
+        assert_eq!(Access::Admin.scope().unwrap(), "registry:admin:*");
         assert_eq!(
             Access::Repository("a/b", Push).scope().unwrap(),
             "repository:a/b:pull,push"

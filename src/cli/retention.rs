@@ -13,7 +13,7 @@ use crate::config::Config;
 use crate::registry::gc::{GcOptions, GcReport};
 use crate::registry::names::{RepoName, Tag};
 use crate::registry::retention::trash::TrashEntry;
-use crate::registry::retention::Policies;
+use crate::registry::retention::{Policies, RetentionSummary};
 use crate::registry::Registry;
 
 /// How to print.
@@ -80,7 +80,7 @@ pub fn run(config: &Config, apply: bool, format: Format, out: &mut dyn Write) ->
         Ok(report) => {
             let printed = match format {
                 Format::Table => print_table(&report, out),
-                Format::Json => print_json(&report, out),
+                Format::Json => print_json(report, out),
             };
             i32::from(printed.is_err())
         }
@@ -91,16 +91,8 @@ pub fn run(config: &Config, apply: bool, format: Format, out: &mut dyn Write) ->
     }
 }
 
-fn print_json(report: &GcReport, out: &mut dyn Write) -> std::io::Result<()> {
-    let document = json!({
-        "dryRun": report.dry_run,
-        "repositories": report.retention,
-        "tagsDeleted": report.retention.iter().map(|r| r.tags.len()).sum::<usize>(),
-        "manifestsDeleted": report.manifests_deleted.len(),
-        "blobsDeleted": report.blobs_deleted.len(),
-        "bytesFreed": report.bytes_freed,
-    });
-    writeln!(out, "{document:#}")
+fn print_json(report: GcReport, out: &mut dyn Write) -> std::io::Result<()> {
+    writeln!(out, "{:#}", json!(RetentionSummary::of(report)))
 }
 
 fn print_table(report: &GcReport, out: &mut dyn Write) -> std::io::Result<()> {

@@ -190,7 +190,7 @@ impl Default for Metrics {
         );
         r.register(
             "repository_bytes",
-            "Bytes a repository under a quota holds, as last worked out for a quota check",
+            "Bytes a repository holds, as last worked out (for a quota check, or by the disk-usage view)",
             m.repository_bytes.clone(),
         );
         r.register(

@@ -14,6 +14,15 @@ use super::Registry;
 use crate::registry::paths;
 use crate::storage::StorageError;
 
+/// A repository as Wharf's catalog extension lists it.
+#[derive(Debug, Clone, Serialize)]
+pub struct CatalogEntry {
+    /// The repository.
+    pub repository: RepoName,
+    /// Whether it is a pull-through cache of an upstream (`proxy.*`).
+    pub mirrored: bool,
+}
+
 /// One page of a sorted listing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Page {
@@ -107,6 +116,35 @@ impl Registry {
         }
         let n = n.unwrap_or(100.min(max));
         self.catalog.page(n, last).await
+    }
+
+    /// Every repository in the catalog, all pages.
+    pub async fn every_repository(&self) -> Result<Vec<RepoName>> {
+        let mut names = Vec::new();
+        let mut last: Option<String> = None;
+        loop {
+            let page = self
+                .catalog(Some(self.settings.catalog_max_entries), last.as_deref())
+                .await?;
+            names.extend(page.entries.iter().filter_map(|n| n.parse().ok()));
+            if !page.more || page.entries.is_empty() {
+                return Ok(names);
+            }
+            last = page.entries.last().cloned();
+        }
+    }
+
+    /// Every repository, each marked when it is a pull-through cache.
+    pub async fn marked_catalog(&self) -> Result<Vec<CatalogEntry>> {
+        Ok(self
+            .every_repository()
+            .await?
+            .into_iter()
+            .map(|repository| CatalogEntry {
+                mirrored: self.mirrors(Some(&repository)),
+                repository,
+            })
+            .collect())
     }
 
     /// At start-up, before the first request: what the catalog implementation needs (on object

@@ -6,6 +6,7 @@ pub mod blobs;
 mod catalog;
 mod catalog_index;
 pub mod digest;
+pub mod disk_usage;
 pub mod error;
 pub mod gc;
 pub mod health;
@@ -20,6 +21,7 @@ pub mod pulls;
 pub mod purge;
 pub mod quota;
 pub mod retention;
+pub mod tag_times;
 pub mod uploads;
 
 use std::sync::Arc;

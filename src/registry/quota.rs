@@ -6,7 +6,7 @@
 //! [`USAGE_TTL`], or until this process writes or deletes a manifest in the repository, so pushes
 //! through several processes at once may overshoot a quota by what they push in that time.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -29,7 +29,8 @@ pub const USAGE_TTL: Duration = Duration::from_secs(30);
 pub struct Usage {
     /// Bytes of every distinct blob its manifests use, the manifests included.
     pub bytes: u64,
-    blobs: HashSet<Digest>,
+    /// Those blobs, each with its size.
+    pub blobs: HashMap<Digest, u64>,
 }
 
 /// Usage worked out recently, by repository.
@@ -81,7 +82,8 @@ impl Registry {
             .map(|(i, q)| (i, q.size.as_u64()))
     }
 
-    /// The usage in bytes of every repository a quota check weighed, as last worked out.
+    /// The usage in bytes of every repository a quota check or [`Registry::disk_usage`] weighed, as
+    /// last worked out.
     pub fn known_usage(&self) -> Vec<(String, u64)> {
         self.usage_cache.known()
     }
@@ -99,8 +101,9 @@ impl Registry {
         let blobs = self.blobs_used(&manifests).await?;
         let mut usage = Usage::default();
         for d in blobs {
-            usage.bytes += self.stored_size(&d).await?;
-            usage.blobs.insert(d);
+            let size = self.stored_size(&d).await?;
+            usage.bytes += size;
+            usage.blobs.insert(d, size);
         }
         self.usage_cache.put(name, usage.clone());
         Ok(usage)
@@ -153,7 +156,7 @@ impl Registry {
         }
         let usage = self.usage(name).await?;
         let mut added = len;
-        for d in references.iter().filter(|d| !usage.blobs.contains(*d)) {
+        for d in references.iter().filter(|d| !usage.blobs.contains_key(*d)) {
             added += self.stored_size(d).await?;
         }
         self.over_quota(name, usage.bytes + added)

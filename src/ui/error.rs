@@ -23,6 +23,10 @@ pub enum UiError {
     /// The upstream does not support the operation (e.g. deleting by tag, deletes disabled).
     #[error("the registry does not support this: {0}")]
     Unsupported(String),
+    /// The upstream lacks Wharf's API extension (`/v2/_wharf/`), which the disk, retention and trash
+    /// pages read: it is not Wharf.
+    #[error("the registry has no Wharf API extension (/v2/_wharf/{0})")]
+    NotWharf(String),
     /// The upstream failed, could not be reached or sent something unexpected.
     #[error("{0}")]
     Upstream(String),
@@ -42,6 +46,7 @@ impl UiError {
             UiError::Forbidden(_) => StatusCode::FORBIDDEN,
             UiError::NotFound(_) => StatusCode::NOT_FOUND,
             UiError::Unsupported(_) => StatusCode::METHOD_NOT_ALLOWED,
+            UiError::NotWharf(_) => StatusCode::NOT_IMPLEMENTED,
             UiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             UiError::Upstream(_) => StatusCode::BAD_GATEWAY,
             UiError::Config(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -63,6 +68,9 @@ impl UiError {
             UiError::Unsupported(_) => {
                 "Deleting needs storage.delete.enabled (REGISTRY_STORAGE_DELETE_ENABLED=true) on the \
                  registry; deleting a single tag needs a registry that supports OCI 1.1 tag deletion."
+            }
+            UiError::NotWharf(_) => {
+                "The disk, retention and trash pages need a Wharf registry (wharf serve) as the                  upstream; the other pages work with any registry."
             }
             UiError::Upstream(_) => "Check that the registry is running and reachable from the UI.",
             UiError::BadRequest(_) => "Go back and try again.",

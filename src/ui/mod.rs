@@ -22,6 +22,7 @@ pub mod routes;
 pub mod token;
 pub mod upstream;
 pub mod upstream_tls;
+pub mod wharf;
 pub mod wire;
 
 use std::future::Future;
@@ -96,6 +97,15 @@ fn ui_state(config: UiConfig, upstream: Upstream) -> Result<Arc<UiState>, UiErro
 fn pages(base: &str) -> Router<Arc<UiState>> {
     let mut router = Router::new()
         .route(base, get(pages::catalog::page))
+        .route(&format!("{base}disk"), get(pages::disk::page))
+        .route(
+            &format!("{base}retention"),
+            get(pages::retention::page).post(pages::retention::apply),
+        )
+        .route(
+            &format!("{base}trash"),
+            get(pages::trash::page).post(pages::trash::restore),
+        )
         .route(&format!("{base}r/{{*path}}"), get(repo_get).post(repo_post))
         .route(&format!("{base}assets/{{file}}"), get(assets::serve));
     if let Some(bare) = base.strip_suffix('/').filter(|b| !b.is_empty()) {

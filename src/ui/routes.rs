@@ -71,6 +71,21 @@ impl Links {
         format!("{}r/{name}/-/delete", self.base)
     }
 
+    /// `<base>disk`: what uses the disk.
+    pub fn disk(&self) -> String {
+        format!("{}disk", self.base)
+    }
+
+    /// `<base>retention`: the retention preview, and applying it.
+    pub fn retention(&self) -> String {
+        format!("{}retention", self.base)
+    }
+
+    /// `<base>trash`: the trash, and restoring from it.
+    pub fn trash(&self) -> String {
+        format!("{}trash", self.base)
+    }
+
     /// `<base>r/<name>/-/delete-repository`.
     pub fn delete_repository(&self, name: &str) -> String {
         format!("{}r/{name}/-/delete-repository", self.base)
@@ -119,6 +134,9 @@ mod tests {
         assert_eq!(links.repository("a/b"), "/ui/r/a/b");
         assert_eq!(links.tag("a", "v1"), "/ui/r/a/-/tags/v1");
         assert_eq!(links.delete("a"), "/ui/r/a/-/delete");
+        assert_eq!(links.disk(), "/ui/disk");
+        assert_eq!(links.retention(), "/ui/retention");
+        assert_eq!(links.trash(), "/ui/trash");
         assert_eq!(
             Links::new("/").delete_repository("a"),
             "/r/a/-/delete-repository"

@@ -135,6 +135,7 @@ impl Upstream {
         url: Url,
         accept: Option<&str>,
         authorization: Option<&HeaderValue>,
+        json: Option<&Bytes>,
     ) -> Result<reqwest::Response, UiError> {
         // Deletes ask a Wharf registry to keep what they delete in its trash for a while (other
         // registries ignore the header).
@@ -148,6 +149,11 @@ impl Upstream {
         }
         if let Some(a) = accept {
             request = request.header(header::ACCEPT, a);
+        }
+        if let Some(body) = json {
+            request = request
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(body.clone());
         }
         let unreachable = |e: reqwest::Error| {
             let cause = upstream_tls::describe(&e, self.base.as_str().trim_end_matches('/'));
@@ -180,6 +186,19 @@ impl Upstream {
         accept: Option<&str>,
         scope: &str,
     ) -> Result<reqwest::Response, UiError> {
+        self.send_json(auth, method, url, accept, scope, None).await
+    }
+
+    /// [`Upstream::send`] with a JSON request body.
+    async fn send_json(
+        &self,
+        auth: &Credentials,
+        method: Method,
+        url: Url,
+        accept: Option<&str>,
+        scope: &str,
+        json: Option<&Bytes>,
+    ) -> Result<reqwest::Response, UiError> {
         let key = token::key(auth, scope);
         let cached = self.tokens.get(&key);
         let response = self
@@ -188,6 +207,7 @@ impl Upstream {
                 url.clone(),
                 accept,
                 cached.as_ref().or(auth.0.as_ref()),
+                json,
             )
             .await?;
         let response = match Challenge::of(&response) {
@@ -196,7 +216,8 @@ impl Upstream {
             {
                 let (bearer, lifetime) = token::fetch(&self.client, auth, &challenge).await?;
                 self.tokens.insert(key, bearer.clone(), lifetime);
-                self.execute(method, url, accept, Some(&bearer)).await?
+                self.execute(method, url, accept, Some(&bearer), json)
+                    .await?
             }
             _ => response,
         };
@@ -311,6 +332,23 @@ impl Upstream {
             .map(drop)
     }
 
+    /// A call to Wharf's API extension (`path` under `/v2/_wharf/`, needing token `scope`) with an
+    /// optional JSON body; answers the JSON document.
+    pub async fn wharf(
+        &self,
+        auth: &Credentials,
+        method: Method,
+        path: &str,
+        scope: &str,
+        json: Option<Bytes>,
+    ) -> Result<Bytes, UiError> {
+        let url = self.url(&format!("/v2/_wharf/{path}"))?;
+        let response = self
+            .send_json(auth, method, url, None, scope, json.as_ref())
+            .await?;
+        read_limited(response).await
+    }
+
     /// The next page from a `Link: <...>; rel="next"` header, only on the upstream's own origin (so
     /// credentials never follow a link elsewhere).
     fn next_link(&self, response: &reqwest::Response) -> Result<Option<Url>, UiError> {
@@ -344,10 +382,10 @@ impl Upstream {
 }
 
 /// The token scope of `_catalog`.
-const CATALOG_SCOPE: &str = "registry:catalog:*";
+pub const CATALOG_SCOPE: &str = "registry:catalog:*";
 
 /// The token scope for reading `repo`.
-fn pull(repo: &str) -> String {
+pub fn pull(repo: &str) -> String {
     format!("repository:{repo}:pull")
 }
 

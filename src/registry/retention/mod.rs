@@ -13,6 +13,7 @@ pub mod trash;
 use serde::Serialize;
 
 use super::digest::Digest;
+use super::gc::GcReport;
 use super::names::{RepoName, Tag};
 
 pub use policy::Policies;
@@ -49,4 +50,37 @@ pub struct DeletedTag {
     pub pulled: Option<String>,
     /// The rule that deleted it.
     pub reason: String,
+}
+
+/// A retention run as one document: what `wharf retention --json` prints and the Wharf API's
+/// `/v2/_wharf/retention` answers, preview or not.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RetentionSummary {
+    /// Whether nothing was deleted (a preview).
+    pub dry_run: bool,
+    /// Every repository a policy governs.
+    pub repositories: Vec<RepoRetention>,
+    /// Tags deleted into the trash, in all.
+    pub tags_deleted: usize,
+    /// Manifests deleted, in all.
+    pub manifests_deleted: usize,
+    /// Blobs deleted, in all.
+    pub blobs_deleted: usize,
+    /// Bytes freed, in all.
+    pub bytes_freed: u64,
+}
+
+impl RetentionSummary {
+    /// The summary of a collection that applied (or previewed) retention.
+    pub fn of(report: GcReport) -> RetentionSummary {
+        RetentionSummary {
+            dry_run: report.dry_run,
+            tags_deleted: report.retention.iter().map(|r| r.tags.len()).sum(),
+            repositories: report.retention,
+            manifests_deleted: report.manifests_deleted.len(),
+            blobs_deleted: report.blobs_deleted.len(),
+            bytes_freed: report.bytes_freed,
+        }
+    }
 }

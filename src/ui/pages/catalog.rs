@@ -1,8 +1,11 @@
 //! The catalog page (`/`): every repository, filtered by `?q=`, grouped by namespace (the first path
 //! component), `catalog_page_size` at a time, with tag count and storage use of each. The whole name
 //! list is read from the upstream's paginated `_catalog`; only the shown page is inspected further.
+//! From a Wharf registry's extension it also marks pull-through caches and sorts by size or last
+//! push (`?sort=`, within each namespace; only those orders ask for every repository's usage);
+//! other registries sort by name only.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use askama::Template;
@@ -12,11 +15,15 @@ use axum::response::Response;
 use futures_util::stream::{self, StreamExt};
 use serde::Deserialize;
 
-use super::{credentials, finish, query, render, Chrome, Pager};
+use super::{chosen_sort, credentials, finish, query, render, sort_links, Chrome, Pager, SortLink};
 use crate::ui::error::UiError;
 use crate::ui::inspect::CONCURRENCY;
 use crate::ui::model::human_size;
+use crate::ui::wharf::{self, RepoUsage};
 use crate::ui::UiState;
+
+/// The ways the page sorts.
+const SORTS: [(&str, &str); 3] = [("name", "name"), ("size", "size"), ("pushed", "last push")];
 
 /// Query parameters of the catalog.
 #[derive(Debug, Default, Deserialize)]
@@ -27,6 +34,9 @@ pub struct CatalogQuery {
     /// Page number, from 1 (anything else means the first).
     #[serde(default)]
     page: Option<String>,
+    /// `name` (default), `size` or `pushed`.
+    #[serde(default)]
+    sort: Option<String>,
 }
 
 /// One repository row.
@@ -36,6 +46,7 @@ pub struct RepoRow {
     tags: String,
     size: String,
     size_exact: String,
+    mirrored: bool,
 }
 
 /// Repositories of one namespace.
@@ -50,6 +61,7 @@ struct CatalogPage {
     chrome: Chrome,
     query: String,
     summary: String,
+    sort: Vec<SortLink>,
     groups: Vec<Group>,
     pager: Pager,
 }
@@ -78,7 +90,42 @@ async fn build(state: &UiState, headers: &HeaderMap, q: CatalogQuery) -> Result<
     if !filter.is_empty() {
         names.retain(|n| n.to_lowercase().contains(&filter));
     }
-    names.sort_by(|a, b| (namespace(a), a).cmp(&(namespace(b), b)));
+    // The mirror mark, and sorting by size or last push, come from a Wharf registry's extension.
+    let marks = wharf::catalog(upstream, &auth).await.ok();
+    let mirrored: HashSet<String> = marks
+        .iter()
+        .flatten()
+        .filter(|e| e.mirrored)
+        .map(|e| e.repository.clone())
+        .collect();
+    let wanted = chosen_sort(q.sort.as_deref(), &SORTS);
+    let usage: HashMap<String, RepoUsage> = if marks.is_some() && wanted != "name" {
+        wharf::disk_usage(upstream, &auth)
+            .await
+            .map(|u| {
+                u.repositories
+                    .into_iter()
+                    .map(|r| (r.repository.clone(), r))
+                    .collect()
+            })
+            .unwrap_or_default()
+    } else {
+        HashMap::new()
+    };
+    let sort = if usage.is_empty() { "name" } else { wanted };
+    let bytes = |n: &String| usage.get(n).map_or(0, |u| u.bytes);
+    let pushed = |n: &String| usage.get(n).and_then(|u| u.last_pushed.clone());
+    names.sort_by(|a, b| {
+        let by = match sort {
+            "size" => bytes(b).cmp(&bytes(a)),
+            "pushed" => pushed(b).cmp(&pushed(a)),
+            _ => std::cmp::Ordering::Equal,
+        };
+        namespace(a)
+            .cmp(namespace(b))
+            .then(by)
+            .then_with(|| a.cmp(b))
+    });
     let per_page = state.config.catalog_page_size;
     let pager = Pager::new(
         q.page.as_deref().and_then(|p| p.parse().ok()).unwrap_or(1),
@@ -86,6 +133,9 @@ async fn build(state: &UiState, headers: &HeaderMap, q: CatalogQuery) -> Result<
         per_page,
         |page| {
             let mut pairs = vec![("page", page.to_string())];
+            if sort != "name" {
+                pairs.insert(0, ("sort", sort.to_string()));
+            }
             if !filter.is_empty() {
                 pairs.insert(0, ("q", q.q.trim().to_string()));
             }
@@ -119,6 +169,7 @@ async fn build(state: &UiState, headers: &HeaderMap, q: CatalogQuery) -> Result<
             tags,
             size,
             size_exact,
+            mirrored: mirrored.contains(name),
         });
     }
     let summary = match (names.len(), filter.is_empty()) {
@@ -140,6 +191,11 @@ async fn build(state: &UiState, headers: &HeaderMap, q: CatalogQuery) -> Result<
         chrome: Chrome::of(state),
         query: q.q.trim().to_string(),
         summary,
+        sort: if marks.is_some() {
+            sort_links(state.links.home(), &SORTS, sort)
+        } else {
+            Vec::new()
+        },
         groups: groups
             .into_iter()
             .map(|(namespace, repos)| Group {

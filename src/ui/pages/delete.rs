@@ -58,7 +58,8 @@ impl Form {
         Form(form_urlencoded::parse(body).into_owned().collect())
     }
 
-    fn first(&self, key: &str) -> Option<&str> {
+    /// The first value of `key`.
+    pub fn first(&self, key: &str) -> Option<&str> {
         self.0
             .iter()
             .find(|(k, _)| k == key)
@@ -99,7 +100,8 @@ pub fn check_same_origin(headers: &HeaderMap) -> Result<(), UiError> {
     Ok(())
 }
 
-fn require_enabled(state: &UiState) -> Result<(), UiError> {
+/// Refuses when this UI's deletes are off (`DELETE_IMAGES`).
+pub fn require_enabled(state: &UiState) -> Result<(), UiError> {
     if state.config.delete_enabled {
         Ok(())
     } else {

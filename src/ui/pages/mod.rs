@@ -4,8 +4,11 @@
 
 pub mod catalog;
 pub mod delete;
+pub mod disk;
 pub mod repository;
+pub mod retention;
 pub mod tag;
+pub mod trash;
 
 use askama::Template;
 use axum::http::{header, HeaderMap};
@@ -149,6 +152,38 @@ pub fn short_digest(digest: &str) -> String {
     }
 }
 
+/// One way to sort a list, as a link in the page's "sort by" line.
+#[derive(Debug, Clone)]
+pub struct SortLink {
+    /// What it sorts by.
+    pub label: &'static str,
+    /// The page sorted that way.
+    pub href: String,
+    /// Whether the page is sorted that way now.
+    pub active: bool,
+}
+
+/// The links for each `(value, label)` of `sorts`, `current` marked, each to `base?sort=<value>`.
+pub fn sort_links(base: &str, sorts: &[(&str, &'static str)], current: &str) -> Vec<SortLink> {
+    sorts
+        .iter()
+        .map(|(value, label)| SortLink {
+            label,
+            href: format!("{base}?{}", query(&[("sort", value.to_string())])),
+            active: *value == current,
+        })
+        .collect()
+}
+
+/// The `sort` value if it is one of `sorts`, else the first of them.
+pub fn chosen_sort<'a>(sort: Option<&str>, sorts: &[(&'a str, &'static str)]) -> &'a str {
+    sorts
+        .iter()
+        .map(|(value, _)| *value)
+        .find(|value| Some(*value) == sort)
+        .unwrap_or(sorts[0].0)
+}
+
 /// A query string from pairs, URL-encoded.
 pub fn query(pairs: &[(&str, String)]) -> String {
     serde_urlencoded::to_string(pairs).unwrap_or_default()
@@ -171,6 +206,18 @@ mod tests {
         assert_eq!(last.range(250, 100), 200..250);
         let empty = Pager::new(1, 0, 100, |n| n.to_string());
         assert_eq!((empty.pages, empty.range(0, 100)), (1, 0..0));
+    }
+
+    /// A known sort is kept, anything else falls back to the first; links mark the current one.
+    #[test]
+    fn sorts() {
+        let sorts = [("name", "name"), ("size", "size")];
+        assert_eq!(chosen_sort(Some("size"), &sorts), "size");
+        assert_eq!(chosen_sort(Some("bogus"), &sorts), "name");
+        assert_eq!(chosen_sort(None, &sorts), "name");
+        let links = sort_links("/disk", &sorts, "size");
+        assert_eq!(links[0].href, "/disk?sort=name");
+        assert!(!links[0].active && links[1].active);
     }
 
     /// Digests are shortened to 12 hex digits.

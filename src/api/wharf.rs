@@ -1,0 +1,111 @@
+//! Wharf's API extension under `/v2/_wharf/`, which its web UI reads: the catalog with pull-through
+//! caches marked, what uses the disk, the
+//! retention policies' preview and applying them, the trash and restoring from it, and a
+//! repository's tags with their push and last-pull times. Answers are JSON; errors are the OCI error
+//! body like every other endpoint's. Authorization ([`super::auth`]) and read-only mode
+//! ([`crate::ops::read_only`]) happen before these handlers, by the endpoint's access.
+
+use axum::body::Body;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::Json;
+use serde::Deserialize;
+
+use super::{ApiError, ApiResult, AppState, Code};
+use crate::registry::gc::GcOptions;
+use crate::registry::names::{RepoName, Tag};
+use crate::registry::retention::RetentionSummary;
+
+/// Largest restore request body: a repository name and a tag.
+const MAX_RESTORE_BODY: usize = 16 * 1024;
+
+/// `GET /v2/_wharf/catalog`.
+pub async fn catalog(app: &AppState) -> ApiResult {
+    Ok(Json(app.registry.marked_catalog().await?).into_response())
+}
+
+/// `GET /v2/_wharf/usage`.
+pub async fn usage(app: &AppState) -> ApiResult {
+    Ok(Json(app.registry.disk_usage().await?).into_response())
+}
+
+/// The retention run of this server, as a preview or not.
+fn retention_options(app: &AppState, dry_run: bool) -> Result<GcOptions, ApiError> {
+    let options = app.retention.as_ref().ok_or_else(|| {
+        ApiError::new(
+            Code::Unsupported,
+            "no retention policies are configured (retention.policies, or REGISTRY_RETENTION_POLICIES)",
+        )
+    })?;
+    Ok(GcOptions {
+        dry_run,
+        ..options.clone()
+    })
+}
+
+/// `GET /v2/_wharf/retention`: what `wharf retention --json` prints, deleting nothing.
+pub async fn preview_retention(app: &AppState) -> ApiResult {
+    let options = retention_options(app, true)?;
+    let report = app.registry.collect_garbage(&options).await?;
+    Ok(Json(RetentionSummary::of(report)).into_response())
+}
+
+/// `POST /v2/_wharf/retention`: deletes what the policies doom into the trash and collects garbage,
+/// as `wharf retention --apply` does; answers what was deleted.
+pub async fn apply_retention(app: &AppState) -> ApiResult {
+    let options = retention_options(app, false)?;
+    let report = app.registry.collect_garbage(&options).await?;
+    for repo in &report.retention {
+        for tag in &repo.tags {
+            tracing::info!(
+                repository = %repo.repository,
+                tag = %tag.tag,
+                digest = %tag.digest,
+                reason = %tag.reason,
+                "retention (through the API): tag deleted into the trash"
+            );
+        }
+    }
+    Ok(Json(RetentionSummary::of(report)).into_response())
+}
+
+/// `GET /v2/_wharf/trash`: every entry, as `wharf trash list --json` prints them.
+pub async fn trash(app: &AppState) -> ApiResult {
+    Ok(Json(app.registry.trash_entries().await?).into_response())
+}
+
+/// The body of `POST /v2/_wharf/trash/restore`.
+#[derive(Deserialize)]
+struct RestoreRequest {
+    repository: String,
+    tag: String,
+}
+
+/// `POST /v2/_wharf/trash/restore` with `{"repository": …, "tag": …}`: puts the tag back and answers
+/// its (now emptied) trash entry.
+pub async fn restore(app: &AppState, body: Body) -> ApiResult {
+    let bad = |message: String| {
+        ApiError::new(Code::Unsupported, message).with_status(StatusCode::BAD_REQUEST)
+    };
+    let bytes = axum::body::to_bytes(body, MAX_RESTORE_BODY)
+        .await
+        .map_err(|e| bad(format!("reading the request: {e}")))?;
+    let request: RestoreRequest = serde_json::from_slice(&bytes)
+        .map_err(|e| bad(format!("expected {{\"repository\": …, \"tag\": …}}: {e}")))?;
+    let name: RepoName = request
+        .repository
+        .parse()
+        .map_err(|e| ApiError::new(Code::NameInvalid, format!("{:?}: {e}", request.repository)))?;
+    let tag: Tag = request
+        .tag
+        .parse()
+        .map_err(|e| ApiError::new(Code::TagInvalid, format!("{:?}: {e}", request.tag)))?;
+    let entry = app.registry.restore_tag(&name, &tag).await?;
+    tracing::info!(repository = %name, tag = %tag, digest = %entry.digest, "restored from the trash (through the API)");
+    Ok(Json(entry).into_response())
+}
+
+/// `GET /v2/_wharf/tags/<name>`.
+pub async fn tag_times(app: &AppState, name: &RepoName) -> ApiResult {
+    Ok(Json(app.registry.tag_times(name).await?).into_response())
+}
