@@ -14,7 +14,6 @@ use serde::Deserialize;
 use super::{ApiError, ApiResult, AppState, Code};
 use crate::registry::gc::GcOptions;
 use crate::registry::names::{RepoName, Tag};
-use crate::registry::retention::RetentionSummary;
 
 /// Largest restore request body: a repository name and a tag.
 const MAX_RESTORE_BODY: usize = 16 * 1024;
@@ -47,7 +46,7 @@ fn retention_options(app: &AppState, dry_run: bool) -> Result<GcOptions, ApiErro
 pub async fn preview_retention(app: &AppState) -> ApiResult {
     let options = retention_options(app, true)?;
     let report = app.registry.collect_garbage(&options).await?;
-    Ok(Json(RetentionSummary::of(report)).into_response())
+    Ok(Json(report.retention_summary()).into_response())
 }
 
 /// `POST /v2/_wharf/retention`: deletes what the policies doom into the trash and collects garbage,
@@ -66,7 +65,7 @@ pub async fn apply_retention(app: &AppState) -> ApiResult {
             );
         }
     }
-    Ok(Json(RetentionSummary::of(report)).into_response())
+    Ok(Json(report.retention_summary()).into_response())
 }
 
 /// `GET /v2/_wharf/trash`: every entry, as `wharf trash list --json` prints them.

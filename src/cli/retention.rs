@@ -13,7 +13,7 @@ use crate::config::Config;
 use crate::registry::gc::{GcOptions, GcReport};
 use crate::registry::names::{RepoName, Tag};
 use crate::registry::retention::trash::TrashEntry;
-use crate::registry::retention::{Policies, RetentionSummary};
+use crate::registry::retention::Policies;
 use crate::registry::Registry;
 
 /// How to print.
@@ -92,7 +92,7 @@ pub fn run(config: &Config, apply: bool, format: Format, out: &mut dyn Write) ->
 }
 
 fn print_json(report: GcReport, out: &mut dyn Write) -> std::io::Result<()> {
-    writeln!(out, "{:#}", json!(RetentionSummary::of(report)))
+    writeln!(out, "{:#}", json!(report.retention_summary()))
 }
 
 fn print_table(report: &GcReport, out: &mut dyn Write) -> std::io::Result<()> {

@@ -38,7 +38,7 @@ use super::digest::Digest;
 use super::error::{RegistryError, Result};
 use super::names::RepoName;
 use super::retention::trash::TrashEntry;
-use super::retention::{Policies, RepoRetention};
+use super::retention::{Policies, RepoRetention, RetentionSummary};
 use super::Registry;
 
 /// Repositories a collection reads at once (each also keeps up to [`walk::CONCURRENCY`] reads of
@@ -84,6 +84,20 @@ pub struct GcReport {
     pub repositories_removed: Vec<RepoName>,
     /// What retention policies deleted, per governed repository with anything to delete.
     pub retention: Vec<RepoRetention>,
+}
+
+impl GcReport {
+    /// The retention document of a collection that applied (or previewed) retention.
+    pub fn retention_summary(self) -> RetentionSummary {
+        RetentionSummary {
+            dry_run: self.dry_run,
+            tags_deleted: self.retention.iter().map(|r| r.tags.len()).sum(),
+            repositories: self.retention,
+            manifests_deleted: self.manifests_deleted.len(),
+            blobs_deleted: self.blobs_deleted.len(),
+            bytes_freed: self.bytes_freed,
+        }
+    }
 }
 
 /// Both barriers, held for one section of deletions (never in a dry run): the in-process one

@@ -13,7 +13,6 @@ pub mod trash;
 use serde::Serialize;
 
 use super::digest::Digest;
-use super::gc::GcReport;
 use super::names::{RepoName, Tag};
 
 pub use policy::Policies;
@@ -69,18 +68,4 @@ pub struct RetentionSummary {
     pub blobs_deleted: usize,
     /// Bytes freed, in all.
     pub bytes_freed: u64,
-}
-
-impl RetentionSummary {
-    /// The summary of a collection that applied (or previewed) retention.
-    pub fn of(report: GcReport) -> RetentionSummary {
-        RetentionSummary {
-            dry_run: report.dry_run,
-            tags_deleted: report.retention.iter().map(|r| r.tags.len()).sum(),
-            repositories: report.retention,
-            manifests_deleted: report.manifests_deleted.len(),
-            blobs_deleted: report.blobs_deleted.len(),
-            bytes_freed: report.bytes_freed,
-        }
-    }
 }
