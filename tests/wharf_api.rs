@@ -21,6 +21,7 @@ const POLICY: (&str, &str) = (
 const SETTLE: (&str, &str) = ("REGISTRY_STORAGE_GC_SETTLEPERIOD", "1s");
 const GRACE: (&str, &str) = ("REGISTRY_STORAGE_GC_GRACEPERIOD", "0s");
 const DELETE: (&str, &str) = ("REGISTRY_STORAGE_DELETE_ENABLED", "true");
+const METRICS: (&str, &str) = ("REGISTRY_HTTP_DEBUG_PROMETHEUS_ENABLED", "true");
 const SHARED_LAYER: &[u8] = b"a base layer both repositories use";
 
 /// Pushes an image of a config unique to `seed`, the shared layer and a layer of its own.
@@ -97,10 +98,11 @@ fn cli_preview(root: &Path) -> Value {
 /// The preview over HTTP is the CLI's document and deletes nothing; applying it deletes the older
 /// tags into the trash; the trash lists them; a restore brings one back (and it pulls again) and
 /// empties its entry; restoring what is not in the trash is 404 `MANIFEST_UNKNOWN`, a malformed
-/// body 400.
+/// body 400. Applying and restoring through the API show in the retention and trash metrics.
 #[tokio::test(flavor = "multi_thread")]
 async fn preview_apply_trash_and_restore_over_http() {
-    let server = TestServer::start_env(&[POLICY, SETTLE, GRACE, DELETE]).await;
+    let (server, debug) =
+        TestServer::start_with_debug(&[POLICY, SETTLE, GRACE, DELETE, METRICS]).await;
     for (i, hours) in [(1, 3), (2, 2), (3, 1)] {
         push(&server, "team/app", &format!("v{i}"), &format!("v{i}")).await;
         age(&server.root, "team/app", &format!("v{i}"), hours);
@@ -132,6 +134,14 @@ async fn preview_apply_trash_and_restore_over_http() {
         .map(|e| e["tag"].as_str().unwrap())
         .collect();
     assert_eq!(trashed, ["v1", "v2"]);
+    let metrics = metrics_text(&debug).await;
+    for line in [
+        "wharf_retention_deleted_tags_total 2",
+        "wharf_trash_tags 2",
+        "wharf_gc_runs_total{result=\"success\"} 1",
+    ] {
+        assert!(metrics.contains(line), "{line} in {metrics}");
+    }
 
     let restore = json!({"repository": "team/app", "tag": "v1"});
     let r = post(&server, "/v2/_wharf/trash/restore", Some(restore.clone())).await;
@@ -146,6 +156,7 @@ async fn preview_apply_trash_and_restore_over_http() {
     assert_eq!(pulled.status(), 200);
     let trash = get_json(&server, "/v2/_wharf/trash").await;
     assert_eq!(trash.as_array().unwrap().len(), 1);
+    assert!(metrics_text(&debug).await.contains("wharf_trash_tags 1"));
 
     let again = post(&server, "/v2/_wharf/trash/restore", Some(restore)).await;
     assert_eq!(again.status(), 404);
@@ -162,9 +173,7 @@ async fn preview_apply_trash_and_restore_over_http() {
 /// every repository, not only quota-governed ones. Per-tag times: pushed always, pulled once pulled.
 #[tokio::test(flavor = "multi_thread")]
 async fn disk_usage_metrics_and_tag_times() {
-    let (server, debug) =
-        TestServer::start_with_debug(&[DELETE, ("REGISTRY_HTTP_DEBUG_PROMETHEUS_ENABLED", "true")])
-            .await;
+    let (server, debug) = TestServer::start_with_debug(&[DELETE, METRICS]).await;
     push(&server, "big/app", "a", "a").await;
     push(&server, "big/app", "b", "b").await;
     push(&server, "small", "x", "x").await;
@@ -349,4 +358,16 @@ async fn read_only_refuses_apply_and_restore() {
         "{body}"
     );
     server.stop().await;
+}
+
+/// The debug server's Prometheus text.
+async fn metrics_text(debug: &str) -> String {
+    http()
+        .get(format!("{debug}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
 }

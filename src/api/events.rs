@@ -101,3 +101,21 @@ pub fn may_report(endpoint: &Endpoint) -> bool {
 /// Marks a response that refused a push because of a quota, for metrics.
 #[derive(Debug, Clone, Copy)]
 pub struct QuotaRefused;
+
+/// Marks a response that applied retention, restored from the trash or deleted into it, for
+/// metrics: what a retention run deleted and freed, and the trash's size afterwards.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RetentionApplied {
+    /// Tags deleted into the trash.
+    pub tags: usize,
+    /// Manifests deleted.
+    pub manifests: usize,
+    /// Blobs deleted by the collection that followed.
+    pub blobs: usize,
+    /// Bytes freed by that collection.
+    pub freed_bytes: u64,
+    /// Tags in the trash afterwards.
+    pub trash: usize,
+    /// Whether a collection ran (a retention run, not a restore or a delete into the trash).
+    pub collected: bool,
+}

@@ -185,6 +185,7 @@ pub async fn delete(
     reference: &Reference,
     headers: &HeaderMap,
 ) -> ApiResult {
+    let mut trash = None;
     match header_str(headers, TRASH).filter(|who| !who.is_empty()) {
         Some(who) => {
             let who: String = who
@@ -194,15 +195,22 @@ pub async fn delete(
                 .collect();
             app.registry
                 .delete_into_trash(name, reference, &who)
-                .await?
+                .await?;
+            trash = Some(app.registry.trash_entries().await?.len());
         }
         None => app.registry.delete_manifest(name, reference).await?,
     }
-    let response = respond(
+    let mut response = respond(
         StatusCode::ACCEPTED,
         &[(header::CONTENT_LENGTH, "0".into())],
         Body::empty(),
     );
+    if let Some(trash) = trash {
+        response.extensions_mut().insert(events::RetentionApplied {
+            trash,
+            ..events::RetentionApplied::default()
+        });
+    }
     let happened = match reference {
         Reference::Digest(d) => Happened::ManifestDeleted(d.clone()),
         Reference::Tag(t) => Happened::TagDeleted(t.clone()),

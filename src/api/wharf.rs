@@ -11,6 +11,7 @@ use axum::response::IntoResponse;
 use axum::Json;
 use serde::Deserialize;
 
+use super::events::RetentionApplied;
 use super::{ApiError, ApiResult, AppState, Code};
 use crate::registry::gc::GcOptions;
 use crate::registry::names::{RepoName, Tag};
@@ -65,7 +66,17 @@ pub async fn apply_retention(app: &AppState) -> ApiResult {
             );
         }
     }
-    Ok(Json(report.retention_summary()).into_response())
+    let counted = RetentionApplied {
+        tags: report.retention.iter().map(|r| r.tags.len()).sum(),
+        manifests: report.retention.iter().map(|r| r.manifests.len()).sum(),
+        blobs: report.blobs_deleted.len(),
+        freed_bytes: report.bytes_freed,
+        trash: app.registry.trash_entries().await?.len(),
+        collected: true,
+    };
+    let mut response = Json(report.retention_summary()).into_response();
+    response.extensions_mut().insert(counted);
+    Ok(response)
 }
 
 /// `GET /v2/_wharf/trash`: every entry, as `wharf trash list --json` prints them.
@@ -101,7 +112,13 @@ pub async fn restore(app: &AppState, body: Body) -> ApiResult {
         .map_err(|e| ApiError::new(Code::TagInvalid, format!("{:?}: {e}", request.tag)))?;
     let entry = app.registry.restore_tag(&name, &tag).await?;
     tracing::info!(repository = %name, tag = %tag, digest = %entry.digest, "restored from the trash (through the API)");
-    Ok(Json(entry).into_response())
+    let counted = RetentionApplied {
+        trash: app.registry.trash_entries().await?.len(),
+        ..RetentionApplied::default()
+    };
+    let mut response = Json(entry).into_response();
+    response.extensions_mut().insert(counted);
+    Ok(response)
 }
 
 /// `GET /v2/_wharf/tags/<name>`.

@@ -22,7 +22,7 @@ use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
 use crate::api::endpoint::Endpoint;
-use crate::api::events::QuotaRefused;
+use crate::api::events::{QuotaRefused, RetentionApplied};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
@@ -333,6 +333,12 @@ pub async fn observe(
     let response = next.run(request).await;
     if response.extensions().get::<QuotaRefused>().is_some() {
         metrics.quota_refusals.inc();
+    }
+    if let Some(run) = response.extensions().get::<RetentionApplied>() {
+        if run.collected {
+            metrics.gc_run(true, run.freed_bytes, run.blobs);
+        }
+        metrics.retention_run(run.tags, run.manifests, run.trash);
     }
     metrics
         .latency
