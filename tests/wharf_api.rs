@@ -167,6 +167,47 @@ async fn preview_apply_trash_and_restore_over_http() {
     server.stop().await;
 }
 
+/// With `http.debug.prometheus.usageinterval`, the server weighs every repository on its own:
+/// `wharf_repository_bytes` appears for repositories no quota governs and nobody looked at, with
+/// the bytes the disk view reports.
+#[tokio::test(flavor = "multi_thread")]
+async fn usage_metric_weighs_every_repository_on_its_own() {
+    let interval = ("REGISTRY_HTTP_DEBUG_PROMETHEUS_USAGEINTERVAL", "1s");
+    let (server, debug) = TestServer::start_with_debug(&[DELETE, METRICS, interval]).await;
+    push(&server, "one", "a", "a").await;
+    push(&server, "two", "b", "b").await;
+    let weighed = |metrics: &str| -> Vec<(String, u64)> {
+        metrics
+            .lines()
+            .filter_map(|l| l.strip_prefix("wharf_repository_bytes{repository=\""))
+            .filter_map(|l| l.split_once("\"} "))
+            .map(|(repo, bytes)| (repo.to_string(), bytes.trim().parse().unwrap()))
+            .collect()
+    };
+    let mut seen = Vec::new();
+    for _ in 0..100 {
+        seen = weighed(&metrics_text(&debug).await);
+        if seen.len() == 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let usage = get_json(&server, "/v2/_wharf/usage").await;
+    let mut expected: Vec<(String, u64)> = usage["repositories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let name = r["repository"].as_str().unwrap().to_string();
+            (name, r["bytes"].as_u64().unwrap())
+        })
+        .collect();
+    expected.sort();
+    seen.sort();
+    assert_eq!(seen, expected);
+    server.stop().await;
+}
+
 /// The marked catalog lists every repository, none mirrored here. The disk view: each repository's
 /// bytes split into unique (blobs only it uses) and shared (the
 /// common layer), largest first, not mirrored; afterwards `wharf_repository_bytes` is exported for

@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::duration::GoDuration;
+
 /// `http.debug:` settings.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -21,6 +23,10 @@ pub struct PrometheusConfig {
     pub enabled: bool,
     /// Path of the metrics endpoint.
     pub path: String,
+    /// (Wharf only) How often every repository's usage is weighed for `wharf_repository_bytes`
+    /// (it reads every manifest, like a collection's mark); `0` weighs only the repositories a quota
+    /// check or the web UI's disk view weighed.
+    pub usageinterval: GoDuration,
 }
 
 impl Default for PrometheusConfig {
@@ -28,6 +34,7 @@ impl Default for PrometheusConfig {
         PrometheusConfig {
             enabled: false,
             path: "/metrics".into(),
+            usageinterval: GoDuration::hours(1),
         }
     }
 }

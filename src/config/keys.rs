@@ -61,6 +61,7 @@ pub const KEYS: &[(&str, Support)] = &[
     ("http.debug.addr", Implemented),
     ("http.debug.prometheus.enabled", Implemented),
     ("http.debug.prometheus.path", Implemented),
+    ("http.debug.prometheus.usageinterval", Implemented),
     ("storage.filesystem.rootdirectory", Implemented),
     ("storage.filesystem.maxthreads", Unneeded),
     ("storage.inmemory", Implemented),

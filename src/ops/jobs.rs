@@ -149,3 +149,23 @@ pub async fn flush_pulls(app: Arc<AppState>, interval: Duration) {
         }
     }
 }
+
+/// Weighs every repository's usage every `interval`, forever, for `wharf_repository_bytes`; the first
+/// time right away.
+pub async fn weigh_usage(ops: Arc<Ops>, app: Arc<AppState>, interval: Duration) {
+    loop {
+        match app.registry.disk_usage().await {
+            Ok(usage) => ops.metrics.all_repository_usage(
+                usage
+                    .repositories
+                    .into_iter()
+                    .map(|r| (r.repository.to_string(), r.bytes))
+                    .collect(),
+            ),
+            Err(e) => {
+                tracing::warn!(error = %e, "weighing repositories' usage failed; retrying later")
+            }
+        }
+        tokio::time::sleep(interval).await;
+    }
+}

@@ -271,6 +271,12 @@ impl Metrics {
         self.trash_tags.set(trash as i64);
     }
 
+    /// Sets the bytes of every repository, forgetting repositories that are gone.
+    pub fn all_repository_usage(&self, usage: Vec<(String, u64)>) {
+        self.repository_bytes.clear();
+        self.repository_usage(usage);
+    }
+
     /// Sets the bytes of each repository whose usage is known.
     pub fn repository_usage(&self, usage: Vec<(String, u64)>) {
         for (repository, bytes) in usage {

@@ -149,6 +149,14 @@ pub async fn start(
             options,
         ));
     }
+    let prometheus = &config.http.debug.prometheus;
+    if prometheus.enabled && !prometheus.usageinterval.is_zero() {
+        tasks.spawn(jobs::weigh_usage(
+            ops.clone(),
+            app.clone(),
+            prometheus.usageinterval.get(),
+        ));
+    }
     let check = &config.health.storagedriver;
     if check.enabled {
         let interval = check.interval.get().max(Duration::from_millis(10));
