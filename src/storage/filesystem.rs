@@ -77,7 +77,7 @@ async fn create_parent(path: &Path) -> io::Result<()> {
 
 /// How many times a write is tried when a concurrent cleanup removes its directory between its
 /// creation and the write into it.
-const DIR_REMOVED_ATTEMPTS: usize = 5;
+const DIR_REMOVED_ATTEMPTS: usize = 10;
 
 /// Runs `write`, which creates its parent directory first, again while it fails with "not found"
 /// and `retry` agrees: another task removed the directory meanwhile (a collection ending removes
@@ -684,9 +684,14 @@ mod tests {
                 fs.put(&format!("{key}{i}"), Bytes::from_static(b"touch"))
                     .await
                     .unwrap_or_else(|e| panic!("put in round {round}: {e}"));
-                let mut appender = fs.appender(&format!("{key}{i}.part")).await.unwrap();
-                appender.append(Bytes::from_static(b"data")).await.unwrap();
-                appender.close().await.unwrap();
+                let mut appender = fs
+                    .appender(&format!("{key}{i}.part"))
+                    .await
+                    .unwrap_or_else(|e| panic!("appender in round {round}: {e}"));
+                let appended = appender.append(Bytes::from_static(b"data")).await;
+                appended.unwrap_or_else(|e| panic!("append in round {round}: {e}"));
+                let closed = appender.close().await;
+                closed.unwrap_or_else(|e| panic!("close in round {round}: {e}"));
             }
             remover.await.unwrap();
         }
