@@ -634,7 +634,11 @@ async fn concurrent_pushes(storage: &[(&str, &str)], engine: &std::sync::Arc<eng
         releases.extend(p.await.unwrap());
     }
     let docker = docker.await.expect("docker's pushes");
-    releases.extend(docker.iter().map(|(tag, digest, _)| (tag.clone(), digest.clone())));
+    releases.extend(
+        docker
+            .iter()
+            .map(|(tag, digest, _)| (tag.clone(), digest.clone())),
+    );
 
     let ci_tags = 3 * 3 + 2;
     let deleted = |metrics: &str| -> u64 {
