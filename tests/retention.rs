@@ -987,3 +987,95 @@ async fn ui_deletes_go_to_the_trash() {
     assert_pulls(&server, "app", "stable", &v2).await;
     server.stop().await;
 }
+
+/// A repository whose every tag retention deleted leaves `/v2/_catalog` once the trash period has
+/// ended and the collection freed its content (while the tags wait in the trash it stays listed,
+/// restorable); its tag list then answers `NAME_UNKNOWN`, and a repository the policy does not
+/// govern stays. On the filesystem and on S3 (SeaweedFS, where the catalog is an index).
+#[tokio::test(flavor = "multi_thread")]
+async fn emptied_repositories_leave_the_catalog() {
+    emptied_repository_leaves_the_catalog(&[]).await;
+    let s3 = s3_servers::S3Server::seaweedfs();
+    s3.create_bucket("emptied");
+    let env = s3.registry_env("emptied", "/registry");
+    let vars: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    emptied_repository_leaves_the_catalog(&vars).await;
+}
+
+/// One run of [`emptied_repositories_leave_the_catalog`] on the storage `storage` names (the
+/// filesystem when empty).
+async fn emptied_repository_leaves_the_catalog(storage: &[(&str, &str)]) {
+    let mut env = vec![SETTLE, DELETE];
+    env.extend_from_slice(storage);
+    let server = TestServer::start_env(&env).await;
+    let root = server.root.to_str().unwrap().to_string();
+    if storage.is_empty() {
+        env.push(("REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY", &root));
+    }
+    for tag in ["ci-1", "ci-2"] {
+        push(&server, "gone/app", tag, tag, &[b"gone layer"], None).await;
+    }
+    let kept = push(&server, "kept/app", "v1", "kept", &[b"kept layer"], None).await;
+    let catalog = || async {
+        let r = http()
+            .get(format!("{}/v2/_catalog", server.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let body: Value = r.json().await.unwrap();
+        body["repositories"].clone()
+    };
+    assert_eq!(catalog().await, json!(["gone/app", "kept/app"]));
+
+    let policy = (
+        "REGISTRY_RETENTION_POLICIES",
+        r#"[{repositories: ["gone/*"], delete: {tags: ["ci-.*"]}}]"#,
+    );
+    let mut trashing = env.clone();
+    trashing.extend([policy, ("REGISTRY_RETENTION_TRASHPERIOD", "2s")]);
+    let report = json_on(&trashing, &["retention", "--apply"]);
+    let mut deleted = deleted_tags(&report);
+    deleted.sort();
+    assert_eq!(deleted, ["ci-1", "ci-2"], "{report:#}");
+    assert!(tags(&server, "gone/app").await.is_empty());
+    assert_eq!(
+        catalog().await,
+        json!(["gone/app", "kept/app"]),
+        "trashed tags can be restored, so the repository stays"
+    );
+
+    // The trash period ends; the next collection frees the content and the repository with it.
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    let (code, out, err) = wharf_on(&env, &["garbage-collect"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("deleted empty repository gone/app"), "{out}");
+    assert_eq!(catalog().await, json!(["kept/app"]));
+    let r = http()
+        .get(format!("{}/v2/gone/app/tags/list", server.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    assert_eq!(common::error_code(r).await, "NAME_UNKNOWN");
+    let trash = json_on(&env, &["trash", "list"]);
+    assert_eq!(trash, json!([]), "expired entries go with their content");
+    assert_eq!(tags(&server, "kept/app").await, ["v1"]);
+    assert_pulls_verified(&server, "kept/app", "v1", &kept.digest).await;
+
+    // With no trash period, the run that deletes the tags removes the repository.
+    push(&server, "now/app", "ci-1", "now", &[b"now layer"], None).await;
+    assert_eq!(catalog().await, json!(["kept/app", "now/app"]));
+    let mut at_once = env.clone();
+    at_once.extend([
+        (
+            "REGISTRY_RETENTION_POLICIES",
+            r#"[{repositories: ["now/*"], delete: {tags: ["ci-.*"]}}]"#,
+        ),
+        ("REGISTRY_RETENTION_TRASHPERIOD", "0s"),
+    ]);
+    let report = json_on(&at_once, &["retention", "--apply"]);
+    assert_eq!(deleted_tags(&report), ["ci-1"], "{report:#}");
+    assert_eq!(catalog().await, json!(["kept/app"]));
+    server.stop().await;
+}
