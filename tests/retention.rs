@@ -4,9 +4,9 @@
 //! bytes it would free; `--apply` moves tags to the trash, where their content survives until the
 //! trash period ends; a restore brings a tag back byte for byte; kept indexes, their children and
 //! referrers survive; last pulls keep tags; scheduled runs and collections never take a kept image
-//! from concurrent pushers (HTTP, skopeo and `docker push` on a private engine, tests/common/engine.rs,
-//! on the filesystem and on S3); and the same on S3 (SeaweedFS), where push times are objects'
-//! modification times.
+//! from concurrent pushers (HTTP, skopeo and `docker push` on a private engine of
+//! tests/common/engine.rs, on the filesystem and on S3); emptied repositories leave the catalog; and
+//! the same on S3 (SeaweedFS), where push times are objects' modification times.
 mod common;
 #[path = "common/engine.rs"]
 mod engine;
@@ -553,10 +553,11 @@ fn bad_policies_are_refused() {
 /// Real clients push while the server runs retention every second (trash period zero) and an online
 /// garbage collection with delete-untagged every second (grace period zero), on the filesystem and
 /// then on S3 (SeaweedFS), with one private Docker engine for both: three HTTP pushers, skopeo and
-/// `docker push` (classic builder) push CI tags and release tags sharing their layers. Every CI tag
-/// is deleted, every tag left is a release, and every image a client was told is stored (the HTTP
-/// pushers' 201s, skopeo's copy, the digest `docker push` printed) pulls with every blob matching
-/// its digest; `docker pull` of the docker releases then gives back the images built.
+/// `docker push` (classic builder) push CI tags and release tags sharing their layers (a push that
+/// a collection refused, having freed blobs it uploaded, is tried again, as a CI job would). Every
+/// CI tag is deleted, every tag left is a release, and every image a client was told is stored (the
+/// HTTP pushers' 201s, skopeo's copy, the digest `docker push` printed) pulls with every blob
+/// matching its digest; `docker pull` of the docker releases then gives back the images built.
 #[tokio::test(flavor = "multi_thread")]
 async fn real_clients_push_while_retention_and_gc_run() {
     engine::require("/usr/sbin/dockerd");
@@ -622,13 +623,25 @@ async fn concurrent_pushes(storage: &[(&str, &str)], engine: &std::sync::Arc<eng
     let mut layout = oci_layout::OciLayout::create(layout_dir.path());
     let image = layout.add_image("skopeo-release", oci_layout::LINUX_AMD64, 2);
     layout.tag("release-skopeo", OCI_MANIFEST, &image.manifest);
-    skopeo::Skopeo::new()
-        .copy(
-            &skopeo::oci_ref(layout_dir.path(), "release-skopeo"),
-            &format!("docker://{}/app:release-skopeo", server.host()),
-            &[],
-        )
-        .await;
+    // A collection can free blobs skopeo uploaded before its manifest lands (grace period zero):
+    // the manifest is then refused, and the copy is tried again, as a CI job would.
+    let skopeo = skopeo::Skopeo::new();
+    let copy = [
+        "--dest-tls-verify=false".to_string(),
+        skopeo::oci_ref(layout_dir.path(), "release-skopeo"),
+        format!("docker://{}/app:release-skopeo", server.host()),
+    ];
+    let mut copied = None;
+    for _attempt in 0..10 {
+        let out = skopeo.try_run("copy", &copy).await;
+        if out.status.success() {
+            copied = Some(());
+            break;
+        }
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("blob unknown"), "skopeo copy: {err}");
+    }
+    copied.expect("skopeo copy kept failing");
     let mut releases = vec![("release-skopeo".to_string(), image.manifest.digest.clone())];
     for p in pushers {
         releases.extend(p.await.unwrap());
@@ -730,14 +743,16 @@ fn docker_pushes(engine: &engine::Engine, host: &str) -> Vec<(String, String, St
             "docker image inspect",
         );
         let mut pushed = None;
+        let mut failure = String::new();
         for _attempt in 0..10 {
             let out = engine.docker(&["push", &name]);
             if out.status.success() {
                 pushed = Some(String::from_utf8_lossy(&out.stdout).into_owned());
                 break;
             }
+            failure = String::from_utf8_lossy(&out.stderr).into_owned();
         }
-        let out = pushed.unwrap_or_else(|| panic!("docker push {name} kept failing"));
+        let out = pushed.unwrap_or_else(|| panic!("docker push {name} kept failing: {failure}"));
         let digest = out
             .lines()
             .find_map(|l| l.split("digest: ").nth(1))
