@@ -97,7 +97,8 @@ impl TokenAnswer {
         let value = HeaderValue::from_str(&format!("Bearer {token}"))
             .map_err(|_| "the token service sent an unusable token")?;
         let lifetime = self.expires_in.unwrap_or(DEFAULT_LIFETIME);
-        Ok((value, Duration::from_secs(lifetime - lifetime / 10)))
+        // In milliseconds: whole seconds would keep a token of under 10 s until its very end.
+        Ok((value, Duration::from_millis(lifetime.saturating_mul(900))))
     }
 }
 
@@ -196,6 +197,8 @@ mod tests {
         let a: TokenAnswer = serde_json::from_str(r#"{"access_token":"t2"}"#).unwrap();
         let (value, life) = a.into_bearer().unwrap();
         assert_eq!((value.to_str().unwrap(), life.as_secs()), ("Bearer t2", 54));
+        let a: TokenAnswer = serde_json::from_str(r#"{"token":"t3","expires_in":2}"#).unwrap();
+        assert_eq!(a.into_bearer().unwrap().1, Duration::from_millis(1800));
         let a: TokenAnswer = serde_json::from_str("{}").unwrap();
         assert!(a.into_bearer().is_err());
     }

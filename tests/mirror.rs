@@ -3,7 +3,10 @@
 //! written here that counts requests, breaks downloads or sends wrong bytes. Pulls go through the
 //! mirror with raw HTTP and with skopeo, and come back byte for byte; the mirror refuses pushes as
 //! registry:2 does, re-checks tags after the TTL, serves its cache when the upstream is down, keeps
-//! nothing of a broken download, and makes one upstream request for concurrent cold pulls.
+//! nothing of a broken download, and makes one upstream request for concurrent cold pulls. A
+//! Docker Hub lookalike written here (short-lived anonymous tokens, blobs redirected to a CDN on
+//! another host) shows tokens replaced at expiry and redirects followed without credentials; GC and
+//! retention on the cache keep tagged content, or delete it so that the next pull fetches again.
 
 mod common;
 #[path = "common/oci_layout.rs"]
@@ -852,5 +855,239 @@ async fn a_rate_limited_upstream_leaves_the_cache_serving() {
     assert_eq!(get(&cache, &format!("/v2/app/blobs/{config}")).await.0, 200);
     let layer = blob_digests(&fake.manifest)[1].clone();
     assert_eq!(get(&cache, &format!("/v2/app/blobs/{layer}")).await.0, 503);
+    cache.stop().await;
+}
+
+/// Docker Hub's shape, written for the tests: the [`Fake`] image behind anonymous Bearer tokens that
+/// live `lifetime` seconds (the token endpoint is `/token` on the same server), and, when
+/// `redirect` is set, blob `GET`s answered with a 307 to a second server on another host name
+/// (`localhost` instead of `127.0.0.1`, another port), as Hub sends blobs to its CDN.
+struct Hub {
+    fake: Arc<Fake>,
+    realm: String,
+    cdn: String,
+    lifetime: u64,
+    redirect: bool,
+    /// Every token issued, with when it expires.
+    tokens: Mutex<HashMap<String, std::time::Instant>>,
+    /// Requests that came with a token after it had expired.
+    expired_presented: AtomicUsize,
+    /// Blob requests the CDN served, and the `Authorization` headers that came with them.
+    cdn_gets: AtomicUsize,
+    cdn_authorizations: Mutex<Vec<String>>,
+}
+
+impl Hub {
+    fn issued(&self) -> usize {
+        self.tokens.lock().unwrap().len()
+    }
+}
+
+async fn hub_handler(
+    State(hub): State<Arc<Hub>>,
+    method: axum::http::Method,
+    headers: axum::http::HeaderMap,
+    uri: Uri,
+) -> Response {
+    let path = uri.path().to_string();
+    if path == "/token" {
+        let mut tokens = hub.tokens.lock().unwrap();
+        let token = format!("hub-token-{}", tokens.len() + 1);
+        let expires = std::time::Instant::now() + Duration::from_secs(hub.lifetime);
+        tokens.insert(token.clone(), expires);
+        return axum::Json(serde_json::json!({"token": token, "expires_in": hub.lifetime}))
+            .into_response();
+    }
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .and_then(|t| hub.tokens.lock().unwrap().get(t).copied());
+    let valid = match presented {
+        Some(expires) if expires > std::time::Instant::now() => true,
+        Some(_) => {
+            hub.expired_presented.fetch_add(1, Ordering::SeqCst);
+            false
+        }
+        None => false,
+    };
+    if !valid {
+        let challenge = format!("Bearer realm=\"{}\",service=\"hub.test\"", hub.realm);
+        return (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, challenge)],
+        )
+            .into_response();
+    }
+    if hub.redirect && method == axum::http::Method::GET {
+        if let Some((_, digest)) = path.rsplit_once("/blobs/") {
+            let location = format!("{}/cdn/{digest}?signature=test", hub.cdn);
+            return (
+                StatusCode::TEMPORARY_REDIRECT,
+                [(header::LOCATION, location)],
+            )
+                .into_response();
+        }
+    }
+    fake_handler(State(hub.fake.clone()), method, uri).await
+}
+
+async fn cdn_handler(
+    State(hub): State<Arc<Hub>>,
+    headers: axum::http::HeaderMap,
+    uri: Uri,
+) -> Response {
+    hub.cdn_gets.fetch_add(1, Ordering::SeqCst);
+    if let Some(a) = headers.get(header::AUTHORIZATION) {
+        let a = a.to_str().unwrap_or("(not text)").to_string();
+        hub.cdn_authorizations.lock().unwrap().push(a);
+    }
+    let digest = uri.path().trim_start_matches("/cdn/");
+    match hub.fake.blobs.get(digest) {
+        Some(bytes) => bytes.clone().into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+/// Starts a [`Hub`] (and its CDN) over the [`fake_upstream`]'s image; returns it and its URL.
+async fn hub_upstream(lifetime: u64, redirect: bool) -> (Arc<Hub>, String) {
+    let (fake, _) = fake_upstream(Mode::Whole).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let cdn_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let cdn = format!(
+        "http://localhost:{}",
+        cdn_listener.local_addr().unwrap().port()
+    );
+    let hub = Arc::new(Hub {
+        fake,
+        realm: format!("{url}/token"),
+        cdn,
+        lifetime,
+        redirect,
+        tokens: Mutex::default(),
+        expired_presented: AtomicUsize::new(0),
+        cdn_gets: AtomicUsize::new(0),
+        cdn_authorizations: Mutex::default(),
+    });
+    let app = axum::Router::new()
+        .fallback(hub_handler)
+        .with_state(hub.clone());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let cdn_app = axum::Router::new()
+        .fallback(cdn_handler)
+        .with_state(hub.clone());
+    tokio::spawn(async move { axum::serve(cdn_listener, cdn_app).await });
+    (hub, url)
+}
+
+/// An upstream token is replaced when it expires, before it is sent again: with tokens living 2 s
+/// and `proxy.ttl: 0` (every tag pull asks the upstream), a pull after the first token expired
+/// still gets the manifest and blobs, asks the token service for a second token, and the upstream
+/// never receives an expired token.
+#[tokio::test]
+async fn an_expired_upstream_token_is_replaced_before_it_is_sent() {
+    let (hub, url) = hub_upstream(2, false).await;
+    let cache = mirror(&url, &[("REGISTRY_PROXY_TTL", "0s")]).await;
+    let (status, _, manifest) = get(&cache, "/v2/app/manifests/1").await;
+    assert_eq!((status, &manifest), (200, &hub.fake.manifest));
+    assert_eq!(hub.issued(), 1);
+    tokio::time::sleep(Duration::from_millis(2200)).await;
+    let (status, _, again) = get(&cache, "/v2/app/manifests/1").await;
+    assert_eq!((status, again), (200, manifest.clone()));
+    for d in blob_digests(&manifest) {
+        let (status, _, body) = get(&cache, &format!("/v2/app/blobs/{d}")).await;
+        assert_eq!((status, sha256(&body)), (200, d));
+    }
+    assert_eq!(hub.issued(), 2, "a new token after the first expired");
+    assert_eq!(
+        hub.expired_presented.load(Ordering::SeqCst),
+        0,
+        "no expired token reaches the upstream"
+    );
+    cache.stop().await;
+}
+
+/// Blob downloads that the upstream redirects to another host (Docker Hub's 307 to its CDN) are
+/// followed: the blobs arrive byte for byte from the CDN, which never receives the upstream's
+/// `Authorization` header, while the upstream's own requests carry the token.
+#[tokio::test]
+async fn blob_redirects_to_another_host_are_followed_without_credentials() {
+    let (hub, url) = hub_upstream(300, true).await;
+    let cache = mirror(&url, &[]).await;
+    let (status, _, manifest) = get(&cache, "/v2/library/app/manifests/1").await;
+    assert_eq!((status, &manifest), (200, &hub.fake.manifest));
+    let blobs = blob_digests(&manifest);
+    for d in &blobs {
+        let (status, _, body) = get(&cache, &format!("/v2/library/app/blobs/{d}")).await;
+        assert_eq!((status, sha256(&body)), (200, d.clone()));
+        assert!(blob_file(&cache.root, d).exists(), "{d} kept");
+    }
+    assert_eq!(hub.cdn_gets.load(Ordering::SeqCst), blobs.len());
+    assert_eq!(
+        *hub.cdn_authorizations.lock().unwrap(),
+        Vec::<String>::new(),
+        "the CDN gets no credentials"
+    );
+    assert_eq!(hub.issued(), 1, "the upstream's requests carried a token");
+    cache.stop().await;
+}
+
+/// A retention policy governs mirrored repositories as it does pushed ones: `wharf retention
+/// --apply` (trash period zero) on the mirror's storage deletes the cached tag and frees its blobs,
+/// and the next pull fetches the manifest and every blob from the upstream again, byte for byte.
+#[tokio::test]
+async fn retention_deletes_cached_tags_and_the_next_pull_fetches_again() {
+    let (fake, url) = fake_upstream(Mode::Whole).await;
+    let settle = ("REGISTRY_STORAGE_GC_SETTLEPERIOD", "1s");
+    let cache = mirror(&url, &[settle]).await;
+    let (status, _, manifest) = get(&cache, "/v2/app/manifests/1").await;
+    assert_eq!((status, &manifest), (200, &fake.manifest));
+    let blobs = blob_digests(&manifest);
+    for d in &blobs {
+        assert_eq!(get(&cache, &format!("/v2/app/blobs/{d}")).await.0, 200);
+        assert!(blob_file(&cache.root, d).exists());
+    }
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_wharf"))
+        .args(["retention", "--apply", "--json"])
+        .env("REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY", &cache.root)
+        .env("REGISTRY_PROXY_REMOTEURL", &url)
+        .env(settle.0, settle.1)
+        .env("REGISTRY_STORAGE_GC_GRACEPERIOD", "0s")
+        .env("REGISTRY_RETENTION_TRASHPERIOD", "0s")
+        .env(
+            "REGISTRY_RETENTION_POLICIES",
+            r#"[{delete: {tags: [".*"]}}]"#,
+        )
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{report}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_str(&report).unwrap();
+    assert_eq!(
+        report["repositories"][0]["tags"][0]["tag"], "1",
+        "{report:#}"
+    );
+    for d in &blobs {
+        assert!(!blob_file(&cache.root, d).exists(), "{d} freed");
+    }
+    let fetched = |path: &str| fake.gets(path);
+    assert_eq!(fetched("/v2/app/manifests/1"), 1);
+    let (status, _, again) = get(&cache, "/v2/app/manifests/1").await;
+    assert_eq!((status, again), (200, manifest.clone()));
+    assert_eq!(fetched("/v2/app/manifests/1"), 2, "fetched again");
+    for d in &blobs {
+        let (status, _, body) = get(&cache, &format!("/v2/app/blobs/{d}")).await;
+        assert_eq!((status, sha256(&body)), (200, d.clone()));
+        assert_eq!(
+            fetched(&format!("/v2/app/blobs/{d}")),
+            2,
+            "{d} fetched again"
+        );
+    }
     cache.stop().await;
 }

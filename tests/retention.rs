@@ -3,9 +3,13 @@
 //! storage, configured only by `REGISTRY_*` variables. The preview deletes nothing and names the
 //! bytes it would free; `--apply` moves tags to the trash, where their content survives until the
 //! trash period ends; a restore brings a tag back byte for byte; kept indexes, their children and
-//! referrers survive; last pulls keep tags; scheduled runs never take a kept image from concurrent
-//! pushers; and the same on S3 (SeaweedFS), where push times are objects' modification times.
+//! referrers survive; last pulls keep tags; scheduled runs and collections never take a kept image
+//! from concurrent pushers (HTTP, skopeo and `docker push` on a private engine of
+//! tests/common/engine.rs, on the filesystem and on S3); emptied repositories leave the catalog; and
+//! the same on S3 (SeaweedFS), where push times are objects' modification times.
 mod common;
+#[path = "common/engine.rs"]
+mod engine;
 #[path = "common/oci_layout.rs"]
 mod oci_layout;
 #[path = "common/s3_servers.rs"]
@@ -18,6 +22,7 @@ use std::path::Path;
 use std::process::Command;
 
 use common::{http, image_manifest, push_blob, put_manifest, sha256, TestServer};
+use engine::check;
 use serde_json::{json, Value};
 
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
@@ -545,26 +550,51 @@ fn bad_policies_are_refused() {
     assert!(err.contains("is not REPOSITORY:TAG"), "{err}");
 }
 
-/// With retention scheduled every second in the server, CI tags pushed over HTTP are deleted and
-/// freed (trash period zero, grace period zero) while release tags sharing their layers are pushed
-/// concurrently over HTTP and by skopeo: every release image still pulls byte for byte, and the
-/// runs did delete CI tags.
+/// Real clients push while the server runs retention every second (trash period zero) and an online
+/// garbage collection with delete-untagged every second (grace period zero), on the filesystem and
+/// then on S3 (SeaweedFS), with one private Docker engine for both: three HTTP pushers, skopeo and
+/// `docker push` (classic builder) push CI tags and release tags sharing their layers (a push that
+/// a collection refused, having freed blobs it uploaded, is tried again, as a CI job would). Every
+/// CI tag is deleted, every tag left is a release, and every image a client was told is stored (the
+/// HTTP pushers' 201s, skopeo's copy, the digest `docker push` printed) pulls with every blob
+/// matching its digest; `docker pull` of the docker releases then gives back the images built.
 #[tokio::test(flavor = "multi_thread")]
-async fn scheduled_runs_never_take_a_kept_image_from_concurrent_pushers() {
+async fn real_clients_push_while_retention_and_gc_run() {
+    engine::require("/usr/sbin/dockerd");
+    engine::require("/usr/bin/docker");
+    let engine = std::sync::Arc::new(
+        tokio::task::spawn_blocking(engine::Engine::start)
+            .await
+            .expect("start the engine"),
+    );
+    concurrent_pushes(&[], &engine).await;
+    let s3 = s3_servers::S3Server::seaweedfs();
+    s3.create_bucket("concurrent");
+    let env = s3.registry_env("concurrent", "/registry");
+    let vars: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    concurrent_pushes(&vars, &engine).await;
+}
+
+/// One run of [`real_clients_push_while_retention_and_gc_run`] on the storage `storage` names (the
+/// filesystem when empty).
+async fn concurrent_pushes(storage: &[(&str, &str)], engine: &std::sync::Arc<engine::Engine>) {
     let policy = (
         "REGISTRY_RETENTION_POLICIES",
         r#"[{keep: {tags: ["release-.*"]}, delete: {tags: ["ci-.*"]}}]"#,
     );
-    let (server, debug) = TestServer::start_with_debug(&[
+    let mut env = vec![
         SETTLE,
         DELETE,
         policy,
         ("REGISTRY_RETENTION_SCHEDULE", "1s"),
         ("REGISTRY_RETENTION_TRASHPERIOD", "0s"),
+        ("REGISTRY_STORAGE_GC_INTERVAL", "1s"),
+        ("REGISTRY_STORAGE_GC_DELETEUNTAGGED", "true"),
         ("REGISTRY_STORAGE_GC_GRACEPERIOD", "0s"),
         ("REGISTRY_HTTP_DEBUG_PROMETHEUS_ENABLED", "true"),
-    ])
-    .await;
+    ];
+    env.extend_from_slice(storage);
+    let (server, debug) = TestServer::start_with_debug(&env).await;
     let shared: Vec<Vec<u8>> = (0..3)
         .map(|i| format!("shared base {i}").into_bytes())
         .collect();
@@ -581,28 +611,49 @@ async fn scheduled_runs_never_take_a_kept_image_from_concurrent_pushers() {
                 let tag = format!("{kind}-{p}-{i}");
                 let image = push_retrying(&server, "app", &tag, &layers).await;
                 if kind == "release" {
-                    releases.push((tag, image));
+                    releases.push((tag, image.digest));
                 }
             }
             releases
         }));
     }
+    let (docker_engine, host) = (engine.clone(), server.host());
+    let docker = tokio::task::spawn_blocking(move || docker_pushes(&docker_engine, &host));
     let layout_dir = tempfile::tempdir().unwrap();
     let mut layout = oci_layout::OciLayout::create(layout_dir.path());
     let image = layout.add_image("skopeo-release", oci_layout::LINUX_AMD64, 2);
     layout.tag("release-skopeo", OCI_MANIFEST, &image.manifest);
+    // A collection can free blobs skopeo uploaded before its manifest lands (grace period zero):
+    // the manifest is then refused, and the copy is tried again, as a CI job would.
     let skopeo = skopeo::Skopeo::new();
-    skopeo
-        .copy(
-            &skopeo::oci_ref(layout_dir.path(), "release-skopeo"),
-            &format!("docker://{}/app:release-skopeo", server.host()),
-            &[],
-        )
-        .await;
-    let mut releases = Vec::new();
+    let copy = [
+        "--dest-tls-verify=false".to_string(),
+        skopeo::oci_ref(layout_dir.path(), "release-skopeo"),
+        format!("docker://{}/app:release-skopeo", server.host()),
+    ];
+    let mut copied = None;
+    for _attempt in 0..10 {
+        let out = skopeo.try_run("copy", &copy).await;
+        if out.status.success() {
+            copied = Some(());
+            break;
+        }
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("blob unknown"), "skopeo copy: {err}");
+    }
+    copied.expect("skopeo copy kept failing");
+    let mut releases = vec![("release-skopeo".to_string(), image.manifest.digest.clone())];
     for p in pushers {
         releases.extend(p.await.unwrap());
     }
+    let docker = docker.await.expect("docker's pushes");
+    releases.extend(
+        docker
+            .iter()
+            .map(|(tag, digest, _)| (tag.clone(), digest.clone())),
+    );
+
+    let ci_tags = 3 * 3 + 2;
     let deleted = |metrics: &str| -> u64 {
         metrics
             .lines()
@@ -610,7 +661,7 @@ async fn scheduled_runs_never_take_a_kept_image_from_concurrent_pushers() {
             .map_or(0, |v| v.trim().parse().unwrap())
     };
     let mut metrics = String::new();
-    for _ in 0..100 {
+    for _ in 0..150 {
         metrics = http()
             .get(format!("{debug}/metrics"))
             .send()
@@ -619,30 +670,135 @@ async fn scheduled_runs_never_take_a_kept_image_from_concurrent_pushers() {
             .text()
             .await
             .unwrap();
-        if deleted(&metrics) >= 9 {
+        if deleted(&metrics) >= ci_tags {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
-    assert_eq!(deleted(&metrics), 9, "every CI tag deleted once: {metrics}");
+    assert_eq!(
+        deleted(&metrics),
+        ci_tags,
+        "every CI tag deleted once: {metrics}"
+    );
     let left = tags(&server, "app").await;
-    assert!(left.iter().all(|t| t.starts_with("release-")), "{left:?}");
-    for (tag, image) in &releases {
-        assert_pulls(&server, "app", tag, image).await;
+    let mut want: Vec<String> = releases.iter().map(|(t, _)| t.clone()).collect();
+    want.sort();
+    assert_eq!(left, want, "every release stays, every CI tag went");
+    for (tag, digest) in &releases {
+        assert_pulls_verified(&server, "app", tag, digest).await;
     }
-    for blob in std::iter::once(&image.config).chain(&image.layers) {
-        let r = http()
-            .get(format!("{}/v2/app/blobs/{}", server.url, blob.digest))
+    let (docker_engine, host) = (engine.clone(), server.host());
+    tokio::task::spawn_blocking(move || {
+        for (tag, _, id) in &docker {
+            let name = format!("{host}/app:{tag}");
+            check(docker_engine.docker(&["pull", &name]), "docker pull");
+            let pulled = check(
+                docker_engine.docker(&["image", "inspect", "--format", "{{.Id}}", &name]),
+                "docker image inspect",
+            );
+            assert_eq!(pulled.trim(), id, "{name} pulls as built");
+        }
+        let listed = check(
+            docker_engine.docker(&["image", "ls", "-q", "--no-trunc"]),
+            "docker image ls",
+        );
+        let ids: Vec<&str> = listed.split_whitespace().collect();
+        if !ids.is_empty() {
+            let mut args = vec!["rmi", "-f"];
+            args.extend(ids);
+            check(docker_engine.docker(&args), "docker rmi");
+        }
+    })
+    .await
+    .expect("docker pulls");
+    server.stop().await;
+}
+
+/// Builds four small images on `engine` (classic builder, `FROM scratch`, a base layer two of them
+/// share and a layer of their own), pushes them to `host` as `app:ci-docker-0`, `release-docker-1`,
+/// `ci-docker-2` and `release-docker-3` (a failed push is tried again, as a CI job would), and
+/// removes them from the engine. Returns each release's tag, the digest `docker push` printed and
+/// the image id.
+fn docker_pushes(engine: &engine::Engine, host: &str) -> Vec<(String, String, String)> {
+    let mut releases = Vec::new();
+    for i in 0..4 {
+        let kind = if i % 2 == 0 { "ci" } else { "release" };
+        let tag = format!("{kind}-docker-{i}");
+        let name = format!("{host}/app:{tag}");
+        let context = engine.data().join(format!("context-{host}-{i}"));
+        std::fs::create_dir_all(&context).unwrap();
+        std::fs::write(context.join("base.txt"), format!("docker base {}", i / 2)).unwrap();
+        std::fs::write(context.join("own.txt"), format!("docker layer {host} {i}")).unwrap();
+        std::fs::write(
+            context.join("Dockerfile"),
+            "FROM scratch\nCOPY base.txt /base.txt\nCOPY own.txt /own.txt\nCMD [\"/own\"]\n",
+        )
+        .unwrap();
+        check(
+            engine.docker(&["build", "-q", "-t", &name, context.to_str().unwrap()]),
+            "docker build",
+        );
+        let id = check(
+            engine.docker(&["image", "inspect", "--format", "{{.Id}}", &name]),
+            "docker image inspect",
+        );
+        let mut pushed = None;
+        let mut failure = String::new();
+        for _attempt in 0..10 {
+            let out = engine.docker(&["push", &name]);
+            if out.status.success() {
+                pushed = Some(String::from_utf8_lossy(&out.stdout).into_owned());
+                break;
+            }
+            failure = String::from_utf8_lossy(&out.stderr).into_owned();
+        }
+        let out = pushed.unwrap_or_else(|| panic!("docker push {name} kept failing: {failure}"));
+        let digest = out
+            .lines()
+            .find_map(|l| l.split("digest: ").nth(1))
+            .and_then(|rest| rest.split_whitespace().next())
+            .unwrap_or_else(|| panic!("no digest in docker push's output: {out}"))
+            .to_string();
+        check(engine.docker(&["rmi", &name]), "docker rmi");
+        if kind == "release" {
+            releases.push((tag, digest, id.trim().to_string()));
+        }
+    }
+    releases
+}
+
+/// Asserts `reference` of `repo` pulls as the manifest `digest` (any media type; blob redirects to
+/// object storage followed), and every blob it names has the bytes of its digest.
+async fn assert_pulls_verified(server: &TestServer, repo: &str, reference: &str, digest: &str) {
+    let client = reqwest::Client::new();
+    let accept = format!(
+        "{OCI_MANIFEST}, {OCI_INDEX}, application/vnd.docker.distribution.manifest.v2+json"
+    );
+    let r = client
+        .get(format!("{}/v2/{repo}/manifests/{reference}", server.url))
+        .header("accept", accept)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{repo}:{reference}");
+    let bytes = r.bytes().await.unwrap();
+    assert_eq!(sha256(&bytes), digest, "{repo}:{reference}");
+    let manifest: Value = serde_json::from_slice(&bytes).unwrap();
+    let layers = manifest["layers"].as_array().expect("an image manifest");
+    for blob in std::iter::once(&manifest["config"]).chain(layers) {
+        let blob = blob["digest"].as_str().unwrap();
+        let r = client
+            .get(format!("{}/v2/{repo}/blobs/{blob}", server.url))
             .send()
             .await
             .unwrap();
-        assert_eq!(r.status(), 200, "skopeo's release blob {}", blob.digest);
+        assert_eq!(r.status(), 200, "{repo}:{reference} blob {blob}");
+        assert_eq!(
+            sha256(&r.bytes().await.unwrap()),
+            blob,
+            "{repo}:{reference} blob {blob}"
+        );
     }
-    assert_eq!(
-        status(&server, "/v2/app/manifests/release-skopeo").await,
-        200
-    );
-    server.stop().await;
 }
 
 /// Pushes like a registry client: a 503 `UNAVAILABLE` (a write that raced a collection) or a
@@ -844,5 +1000,97 @@ async fn ui_deletes_go_to_the_trash() {
     }
     assert_pulls(&server, "app", "v1", &v1).await;
     assert_pulls(&server, "app", "stable", &v2).await;
+    server.stop().await;
+}
+
+/// A repository whose every tag retention deleted leaves `/v2/_catalog` once the trash period has
+/// ended and the collection freed its content (while the tags wait in the trash it stays listed,
+/// restorable); its tag list then answers `NAME_UNKNOWN`, and a repository the policy does not
+/// govern stays. On the filesystem and on S3 (SeaweedFS, where the catalog is an index).
+#[tokio::test(flavor = "multi_thread")]
+async fn emptied_repositories_leave_the_catalog() {
+    emptied_repository_leaves_the_catalog(&[]).await;
+    let s3 = s3_servers::S3Server::seaweedfs();
+    s3.create_bucket("emptied");
+    let env = s3.registry_env("emptied", "/registry");
+    let vars: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    emptied_repository_leaves_the_catalog(&vars).await;
+}
+
+/// One run of [`emptied_repositories_leave_the_catalog`] on the storage `storage` names (the
+/// filesystem when empty).
+async fn emptied_repository_leaves_the_catalog(storage: &[(&str, &str)]) {
+    let mut env = vec![SETTLE, DELETE];
+    env.extend_from_slice(storage);
+    let server = TestServer::start_env(&env).await;
+    let root = server.root.to_str().unwrap().to_string();
+    if storage.is_empty() {
+        env.push(("REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY", &root));
+    }
+    for tag in ["ci-1", "ci-2"] {
+        push(&server, "gone/app", tag, tag, &[b"gone layer"], None).await;
+    }
+    let kept = push(&server, "kept/app", "v1", "kept", &[b"kept layer"], None).await;
+    let catalog = || async {
+        let r = http()
+            .get(format!("{}/v2/_catalog", server.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let body: Value = r.json().await.unwrap();
+        body["repositories"].clone()
+    };
+    assert_eq!(catalog().await, json!(["gone/app", "kept/app"]));
+
+    let policy = (
+        "REGISTRY_RETENTION_POLICIES",
+        r#"[{repositories: ["gone/*"], delete: {tags: ["ci-.*"]}}]"#,
+    );
+    let mut trashing = env.clone();
+    trashing.extend([policy, ("REGISTRY_RETENTION_TRASHPERIOD", "2s")]);
+    let report = json_on(&trashing, &["retention", "--apply"]);
+    let mut deleted = deleted_tags(&report);
+    deleted.sort();
+    assert_eq!(deleted, ["ci-1", "ci-2"], "{report:#}");
+    assert!(tags(&server, "gone/app").await.is_empty());
+    assert_eq!(
+        catalog().await,
+        json!(["gone/app", "kept/app"]),
+        "trashed tags can be restored, so the repository stays"
+    );
+
+    // The trash period ends; the next collection frees the content and the repository with it.
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    let (code, out, err) = wharf_on(&env, &["garbage-collect"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("deleted empty repository gone/app"), "{out}");
+    assert_eq!(catalog().await, json!(["kept/app"]));
+    let r = http()
+        .get(format!("{}/v2/gone/app/tags/list", server.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    assert_eq!(common::error_code(r).await, "NAME_UNKNOWN");
+    let trash = json_on(&env, &["trash", "list"]);
+    assert_eq!(trash, json!([]), "expired entries go with their content");
+    assert_eq!(tags(&server, "kept/app").await, ["v1"]);
+    assert_pulls_verified(&server, "kept/app", "v1", &kept.digest).await;
+
+    // With no trash period, the run that deletes the tags removes the repository.
+    push(&server, "now/app", "ci-1", "now", &[b"now layer"], None).await;
+    assert_eq!(catalog().await, json!(["kept/app", "now/app"]));
+    let mut at_once = env.clone();
+    at_once.extend([
+        (
+            "REGISTRY_RETENTION_POLICIES",
+            r#"[{repositories: ["now/*"], delete: {tags: ["ci-.*"]}}]"#,
+        ),
+        ("REGISTRY_RETENTION_TRASHPERIOD", "0s"),
+    ]);
+    let report = json_on(&at_once, &["retention", "--apply"]);
+    assert_eq!(deleted_tags(&report), ["ci-1"], "{report:#}");
+    assert_eq!(catalog().await, json!(["kept/app"]));
     server.stop().await;
 }
