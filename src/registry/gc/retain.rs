@@ -4,11 +4,15 @@
 //! touched the repository since the collection started. Marking then keeps what the remaining tags,
 //! the trash and the policy's untagged rule keep, and the collection frees the rest.
 
+use std::collections::HashSet;
 use std::time::{Duration, SystemTime};
 
+use futures_util::stream::{self, StreamExt, TryStreamExt};
+
 use super::mark::RepoScan;
-use super::Section;
-use crate::registry::error::Result;
+use super::{walk, Section};
+use crate::registry::error::{RegistryError, Result};
+use crate::registry::names::RepoName;
 use crate::registry::paths;
 use crate::registry::retention::policy::{Policy, TagFacts};
 use crate::registry::retention::trash::TrashEntry;
@@ -27,20 +31,29 @@ impl Registry {
         policy: &Policy,
         now: SystemTime,
     ) -> Result<Vec<(TagFacts, String)>> {
-        let mut facts = Vec::new();
-        for (tag, digest) in &scan.tags {
-            let Some(digest) = digest else { continue };
-            let Some(pushed) = self.tag_pushed(&scan.name, tag).await? else {
-                continue;
-            };
-            let pulled = self.last_pulled(&scan.name, digest).await?;
-            facts.push(TagFacts {
-                tag: tag.clone(),
-                digest: digest.clone(),
-                pushed,
-                pulled,
-            });
-        }
+        // Push and pull times are read a few tags at a time (on S3 each is a round trip).
+        let pending = scan.tags.iter().filter_map(|(tag, digest)| {
+            let digest = digest.as_ref()?;
+            Some(async move {
+                let Some(pushed) = self.tag_pushed(&scan.name, tag).await? else {
+                    return Ok(None);
+                };
+                let pulled = self.last_pulled(&scan.name, digest).await?;
+                Ok::<_, RegistryError>(Some(TagFacts {
+                    tag: tag.clone(),
+                    digest: digest.clone(),
+                    pushed,
+                    pulled,
+                }))
+            })
+        });
+        let facts: Vec<TagFacts> = stream::iter(pending.collect::<Vec<_>>())
+            .buffered(walk::CONCURRENCY)
+            .try_collect::<Vec<_>>()
+            .await?
+            .into_iter()
+            .flatten()
+            .collect();
         Ok(policy.doomed(&facts, now))
     }
 
@@ -70,30 +83,33 @@ impl Registry {
             outcome.skipped_busy = true;
             return Ok((outcome, trashed));
         }
-        for (facts, reason) in doomed {
-            if let Some(g) = section {
-                g.may_delete()?;
-                let current = self
-                    .read_link(&paths::tag_current_link(&scan.name, &facts.tag))
-                    .await?;
-                let pushed = self.tag_pushed(&scan.name, &facts.tag).await?;
-                if current.as_ref() != Some(&facts.digest) || pushed != Some(facts.pushed) {
-                    continue;
+        // Each tag is checked, trashed and deleted on its own (a few at a time: each trash entry is
+        // a durable write); the outcome keeps the policy's order.
+        let repository = &scan.name;
+        let pending = doomed.into_iter().map(|(facts, reason)| async move {
+            let entry = match section {
+                Some(g) => {
+                    g.may_delete()?;
+                    let trashed = self
+                        .trash_doomed(repository, &facts, &reason, policy, trash_period, now)
+                        .await?;
+                    let Some(entry) = trashed else {
+                        return Ok(None);
+                    };
+                    Some(entry)
                 }
-                let entry = TrashEntry {
-                    repository: scan.name.clone(),
-                    tag: facts.tag.clone(),
-                    digest: facts.digest.clone(),
-                    deleted: rfc3339(now),
-                    expires: rfc3339(now + trash_period),
-                    reason: format!("retention.policies[{}]: {reason}", policy.index),
-                };
-                self.trash(&entry).await?;
-                self.delete_if_present(&paths::tag_dir(&scan.name, &facts.tag))
-                    .await?;
-                trashed.push(entry);
-            }
-            scan.tags.retain(|(t, _)| *t != facts.tag);
+                None => None,
+            };
+            Ok::<_, RegistryError>(Some((facts, reason, entry)))
+        });
+        let done: Vec<_> = stream::iter(pending.collect::<Vec<_>>())
+            .buffered(walk::CONCURRENCY)
+            .try_collect()
+            .await?;
+        let mut gone = HashSet::new();
+        for (facts, reason, entry) in done.into_iter().flatten() {
+            trashed.extend(entry);
+            gone.insert(facts.tag.clone());
             outcome.tags.push(DeletedTag {
                 tag: facts.tag,
                 digest: facts.digest,
@@ -102,6 +118,39 @@ impl Registry {
                 reason,
             });
         }
+        scan.tags.retain(|(t, _)| !gone.contains(t));
         Ok((outcome, trashed))
+    }
+
+    /// Moves one doomed tag into the trash and deletes it, unless its link or push time changed
+    /// since it was weighed (then `None`: it stays).
+    async fn trash_doomed(
+        &self,
+        repository: &RepoName,
+        facts: &TagFacts,
+        reason: &str,
+        policy: &Policy,
+        trash_period: Duration,
+        now: SystemTime,
+    ) -> Result<Option<TrashEntry>> {
+        let current = self
+            .read_link(&paths::tag_current_link(repository, &facts.tag))
+            .await?;
+        let pushed = self.tag_pushed(repository, &facts.tag).await?;
+        if current.as_ref() != Some(&facts.digest) || pushed != Some(facts.pushed) {
+            return Ok(None);
+        }
+        let entry = TrashEntry {
+            repository: repository.clone(),
+            tag: facts.tag.clone(),
+            digest: facts.digest.clone(),
+            deleted: rfc3339(now),
+            expires: rfc3339(now + trash_period),
+            reason: format!("retention.policies[{}]: {reason}", policy.index),
+        };
+        self.trash(&entry).await?;
+        self.delete_if_present(&paths::tag_dir(repository, &facts.tag))
+            .await?;
+        Ok(Some(entry))
     }
 }
