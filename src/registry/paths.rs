@@ -320,6 +320,13 @@ pub fn referrer_link(name: &RepoName, subject: &Digest, referrer: &Digest) -> St
 /// scan of it.
 pub const TAG_CURRENT_SUFFIX: &str = "/current/link";
 
+/// How deep a scan of [`manifests_dir`] goes: to `revisions/<alg>/<hex>/link` and
+/// `tags/<tag>/current/link`, not into the tags' histories (`tags/<tag>/index/<alg>/<hex>/link`).
+pub const MANIFESTS_SCAN_DEPTH: usize = 4;
+
+/// How deep a scan of a link directory ([`layers_dir`], [`revisions_dir`]) goes: `<alg>/<hex>/link`.
+pub const LINK_SCAN_DEPTH: usize = 3;
+
 /// What a file below a repository's `_manifests` directory is.
 #[derive(Debug, PartialEq)]
 pub enum ManifestsFile {

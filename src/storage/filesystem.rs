@@ -121,13 +121,14 @@ fn find_leftovers(
     Ok(())
 }
 
-/// Adds to `found` every file below `dir` (whose key relative to the scanned directory is `rel`)
-/// with its size and time, and the contents of those ending with `read_suffix` (see
+/// Adds to `found` every file below `dir` (whose key relative to the scanned directory is `rel`),
+/// at most `depth` levels down, with its size and time, and the contents of those ending with `read_suffix` (see
 /// [`Storage::scan`]). Temporary files are skipped, symbolic links not followed; what is removed
 /// meanwhile is skipped.
 fn scan_dir(
     dir: &Path,
     rel: &str,
+    depth: usize,
     read_suffix: Option<&str>,
     found: &mut Vec<ScannedFile>) -> io::Result<()> {
     let entries = match std::fs::read_dir(dir) {
@@ -147,7 +148,9 @@ fn scan_dir(
         };
         let kind = entry.file_type()?;
         if kind.is_dir() {
-            scan_dir(&entry.path(), &key, read_suffix, found)?;
+            if depth > 1 {
+                scan_dir(&entry.path(), &key, depth - 1, read_suffix, found)?;
+            }
             continue;
         }
         if !kind.is_file() || name.ends_with(TMP_SUFFIX) {
@@ -295,14 +298,19 @@ impl Storage for Filesystem {
         Ok(files)
     }
 
-    async fn scan(&self, key: &str, read_suffix: Option<&str>) -> Result<Vec<ScannedFile>> {
+    async fn scan(
+        &self,
+        key: &str,
+        depth: usize,
+        read_suffix: Option<&str>,
+    ) -> Result<Vec<ScannedFile>> {
         let path = self.full(key)?;
         let read_suffix = read_suffix.map(str::to_string);
         // The whole subtree on one blocking thread: a repository's links cost their system calls,
         // not a task hand-off each.
         let scanned = tokio::task::spawn_blocking(move || -> io::Result<Vec<ScannedFile>> {
             let mut found = Vec::new();
-            scan_dir(&path, "", read_suffix.as_deref(), &mut found)?;
+            scan_dir(&path, "", depth, read_suffix.as_deref(), &mut found)?;
             found.sort_unstable_by(|a, b| a.key.cmp(&b.key));
             Ok(found)
         })

@@ -147,21 +147,26 @@ pub trait Storage: Send + Sync + 'static {
         files.truncate(limit);
         Ok(files)
     }
-    /// Every file below a directory, at any depth, with its size and modification time, sorted by
-    /// key (relative to the directory); the contents too of each file whose key ends with
+    /// Every file below a directory, at most `depth` levels down (`1`: its own files), with its size
+    /// and modification time, sorted by key (relative to the directory); the contents too of each file whose key ends with
     /// `read_suffix` (when given) and that holds at most [`SCAN_READ_MAX`] bytes. An absent directory has none.
     /// For maintenance jobs that read a whole subtree: the default walks, then stats and reads one
     /// file at a time; backends answer it with one blocking task (filesystem) or one listing (object
     /// stores, whose listings carry sizes and times). A file removed while it is scanned may be
     /// missing.
-    async fn scan(&self, path: &str, read_suffix: Option<&str>) -> Result<Vec<ScannedFile>> {
+    async fn scan(
+        &self,
+        path: &str,
+        depth: usize,
+        read_suffix: Option<&str>,
+    ) -> Result<Vec<ScannedFile>> {
         let keys = match self.walk(path).await {
             Ok(keys) => keys,
             Err(StorageError::NotFound(_)) => return Ok(Vec::new()),
             Err(e) => return Err(e),
         };
         let mut found = Vec::with_capacity(keys.len());
-        for key in keys {
+        for key in keys.into_iter().filter(|k| k.split('/').count() <= depth) {
             let full = format!("{path}/{key}");
             let meta = match self.stat(&full).await {
                 Ok(meta) => meta,

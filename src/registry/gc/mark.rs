@@ -88,11 +88,17 @@ struct Edges {
 
 impl Registry {
     /// Reads a repository's revisions, tags, layer links and upload sessions: one scan of its
-    /// `_manifests` directory (reading only the tags' current links) and one of `_layers`.
+    /// `_manifests` directory (reading only the tags' current links, not entering their histories)
+    /// and one of `_layers`. A tag with a history but no current link is not seen (it has no
+    /// target to keep; the empty-repository check lists tags again before removing anything).
     pub(super) async fn scan_repo(&self, name: &RepoName) -> Result<RepoScan> {
         let storage = self.storage.as_ref();
         let manifests = storage
-            .scan(&paths::manifests_dir(name), Some(paths::TAG_CURRENT_SUFFIX))
+            .scan(
+                &paths::manifests_dir(name),
+                paths::MANIFESTS_SCAN_DEPTH,
+                Some(paths::TAG_CURRENT_SUFFIX),
+            )
             .await?;
         let mut revisions = Vec::new();
         let mut tags: BTreeMap<Tag, Option<Digest>> = BTreeMap::new();
@@ -110,7 +116,7 @@ impl Registry {
             }
         }
         let layer_links = storage
-            .scan(&paths::layers_dir(name), None)
+            .scan(&paths::layers_dir(name), paths::LINK_SCAN_DEPTH, None)
             .await?
             .into_iter()
             .filter_map(|f| paths::link_file_digest(&f.key).map(|d| (d, f.modified)))

@@ -422,7 +422,12 @@ impl Storage for S3 {
         Ok(files)
     }
 
-    async fn scan(&self, key: &str, read_suffix: Option<&str>) -> Result<Vec<ScannedFile>> {
+    async fn scan(
+        &self,
+        key: &str,
+        depth: usize,
+        read_suffix: Option<&str>,
+    ) -> Result<Vec<ScannedFile>> {
         // One flat listing gives every object's size and time; chunked files are summed up, and
         // only the files asked for are read, a few at a time.
         let mut files: std::collections::BTreeMap<String, (u64, SystemTime, bool)> =
@@ -434,7 +439,7 @@ impl Storage for S3 {
                 }
                 _ => (rel, false),
             };
-            if chunks::chunk_offset(&file).is_some() {
+            if chunks::chunk_offset(&file).is_some() || file.split('/').count() > depth {
                 continue;
             }
             let modified = SystemTime::from(meta.last_modified);
