@@ -344,7 +344,9 @@ pub enum ManifestsFile {
 pub fn manifests_file(rel: &str) -> ManifestsFile {
     let parts: Vec<&str> = rel.split('/').collect();
     match parts.as_slice() {
-        ["revisions", rest @ ..] => link_digest(rest).map_or(ManifestsFile::Other, ManifestsFile::Revision),
+        ["revisions", rest @ ..] => {
+            link_digest(rest).map_or(ManifestsFile::Other, ManifestsFile::Revision)
+        }
         ["tags", tag, rest @ ..] => match tag.parse() {
             Ok(tag) if rest == ["current", "link"] => ManifestsFile::TagCurrent(tag),
             Ok(tag) => ManifestsFile::TagOther(tag),
@@ -390,7 +392,10 @@ mod tests {
             manifests_file(&format!("tags/v1/index/sha256/{hex}/link")),
             ManifestsFile::TagOther(tag)
         );
-        assert_eq!(manifests_file("revisions/sha256/zz/link"), ManifestsFile::Other);
+        assert_eq!(
+            manifests_file("revisions/sha256/zz/link"),
+            ManifestsFile::Other
+        );
         assert_eq!(link_file_digest(&format!("sha256/{hex}/link")), Some(d));
         assert_eq!(link_file_digest(&format!("sha256/{hex}/data")), None);
     }

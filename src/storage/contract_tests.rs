@@ -65,7 +65,12 @@ async fn contract(s: &dyn Storage) {
     assert_eq!(scanned[1].size, 5);
     assert_eq!(scanned[1].content.as_deref(), Some(&b"three"[..]));
     assert!(scanned[0].content.is_none() && scanned[2].content.is_none());
-    assert!(s.scan("a", 9, None).await.unwrap().iter().all(|f| f.content.is_none()));
+    assert!(s
+        .scan("a", 9, None)
+        .await
+        .unwrap()
+        .iter()
+        .all(|f| f.content.is_none()));
     let shallow = s.scan("a/b", 1, None).await.unwrap();
     let keys: Vec<&str> = shallow.iter().map(|f| f.key.as_str()).collect();
     assert_eq!(keys, vec!["a", "c"], "files deeper than asked are left out");

@@ -130,7 +130,8 @@ fn scan_dir(
     rel: &str,
     depth: usize,
     read_suffix: Option<&str>,
-    found: &mut Vec<ScannedFile>) -> io::Result<()> {
+    found: &mut Vec<ScannedFile>,
+) -> io::Result<()> {
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == io::ErrorKind::NotFound && !rel.is_empty() => return Ok(()),
@@ -161,15 +162,16 @@ fn scan_dir(
             Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
             Err(e) => return Err(e),
         };
-        let content = if read_suffix.is_some_and(|r| key.ends_with(r)) && meta.len() <= SCAN_READ_MAX {
-            match std::fs::read(entry.path()) {
-                Ok(bytes) => Some(Bytes::from(bytes)),
-                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(e),
-            }
-        } else {
-            None
-        };
+        let content =
+            if read_suffix.is_some_and(|r| key.ends_with(r)) && meta.len() <= SCAN_READ_MAX {
+                match std::fs::read(entry.path()) {
+                    Ok(bytes) => Some(Bytes::from(bytes)),
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(e),
+                }
+            } else {
+                None
+            };
         found.push(ScannedFile {
             key,
             size: meta.len(),

@@ -173,15 +173,16 @@ pub trait Storage: Send + Sync + 'static {
                 Err(StorageError::NotFound(_)) => continue,
                 Err(e) => return Err(e),
             };
-            let content = if read_suffix.is_some_and(|r| key.ends_with(r)) && meta.size <= SCAN_READ_MAX {
-                match self.get(&full).await {
-                    Ok(bytes) => Some(bytes),
-                    Err(StorageError::NotFound(_)) => continue,
-                    Err(e) => return Err(e),
-                }
-            } else {
-                None
-            };
+            let content =
+                if read_suffix.is_some_and(|r| key.ends_with(r)) && meta.size <= SCAN_READ_MAX {
+                    match self.get(&full).await {
+                        Ok(bytes) => Some(bytes),
+                        Err(StorageError::NotFound(_)) => continue,
+                        Err(e) => return Err(e),
+                    }
+                } else {
+                    None
+                };
             found.push(ScannedFile {
                 key,
                 size: meta.size,

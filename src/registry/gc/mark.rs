@@ -65,13 +65,7 @@ pub(super) struct Left {
 /// One repository as a collection read and marked it: the scan (without its revisions), the
 /// revisions it does not keep, its marks, what decides whether it is left empty, and the blobs of
 /// its doomed revisions when retention weighed it.
-pub(super) type Scanned = (
-    RepoScan,
-    Vec<Digest>,
-    Marks,
-    Left,
-    Option<HashSet<Digest>>,
-);
+pub(super) type Scanned = (RepoScan, Vec<Digest>, Marks, Left, Option<HashSet<Digest>>);
 
 /// The digest a link file holds; `None` when it holds none.
 fn parse_link(bytes: &[u8]) -> Option<Digest> {
@@ -159,7 +153,8 @@ impl Registry {
         // A preview deletes no tag: it marks as if it had, and counts what its deletions free once
         // their trash period ends.
         if let (true, Some(r)) = (options.dry_run, retained) {
-            scan.tags.retain(|(t, _)| r.tags.iter().all(|d| d.tag != *t));
+            scan.tags
+                .retain(|(t, _)| r.tags.iter().all(|d| d.tag != *t));
             expired.extend(r.tags.iter().map(|t| &t.digest));
         }
         let policy = options

@@ -17,6 +17,9 @@
 //!    they leave the catalog; on object storage the catalog index is then reconciled with the walk
 //!    ([`super::catalog_index`]).
 //!
+//! Inside a serving registry a collection is paced ([`pace`]): it rests between stretches of work
+//! so that requests keep their latency.
+//!
 //! Only the [`Storage`](crate::storage::Storage) trait and [`paths`](crate::registry::paths) are used.
 //! Nothing is cached above storage, so nothing stale is served afterwards. See
 //! `docs/garbage-collection.md` for the design.

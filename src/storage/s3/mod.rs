@@ -450,24 +450,29 @@ impl Storage for S3 {
             entry.1 = entry.1.max(modified);
             entry.2 |= chunked;
         }
-        let reads = files.into_iter().map(|(rel, (size, modified, chunked))| async move {
-            let content = if !chunked && read_suffix.is_some_and(|r| rel.ends_with(r)) && size <= SCAN_READ_MAX {
-                let full = format!("{key}/{rel}");
-                match self.store.get(&self.path(&full)).await {
-                    Ok(r) => Some(r.bytes().await.map_err(|e| failed(&full, e))?),
-                    Err(object_store::Error::NotFound { .. }) => return Ok(None),
-                    Err(e) => return Err(failed(&full, e)),
-                }
-            } else {
-                None
-            };
-            Ok(Some(ScannedFile {
-                key: rel,
-                size,
-                modified,
-                content,
-            }))
-        });
+        let reads = files
+            .into_iter()
+            .map(|(rel, (size, modified, chunked))| async move {
+                let content = if !chunked
+                    && read_suffix.is_some_and(|r| rel.ends_with(r))
+                    && size <= SCAN_READ_MAX
+                {
+                    let full = format!("{key}/{rel}");
+                    match self.store.get(&self.path(&full)).await {
+                        Ok(r) => Some(r.bytes().await.map_err(|e| failed(&full, e))?),
+                        Err(object_store::Error::NotFound { .. }) => return Ok(None),
+                        Err(e) => return Err(failed(&full, e)),
+                    }
+                } else {
+                    None
+                };
+                Ok(Some(ScannedFile {
+                    key: rel,
+                    size,
+                    modified,
+                    content,
+                }))
+            });
         let found: Vec<Option<ScannedFile>> = stream::iter(reads)
             .buffered(SCAN_READS)
             .try_collect()
