@@ -22,6 +22,28 @@ pub struct GcConfig {
     /// it are finished and marked. Writes that take longer than half of it check their content
     /// before answering. Every process on one storage must use the same value.
     pub settleperiod: GoDuration,
+    /// The share of the wall time, in percent (1 to 100), that a collection inside the server
+    /// (scheduled, after retention, or `POST /debug/gc`) may spend working: after each few
+    /// milliseconds of work it rests, and it keeps few reads in flight, so requests keep their
+    /// latency on a busy machine. `100` runs it at full speed. `wharf garbage-collect` always does.
+    pub cpupercent: u32,
+}
+
+impl GcConfig {
+    /// The pace of the server's collections.
+    pub fn pace(&self) -> crate::registry::gc::Pace {
+        crate::registry::gc::Pace::percent(self.cpupercent)
+    }
+
+    pub(super) fn validate(&self) -> Result<(), (&'static str, String)> {
+        if !(1..=100).contains(&self.cpupercent) {
+            return Err((
+                "storage.gc.cpupercent",
+                format!("must be 1 to 100, found {}", self.cpupercent),
+            ));
+        }
+        Ok(())
+    }
 }
 
 impl Default for GcConfig {
@@ -32,6 +54,7 @@ impl Default for GcConfig {
             deleteuntagged: false,
             dryrun: false,
             settleperiod: GoDuration::secs(10),
+            cpupercent: 25,
         }
     }
 }

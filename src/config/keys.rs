@@ -79,6 +79,7 @@ pub const KEYS: &[(&str, Support)] = &[
     ("storage.gc.deleteuntagged", Implemented),
     ("storage.gc.dryrun", Implemented),
     ("storage.gc.settleperiod", Implemented),
+    ("storage.gc.cpupercent", Implemented),
     ("storage.s3.accesskey", Implemented),
     ("storage.s3.secretkey", Implemented),
     ("storage.s3.region", Implemented),

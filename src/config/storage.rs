@@ -85,6 +85,7 @@ impl StorageConfig {
                 ),
             ));
         }
+        self.gc.validate()?;
         match &self.s3 {
             Some(s3) => s3.validate(),
             None => Ok(()),

@@ -42,6 +42,8 @@ pub struct Ops {
     pub health: Arc<Health>,
     /// Grace period of in-server garbage collections (`storage.gc.graceperiod`).
     pub gc_grace_period: Duration,
+    /// Pace of in-server garbage collections (`storage.gc.cpupercent`).
+    pub gc_pace: crate::registry::gc::Pace,
     /// Where events go; `None` when no notification endpoint is enabled.
     pub notifier: Option<Arc<Notifier>>,
 }
@@ -99,6 +101,7 @@ pub async fn start(
         metrics,
         health: Arc::new(Health::new(config.health.storagedriver.threshold)),
         gc_grace_period: config.storage.gc.graceperiod.get(),
+        gc_pace: config.storage.gc.pace(),
         notifier,
     });
     let maintenance = &config.storage.maintenance;
@@ -122,6 +125,7 @@ pub async fn start(
             delete_untagged: gc.deleteuntagged,
             grace_period: gc.graceperiod.get(),
             retention: None,
+            pace: gc.pace(),
         };
         tasks.spawn(jobs::scheduled_gc(
             ops.clone(),
@@ -141,6 +145,7 @@ pub async fn start(
             delete_untagged: gc.deleteuntagged,
             grace_period: gc.graceperiod.get(),
             retention: Some(Arc::new(policies)),
+            pace: gc.pace(),
         };
         tasks.spawn(jobs::scheduled_retention(
             ops.clone(),

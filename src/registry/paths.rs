@@ -316,9 +316,89 @@ pub fn referrer_link(name: &RepoName, subject: &Digest, referrer: &Digest) -> St
     )
 }
 
+/// Where a tag's current link lies relative to [`manifests_dir`], for reading only those files of a
+/// scan of it.
+pub const TAG_CURRENT_SUFFIX: &str = "/current/link";
+
+/// How deep a scan of [`manifests_dir`] goes: to `revisions/<alg>/<hex>/link` and
+/// `tags/<tag>/current/link`, not into the tags' histories (`tags/<tag>/index/<alg>/<hex>/link`).
+pub const MANIFESTS_SCAN_DEPTH: usize = 4;
+
+/// How deep a scan of a link directory ([`layers_dir`], [`revisions_dir`]) goes: `<alg>/<hex>/link`.
+pub const LINK_SCAN_DEPTH: usize = 3;
+
+/// What a file below a repository's `_manifests` directory is.
+#[derive(Debug, PartialEq)]
+pub enum ManifestsFile {
+    /// `revisions/<alg>/<hex>/link`: the repository holds that manifest.
+    Revision(Digest),
+    /// `tags/<tag>/current/link`: the tag's current link.
+    TagCurrent(Tag),
+    /// Any other file of a tag (its history).
+    TagOther(Tag),
+    /// Anything else.
+    Other,
+}
+
+/// What the file at `rel` (relative to [`manifests_dir`]) is.
+pub fn manifests_file(rel: &str) -> ManifestsFile {
+    let parts: Vec<&str> = rel.split('/').collect();
+    match parts.as_slice() {
+        ["revisions", rest @ ..] => {
+            link_digest(rest).map_or(ManifestsFile::Other, ManifestsFile::Revision)
+        }
+        ["tags", tag, rest @ ..] => match tag.parse() {
+            Ok(tag) if rest == ["current", "link"] => ManifestsFile::TagCurrent(tag),
+            Ok(tag) => ManifestsFile::TagOther(tag),
+            Err(_) => ManifestsFile::Other,
+        },
+        _ => ManifestsFile::Other,
+    }
+}
+
+/// The digest a link file names by its place, from its key relative to a link directory
+/// (`<alg>/<hex>/link`, as below [`layers_dir`] and [`revisions_dir`]).
+pub fn link_file_digest(rel: &str) -> Option<Digest> {
+    link_digest(&rel.split('/').collect::<Vec<_>>())
+}
+
+fn link_digest(parts: &[&str]) -> Option<Digest> {
+    match parts {
+        [alg, hex, "link"] => format!("{alg}:{hex}").parse().ok(),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Files of a scan of `_manifests` and `_layers` are told apart by their place.
+    #[test]
+    fn scanned_files_are_classified() {
+        let hex = "cd".repeat(32);
+        let d: Digest = format!("sha256:{hex}").parse().unwrap();
+        let tag: Tag = "v1".parse().unwrap();
+        assert_eq!(
+            manifests_file(&format!("revisions/sha256/{hex}/link")),
+            ManifestsFile::Revision(d.clone())
+        );
+        assert_eq!(
+            manifests_file("tags/v1/current/link"),
+            ManifestsFile::TagCurrent(tag.clone())
+        );
+        assert!(format!("tags/v1{TAG_CURRENT_SUFFIX}").ends_with(TAG_CURRENT_SUFFIX));
+        assert_eq!(
+            manifests_file(&format!("tags/v1/index/sha256/{hex}/link")),
+            ManifestsFile::TagOther(tag)
+        );
+        assert_eq!(
+            manifests_file("revisions/sha256/zz/link"),
+            ManifestsFile::Other
+        );
+        assert_eq!(link_file_digest(&format!("sha256/{hex}/link")), Some(d));
+        assert_eq!(link_file_digest(&format!("sha256/{hex}/data")), None);
+    }
 
     /// Keys match distribution's layout exactly, including the two-character fan-out for blobs only.
     #[test]

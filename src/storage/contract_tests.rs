@@ -58,6 +58,23 @@ async fn contract(s: &dyn Storage) {
     assert_eq!(s.walk_after("a", "", 2).await.unwrap(), vec!["b/a", "b/c"]);
     assert!(s.walk_after("a", "b/d/e", 5).await.unwrap().is_empty());
     assert!(s.walk_after("nope", "", 5).await.unwrap().is_empty());
+    // scan: the same files with their sizes, and the contents of those asked for.
+    let scanned = s.scan("a", usize::MAX, Some("/c")).await.unwrap();
+    let keys: Vec<&str> = scanned.iter().map(|f| f.key.as_str()).collect();
+    assert_eq!(keys, vec!["b/a", "b/c", "b/d/e"]);
+    assert_eq!(scanned[1].size, 5);
+    assert_eq!(scanned[1].content.as_deref(), Some(&b"three"[..]));
+    assert!(scanned[0].content.is_none() && scanned[2].content.is_none());
+    assert!(s
+        .scan("a", 9, None)
+        .await
+        .unwrap()
+        .iter()
+        .all(|f| f.content.is_none()));
+    let shallow = s.scan("a/b", 1, None).await.unwrap();
+    let keys: Vec<&str> = shallow.iter().map(|f| f.key.as_str()).collect();
+    assert_eq!(keys, vec!["a", "c"], "files deeper than asked are left out");
+    assert!(s.scan("nope", 9, None).await.unwrap().is_empty());
     assert!(matches!(
         s.walk("nope").await,
         Err(StorageError::NotFound(_))

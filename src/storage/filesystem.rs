@@ -21,7 +21,10 @@ use tokio::io::AsyncWriteExt;
 use tokio::task::JoinHandle;
 
 use super::walk::{self, DirQuery, DirSource};
-use super::{Appender, ByteStream, DirVersion, Meta, Result, Storage, StorageError};
+use super::{
+    Appender, ByteStream, DirVersion, Meta, Result, ScannedFile, Storage, StorageError,
+    SCAN_READ_MAX,
+};
 use crate::storage::listing_cache::ListingCache;
 
 /// Read size for streaming blobs: large enough that a chunk costs few system calls and task hand-offs,
@@ -148,6 +151,67 @@ fn find_leftovers(
     Ok(())
 }
 
+/// Adds to `found` every file below `dir` (whose key relative to the scanned directory is `rel`),
+/// at most `depth` levels down, with its size and time, and the contents of those ending with `read_suffix` (see
+/// [`Storage::scan`]). Temporary files are skipped, symbolic links not followed; what is removed
+/// meanwhile is skipped.
+fn scan_dir(
+    dir: &Path,
+    rel: &str,
+    depth: usize,
+    read_suffix: Option<&str>,
+    found: &mut Vec<ScannedFile>,
+) -> io::Result<()> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound && !rel.is_empty() => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    for entry in entries {
+        let entry = entry?;
+        let Ok(name) = entry.file_name().into_string() else {
+            continue;
+        };
+        let key = if rel.is_empty() {
+            name.clone()
+        } else {
+            format!("{rel}/{name}")
+        };
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            if depth > 1 {
+                scan_dir(&entry.path(), &key, depth - 1, read_suffix, found)?;
+            }
+            continue;
+        }
+        if !kind.is_file() || name.ends_with(TMP_SUFFIX) {
+            continue;
+        }
+        let meta = match entry.metadata() {
+            Ok(m) => m,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        let content =
+            if read_suffix.is_some_and(|r| key.ends_with(r)) && meta.len() <= SCAN_READ_MAX {
+                match std::fs::read(entry.path()) {
+                    Ok(bytes) => Some(Bytes::from(bytes)),
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(e),
+                }
+            } else {
+                None
+            };
+        found.push(ScannedFile {
+            key,
+            size: meta.len(),
+            modified: meta.modified()?,
+            content,
+        });
+    }
+    Ok(())
+}
+
 /// Makes a rename or create in `dir` durable.
 async fn sync_dir(dir: &Path) -> io::Result<()> {
     let dir = dir.to_path_buf();
@@ -266,6 +330,31 @@ impl Storage for Filesystem {
         }
         files.sort();
         Ok(files)
+    }
+
+    async fn scan(
+        &self,
+        key: &str,
+        depth: usize,
+        read_suffix: Option<&str>,
+    ) -> Result<Vec<ScannedFile>> {
+        let path = self.full(key)?;
+        let read_suffix = read_suffix.map(str::to_string);
+        // The whole subtree on one blocking thread: a repository's links cost their system calls,
+        // not a task hand-off each.
+        let scanned = tokio::task::spawn_blocking(move || -> io::Result<Vec<ScannedFile>> {
+            let mut found = Vec::new();
+            scan_dir(&path, "", depth, read_suffix.as_deref(), &mut found)?;
+            found.sort_unstable_by(|a, b| a.key.cmp(&b.key));
+            Ok(found)
+        })
+        .await
+        .map_err(io::Error::other)
+        .and_then(|r| r);
+        match scanned {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
+            other => other.map_err(|e| StorageError::from_io(key, e)),
+        }
     }
 
     async fn read(&self, key: &str, offset: u64, len: u64) -> Result<ByteStream> {

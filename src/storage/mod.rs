@@ -73,6 +73,22 @@ pub struct Meta {
     pub is_dir: bool,
 }
 
+/// The largest file whose contents [`Storage::scan`] returns.
+pub const SCAN_READ_MAX: u64 = 4096;
+
+/// A file found by [`Storage::scan`].
+#[derive(Debug, Clone)]
+pub struct ScannedFile {
+    /// Its key, relative to the scanned directory.
+    pub key: String,
+    /// Its length in bytes.
+    pub size: u64,
+    /// When it was last written.
+    pub modified: SystemTime,
+    /// Its contents, for a file the scan was asked to read (at most [`SCAN_READ_MAX`] bytes).
+    pub content: Option<Bytes>,
+}
+
 /// One state of a directory's list of children, as a backend can tell it cheaply: two equal versions
 /// of the same directory mean the same children. See [`Storage::dir_version`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,6 +146,51 @@ pub trait Storage: Send + Sync + 'static {
         files.retain(|f| f.as_str() > after);
         files.truncate(limit);
         Ok(files)
+    }
+    /// Every file below a directory, at most `depth` levels down (`1`: its own files), with its size
+    /// and modification time, sorted by key (relative to the directory); the contents too of each file whose key ends with
+    /// `read_suffix` (when given) and that holds at most [`SCAN_READ_MAX`] bytes. An absent directory has none.
+    /// For maintenance jobs that read a whole subtree: the default walks, then stats and reads one
+    /// file at a time; backends answer it with one blocking task (filesystem) or one listing (object
+    /// stores, whose listings carry sizes and times). A file removed while it is scanned may be
+    /// missing.
+    async fn scan(
+        &self,
+        path: &str,
+        depth: usize,
+        read_suffix: Option<&str>,
+    ) -> Result<Vec<ScannedFile>> {
+        let keys = match self.walk(path).await {
+            Ok(keys) => keys,
+            Err(StorageError::NotFound(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        let mut found = Vec::with_capacity(keys.len());
+        for key in keys.into_iter().filter(|k| k.split('/').count() <= depth) {
+            let full = format!("{path}/{key}");
+            let meta = match self.stat(&full).await {
+                Ok(meta) => meta,
+                Err(StorageError::NotFound(_)) => continue,
+                Err(e) => return Err(e),
+            };
+            let content =
+                if read_suffix.is_some_and(|r| key.ends_with(r)) && meta.size <= SCAN_READ_MAX {
+                    match self.get(&full).await {
+                        Ok(bytes) => Some(bytes),
+                        Err(StorageError::NotFound(_)) => continue,
+                        Err(e) => return Err(e),
+                    }
+                } else {
+                    None
+                };
+            found.push(ScannedFile {
+                key,
+                size: meta.size,
+                modified: meta.modified,
+                content,
+            });
+        }
+        Ok(found)
     }
     /// Streams `len` bytes of a file starting at `offset`.
     async fn read(&self, path: &str, offset: u64, len: u64) -> Result<ByteStream>;

@@ -7,17 +7,19 @@
 //! manifests whose `subject` is a kept manifest), found by parsing every revision, so referrers pushed
 //! before Wharf indexed them are found too. A kept manifest marks its own blob, its config and layers.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::SystemTime;
 
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 
+use super::marks::Marks;
+use super::pace::Pacer;
 use super::{walk, GcOptions};
 use crate::registry::digest::Digest;
 use crate::registry::error::{RegistryError, Result};
 use crate::registry::manifest_format::{self, Reference};
 use crate::registry::names::{RepoName, Tag};
-use crate::registry::paths;
+use crate::registry::paths::{self, ManifestsFile};
 use crate::registry::retention::trash::TrashEntry;
 use crate::registry::retention::RepoRetention;
 use crate::registry::Registry;
@@ -38,6 +40,18 @@ pub struct RepoScan {
     pub has_uploads: bool,
 }
 
+/// What every repository's marking shares in one collection.
+pub(super) struct Run<'a> {
+    /// The collection's options.
+    pub options: &'a GcOptions,
+    /// Its pacing.
+    pub pacer: &'a Pacer,
+    /// Content written before this is older than the grace period.
+    pub cutoff: SystemTime,
+    /// When the collection started marking (for trash expiry and retention's untagged rule).
+    pub now: SystemTime,
+}
+
 /// What decides, after marking, whether a repository is left empty.
 pub(super) struct Left {
     /// Whether any tag was found.
@@ -51,13 +65,12 @@ pub(super) struct Left {
 /// One repository as a collection read and marked it: the scan (without its revisions), the
 /// revisions it does not keep, its marks, what decides whether it is left empty, and the blobs of
 /// its doomed revisions when retention weighed it.
-pub(super) type Scanned = (
-    RepoScan,
-    Vec<Digest>,
-    HashSet<Digest>,
-    Left,
-    Option<HashSet<Digest>>,
-);
+pub(super) type Scanned = (RepoScan, Vec<Digest>, Marks, Left, Option<HashSet<Digest>>);
+
+/// The digest a link file holds; `None` when it holds none.
+fn parse_link(bytes: &[u8]) -> Option<Digest> {
+    std::str::from_utf8(bytes).ok()?.trim().parse().ok()
+}
 
 /// Edges out of one manifest.
 #[derive(Default)]
@@ -68,33 +81,45 @@ struct Edges {
 }
 
 impl Registry {
-    /// Reads a repository's revisions, tags, layer links and upload sessions.
+    /// Reads a repository's revisions, tags, layer links and upload sessions: one scan of its
+    /// `_manifests` directory (reading only the tags' current links, not entering their histories)
+    /// and one of `_layers`. A tag with a history but no current link is not seen (it has no
+    /// target to keep; the empty-repository check lists tags again before removing anything).
     pub(super) async fn scan_repo(&self, name: &RepoName) -> Result<RepoScan> {
         let storage = self.storage.as_ref();
-        let revisions = walk::live_links(storage, &paths::revisions_dir(name), |d| {
-            paths::revision_link(name, d)
-        })
-        .await?;
-        let layer_links = walk::live_links(storage, &paths::layers_dir(name), |d| {
-            paths::layer_link(name, d)
-        })
-        .await?;
-        let mut pending = Vec::new();
-        for tag in self.all_tags(name).await? {
-            pending.push(async move {
-                let current = self.read_link(&paths::tag_current_link(name, &tag)).await?;
-                Ok::<_, RegistryError>((tag, current))
-            });
-        }
-        let tags: Vec<(Tag, Option<Digest>)> = stream::iter(pending)
-            .buffered(walk::CONCURRENCY)
-            .try_collect()
+        let manifests = storage
+            .scan(
+                &paths::manifests_dir(name),
+                paths::MANIFESTS_SCAN_DEPTH,
+                Some(paths::TAG_CURRENT_SUFFIX),
+            )
             .await?;
+        let mut revisions = Vec::new();
+        let mut tags: BTreeMap<Tag, Option<Digest>> = BTreeMap::new();
+        for file in manifests {
+            match paths::manifests_file(&file.key) {
+                ManifestsFile::Revision(d) => revisions.push((d, file.modified)),
+                ManifestsFile::TagCurrent(tag) => {
+                    let current = file.content.as_deref().and_then(parse_link);
+                    tags.insert(tag, current);
+                }
+                ManifestsFile::TagOther(tag) => {
+                    tags.entry(tag).or_insert(None);
+                }
+                ManifestsFile::Other => {}
+            }
+        }
+        let layer_links = storage
+            .scan(&paths::layers_dir(name), paths::LINK_SCAN_DEPTH, None)
+            .await?
+            .into_iter()
+            .filter_map(|f| paths::link_file_digest(&f.key).map(|d| (d, f.modified)))
+            .collect();
         let has_uploads = walk::has_files(storage, &paths::uploads_dir(name)).await?;
         Ok(RepoScan {
             name: name.clone(),
             revisions,
-            tags,
+            tags: tags.into_iter().collect(),
             layer_links,
             has_uploads,
         })
@@ -110,10 +135,10 @@ impl Registry {
         name: &RepoName,
         trash: &[TrashEntry],
         retained: Option<&RepoRetention>,
-        options: &GcOptions,
-        cutoff: SystemTime,
-        now: SystemTime,
+        run: &Run<'_>,
     ) -> Result<Scanned> {
+        let (options, pacer, cutoff, now) = (run.options, run.pacer, run.cutoff, run.now);
+        pacer.rest().await;
         let mut scan = self.scan_repo(name).await?;
         let in_trash: HashSet<&Digest> = trash
             .iter()
@@ -148,9 +173,9 @@ impl Registry {
                 None => !options.delete_untagged && !expired.contains(d),
             }
         };
-        let mut marks = HashSet::new();
+        let mut marks = Marks::default();
         let doomed = self
-            .mark_repo(&scan, &keep_untagged, &in_trash, &mut marks)
+            .mark_repo(&scan, &keep_untagged, &in_trash, pacer, &mut marks)
             .await?;
         let used = match retained {
             Some(_) => Some(self.blobs_used(&doomed).await?),
@@ -177,18 +202,20 @@ impl Registry {
         scan: &RepoScan,
         keep_untagged: &(dyn Fn(&Digest, SystemTime) -> bool + Sync),
         in_trash: &HashSet<&Digest>,
-        marks: &mut HashSet<Digest>,
+        pacer: &Pacer,
+        marks: &mut Marks,
     ) -> Result<Vec<Digest>> {
         let mut edges: HashMap<Digest, Edges> = HashMap::new();
         let mut referrers: HashMap<Digest, Vec<Digest>> = HashMap::new();
         let mut pending = Vec::with_capacity(scan.revisions.len());
         for (d, _) in &scan.revisions {
             pending.push(async move {
+                pacer.rest().await;
                 Ok::<_, RegistryError>((d.clone(), self.manifest_edges(d).await?))
             });
         }
         let fetched: Vec<(Digest, Edges)> = stream::iter(pending)
-            .buffered(walk::CONCURRENCY)
+            .buffered(pacer.width(walk::CONCURRENCY))
             .try_collect()
             .await?;
         for (d, e) in fetched {
@@ -214,12 +241,15 @@ impl Registry {
                 continue;
             }
             if !edges.contains_key(&d) {
+                pacer.rest().await;
                 let e = self.manifest_edges(&d).await?;
                 edges.insert(d.clone(), e);
             }
             let e = &edges[&d];
-            marks.insert(d.clone());
-            marks.extend(e.blobs.iter().cloned());
+            marks.insert(&d);
+            for b in &e.blobs {
+                marks.insert(b);
+            }
             queue.extend(e.children.iter().cloned());
             if let Some(r) = referrers.get(&d) {
                 queue.extend(r.iter().cloned());

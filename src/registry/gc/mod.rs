@@ -17,12 +17,17 @@
 //!    they leave the catalog; on object storage the catalog index is then reconciled with the walk
 //!    ([`super::catalog_index`]).
 //!
+//! Inside a serving registry a collection is paced ([`pace`]): it rests between stretches of work
+//! so that requests keep their latency.
+//!
 //! Only the [`Storage`](crate::storage::Storage) trait and [`paths`](crate::registry::paths) are used.
 //! Nothing is cached above storage, so nothing stale is served afterwards. See
 //! `docs/garbage-collection.md` for the design.
 
 pub mod barrier;
 mod mark;
+mod marks;
+pub mod pace;
 pub mod protocol;
 mod retain;
 mod sweep;
@@ -40,6 +45,9 @@ use super::names::RepoName;
 use super::retention::trash::TrashEntry;
 use super::retention::{Policies, RepoRetention, RetentionSummary};
 use super::Registry;
+use marks::Marks;
+pub use pace::Pace;
+use pace::Pacer;
 
 /// Repositories a collection reads at once (each also keeps up to [`walk::CONCURRENCY`] reads of
 /// its own in flight).
@@ -59,6 +67,9 @@ pub struct GcOptions {
     pub grace_period: Duration,
     /// Retention policies to apply first (see [`super::retention`]); `None` applies none.
     pub retention: Option<Arc<Policies>>,
+    /// How much of the machine the collection takes ([`pace`]): [`Pace::FULL`] for a collection
+    /// of its own, less inside a serving registry.
+    pub pace: Pace,
 }
 
 /// What a collection found and deleted (or, in a dry run, would delete).
@@ -167,6 +178,8 @@ impl Registry {
             .checked_sub(options.grace_period)
             .unwrap_or(SystemTime::UNIX_EPOCH);
         let storage = self.storage.as_ref();
+        let pacer = Pacer::new(options.pace);
+        let pacer = &pacer;
         let mut report = GcReport {
             dry_run: options.dry_run,
             ..GcReport::default()
@@ -214,22 +227,31 @@ impl Registry {
             }
         }
 
-        let mut marks = HashSet::new();
+        let mut marks = Marks::default();
         let mut scans = Vec::new();
         let mut retention_blobs: HashMap<RepoName, HashSet<Digest>> = HashMap::new();
         // Repositories are read and marked a few at a time (each with marks of its own, merged in
         // order): the reads are independent, and on S3 each one is a round trip. Retention has
         // already deleted its tags, so each repository is read afresh here.
+        let run = mark::Run {
+            options,
+            pacer,
+            cutoff,
+            now,
+        };
         let mut pending = Vec::with_capacity(repositories.len());
         for name in &repositories {
             let entries = trash.get(name).map(Vec::as_slice).unwrap_or_default();
             let retained = report.retention.iter().find(|r| r.repository == *name);
-            pending.push(self.scan_and_mark(name, entries, retained, options, cutoff, now));
+            pending.push(self.scan_and_mark(name, entries, retained, &run));
         }
-        let mut scanned = stream::iter(pending).buffered(SCAN_REPOSITORIES);
+        let mut scanned = stream::iter(pending).buffered(pacer.width(SCAN_REPOSITORIES));
         while let Some(next) = scanned.next().await {
-            let (scan, doomed, own, left, used) = next?;
-            marks.extend(own);
+            let (mut scan, doomed, own, left, used) = next?;
+            marks.merge(own);
+            // Only links to blobs nothing has marked yet can matter to the sweep, and marks only
+            // grow: most links (shared base layers) are dropped here rather than held to the end.
+            scan.layer_links.retain(|(d, _)| !marks.contains(d));
             if let Some(used) = used {
                 retention_blobs.insert(scan.name.clone(), used);
             }
@@ -255,6 +277,7 @@ impl Registry {
                         continue;
                     }
                     pending.push(async move {
+                        pacer.rest().await;
                         g.may_delete()?;
                         self.delete_revision(scan, d).await
                     });
@@ -262,7 +285,7 @@ impl Registry {
                 deleted.push((scan.name.clone(), d.clone()));
             }
             stream::iter(pending)
-                .buffer_unordered(walk::CONCURRENCY)
+                .buffer_unordered(pacer.width(walk::CONCURRENCY))
                 .try_collect::<Vec<()>>()
                 .await?;
             report.manifests_deleted.extend(deleted);
@@ -284,7 +307,7 @@ impl Registry {
                 }
             }
         }
-        let unused = walk::unmarked_blobs(storage, &marks).await?;
+        let unused = walk::unmarked_blobs(storage, &marks, pacer).await?;
         let (recent, candidates): (Vec<_>, Vec<_>) = unused
             .into_iter()
             .partition(|b| b.modified > cutoff || recently_linked.contains(&b.digest));
@@ -303,6 +326,7 @@ impl Registry {
                 report.layer_links_removed += repos.len();
                 if let Some(g) = &guard {
                     pending.push(async move {
+                        pacer.rest().await;
                         g.may_delete()?;
                         self.delete_blob_everywhere(&blob.digest, &repos).await
                     });
@@ -312,7 +336,7 @@ impl Registry {
             }
             // A blob's deletes keep their order (links, then data); blobs go a few at a time.
             stream::iter(pending)
-                .buffer_unordered(walk::CONCURRENCY)
+                .buffer_unordered(pacer.width(walk::CONCURRENCY))
                 .try_collect::<Vec<()>>()
                 .await?;
             if let Some(g) = guard {

@@ -1,11 +1,12 @@
 //! Walks over the whole layout for maintenance jobs: every repository, the digests under a link
 //! directory, every blob with its size and age.
 
-use std::collections::HashSet;
 use std::time::SystemTime;
 
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 
+use super::marks::Marks;
+use super::pace::Pacer;
 use crate::registry::digest::Digest;
 use crate::registry::error::{RegistryError, Result};
 use crate::registry::names::RepoName;
@@ -119,15 +120,17 @@ pub async fn live_links(
 
 /// Every blob that has its data file and is not in `marks`: marked blobs are not even read (their
 /// size and age do not matter to a collection), and never held in memory beyond their name.
-pub async fn unmarked_blobs(
+pub(super) async fn unmarked_blobs(
     storage: &dyn Storage,
-    marks: &HashSet<Digest>,
+    marks: &Marks,
+    pacer: &Pacer,
 ) -> Result<Vec<StoredBlob>> {
     let root = paths::blobs_root();
     let mut digests = Vec::new();
     for alg in list_or_empty(storage, &root).await? {
         let alg_dir = paths::child(&root, &alg);
         for fan in list_or_empty(storage, &alg_dir).await? {
+            pacer.rest().await;
             for hex in list_or_empty(storage, &paths::child(&alg_dir, &fan)).await? {
                 if let Ok(digest) = format!("{alg}:{hex}").parse::<Digest>() {
                     if !marks.contains(&digest) {
@@ -138,6 +141,7 @@ pub async fn unmarked_blobs(
         }
     }
     let pending = digests.into_iter().map(|digest| async move {
+        pacer.rest().await;
         match storage.stat(&paths::blob_data(&digest)).await {
             Ok(meta) => Ok(Some(StoredBlob {
                 digest,
@@ -149,7 +153,7 @@ pub async fn unmarked_blobs(
         }
     });
     let found: Vec<Option<StoredBlob>> = stream::iter(pending.collect::<Vec<_>>())
-        .buffered(CONCURRENCY)
+        .buffered(pacer.width(CONCURRENCY))
         .try_collect()
         .await?;
     Ok(found.into_iter().flatten().collect())

@@ -44,7 +44,9 @@ use object_store::{
 use tokio::io::AsyncWriteExt;
 
 use super::walk::{self, DirQuery};
-use super::{Appender, ByteStream, Meta, Result, Storage, StorageError};
+use super::{
+    Appender, ByteStream, Meta, Result, ScannedFile, Storage, StorageError, SCAN_READ_MAX,
+};
 use crate::config::S3Config;
 use chunks::{Below, ChunkAppender};
 pub use connect::S3SetupError;
@@ -52,6 +54,8 @@ pub use endpoint::{check as check_endpoint, endpoint_name};
 
 /// Keys one listing request returns at most (S3's limit).
 const LIST_PAGE: usize = 1000;
+/// Small files [`Storage::scan`] reads at once.
+const SCAN_READS: usize = 16;
 /// Largest object a single `CopyObject` may copy on AWS.
 const MAX_COPY: u64 = 5 * 1024 * 1024 * 1024;
 
@@ -416,6 +420,64 @@ impl Storage for S3 {
             return Err(StorageError::NotFound(key.to_string()));
         }
         Ok(files)
+    }
+
+    async fn scan(
+        &self,
+        key: &str,
+        depth: usize,
+        read_suffix: Option<&str>,
+    ) -> Result<Vec<ScannedFile>> {
+        // One flat listing gives every object's size and time; chunked files are summed up, and
+        // only the files asked for are read, a few at a time.
+        let mut files: std::collections::BTreeMap<String, (u64, SystemTime, bool)> =
+            Default::default();
+        for (rel, meta) in self.objects_below(key, "", usize::MAX).await? {
+            let (file, chunked) = match rel.rsplit_once('/') {
+                Some((file, last)) if chunks::chunk_offset(last).is_some() => {
+                    (file.to_string(), true)
+                }
+                _ => (rel, false),
+            };
+            if chunks::chunk_offset(&file).is_some() || file.split('/').count() > depth {
+                continue;
+            }
+            let modified = SystemTime::from(meta.last_modified);
+            let entry = files
+                .entry(file)
+                .or_insert((0, SystemTime::UNIX_EPOCH, false));
+            entry.0 += meta.size;
+            entry.1 = entry.1.max(modified);
+            entry.2 |= chunked;
+        }
+        let reads = files
+            .into_iter()
+            .map(|(rel, (size, modified, chunked))| async move {
+                let content = if !chunked
+                    && read_suffix.is_some_and(|r| rel.ends_with(r))
+                    && size <= SCAN_READ_MAX
+                {
+                    let full = format!("{key}/{rel}");
+                    match self.store.get(&self.path(&full)).await {
+                        Ok(r) => Some(r.bytes().await.map_err(|e| failed(&full, e))?),
+                        Err(object_store::Error::NotFound { .. }) => return Ok(None),
+                        Err(e) => return Err(failed(&full, e)),
+                    }
+                } else {
+                    None
+                };
+                Ok(Some(ScannedFile {
+                    key: rel,
+                    size,
+                    modified,
+                    content,
+                }))
+            });
+        let found: Vec<Option<ScannedFile>> = stream::iter(reads)
+            .buffered(SCAN_READS)
+            .try_collect()
+            .await?;
+        Ok(found.into_iter().flatten().collect())
     }
 
     async fn walk_after(&self, key: &str, after: &str, limit: usize) -> Result<Vec<String>> {
