@@ -20,7 +20,7 @@ use crate::auth::Authenticator;
 use crate::config::{Config, ConfigError, Driver, S3Config};
 use crate::connections::{self, Limited, Limits};
 use crate::ops::{self, ServeOptions};
-use crate::registry::gc::GcOptions;
+use crate::registry::gc::{GcOptions, Pace};
 use crate::registry::retention::Policies;
 use crate::registry::{Registry, Settings};
 use crate::storage::filesystem::Filesystem;
@@ -215,6 +215,7 @@ fn retention_options(config: &Config) -> Result<Option<GcOptions>, ConfigError> 
         delete_untagged: false,
         grace_period: config.storage.gc.graceperiod.get(),
         retention: Some(Arc::new(policies)),
+        pace: Pace::percent(config.storage.gc.cpupercent),
     }))
 }
 

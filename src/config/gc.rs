@@ -30,11 +30,6 @@ pub struct GcConfig {
 }
 
 impl GcConfig {
-    /// The pace of the server's collections.
-    pub fn pace(&self) -> crate::registry::gc::Pace {
-        crate::registry::gc::Pace::percent(self.cpupercent)
-    }
-
     pub(super) fn validate(&self) -> Result<(), (&'static str, String)> {
         if !(1..=100).contains(&self.cpupercent) {
             return Err((

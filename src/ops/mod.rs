@@ -25,7 +25,7 @@ use crate::api::client_addr::{self, TrustedProxies};
 use crate::api::endpoint;
 use crate::api::AppState;
 use crate::config::Config;
-use crate::registry::gc::GcOptions;
+use crate::registry::gc::{GcOptions, Pace};
 use crate::registry::retention::Policies;
 use health::Health;
 use metrics::Metrics;
@@ -43,7 +43,7 @@ pub struct Ops {
     /// Grace period of in-server garbage collections (`storage.gc.graceperiod`).
     pub gc_grace_period: Duration,
     /// Pace of in-server garbage collections (`storage.gc.cpupercent`).
-    pub gc_pace: crate::registry::gc::Pace,
+    pub gc_pace: Pace,
     /// Where events go; `None` when no notification endpoint is enabled.
     pub notifier: Option<Arc<Notifier>>,
 }
@@ -101,7 +101,7 @@ pub async fn start(
         metrics,
         health: Arc::new(Health::new(config.health.storagedriver.threshold)),
         gc_grace_period: config.storage.gc.graceperiod.get(),
-        gc_pace: config.storage.gc.pace(),
+        gc_pace: Pace::percent(config.storage.gc.cpupercent),
         notifier,
     });
     let maintenance = &config.storage.maintenance;
@@ -125,7 +125,7 @@ pub async fn start(
             delete_untagged: gc.deleteuntagged,
             grace_period: gc.graceperiod.get(),
             retention: None,
-            pace: gc.pace(),
+            pace: Pace::percent(gc.cpupercent),
         };
         tasks.spawn(jobs::scheduled_gc(
             ops.clone(),
@@ -145,7 +145,7 @@ pub async fn start(
             delete_untagged: gc.deleteuntagged,
             grace_period: gc.graceperiod.get(),
             retention: Some(Arc::new(policies)),
-            pace: gc.pace(),
+            pace: Pace::percent(gc.cpupercent),
         };
         tasks.spawn(jobs::scheduled_retention(
             ops.clone(),

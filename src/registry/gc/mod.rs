@@ -199,8 +199,9 @@ impl Registry {
                 let Some(policy) = policies.for_repository(name) else {
                     continue;
                 };
+                pacer.rest().await;
                 let mut scan = self.scan_repo(name).await?;
-                let doomed = self.doomed_tags(&scan, policy, now).await?;
+                let doomed = self.doomed_tags(&scan, policy, pacer, now).await?;
                 if doomed.is_empty() {
                     continue;
                 }
@@ -211,8 +212,8 @@ impl Registry {
                         policy,
                         doomed,
                         guard.as_ref(),
-                        policies.trash_period,
-                        now,
+                        pacer,
+                        retain::Stamp::new(now, policies.trash_period),
                     )
                     .await?;
                 if let Some(g) = guard {

@@ -10,6 +10,7 @@ use std::time::{Duration, SystemTime};
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 
 use super::mark::RepoScan;
+use super::pace::Pacer;
 use super::{walk, Section};
 use crate::registry::error::{RegistryError, Result};
 use crate::registry::names::RepoName;
@@ -18,6 +19,25 @@ use crate::registry::retention::policy::{Policy, TagFacts};
 use crate::registry::retention::trash::TrashEntry;
 use crate::registry::retention::{DeletedTag, RepoRetention};
 use crate::registry::Registry;
+
+/// When a run deletes tags into the trash, and until when they can be restored.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Stamp {
+    /// The run's time.
+    pub deleted: SystemTime,
+    /// The end of the trash period.
+    pub expires: SystemTime,
+}
+
+impl Stamp {
+    /// Deleted at `now`, restorable for `trash_period`.
+    pub fn new(now: SystemTime, trash_period: Duration) -> Stamp {
+        Stamp {
+            deleted: now,
+            expires: now + trash_period,
+        }
+    }
+}
 
 fn rfc3339(t: SystemTime) -> String {
     humantime::format_rfc3339_seconds(t).to_string()
@@ -29,12 +49,14 @@ impl Registry {
         &self,
         scan: &RepoScan,
         policy: &Policy,
+        pacer: &Pacer,
         now: SystemTime,
     ) -> Result<Vec<(TagFacts, String)>> {
         // Push and pull times are read a few tags at a time (on S3 each is a round trip).
         let pending = scan.tags.iter().filter_map(|(tag, digest)| {
             let digest = digest.as_ref()?;
             Some(async move {
+                pacer.rest().await;
                 let Some(pushed) = self.tag_pushed(&scan.name, tag).await? else {
                     return Ok(None);
                 };
@@ -48,7 +70,7 @@ impl Registry {
             })
         });
         let facts: Vec<TagFacts> = stream::iter(pending.collect::<Vec<_>>())
-            .buffered(walk::CONCURRENCY)
+            .buffered(pacer.width(walk::CONCURRENCY))
             .try_collect::<Vec<_>>()
             .await?
             .into_iter()
@@ -67,8 +89,8 @@ impl Registry {
         policy: &Policy,
         doomed: Vec<(TagFacts, String)>,
         section: Option<&Section<'_>>,
-        trash_period: Duration,
-        now: SystemTime,
+        pacer: &Pacer,
+        stamp: Stamp,
     ) -> Result<(RepoRetention, Vec<TrashEntry>)> {
         let mut outcome = RepoRetention {
             repository: scan.name.clone(),
@@ -89,9 +111,10 @@ impl Registry {
         let pending = doomed.into_iter().map(|(facts, reason)| async move {
             let entry = match section {
                 Some(g) => {
+                    pacer.rest().await;
                     g.may_delete()?;
                     let trashed = self
-                        .trash_doomed(repository, &facts, &reason, policy, trash_period, now)
+                        .trash_doomed(repository, &facts, &reason, policy, stamp)
                         .await?;
                     let Some(entry) = trashed else {
                         return Ok(None);
@@ -103,7 +126,7 @@ impl Registry {
             Ok::<_, RegistryError>(Some((facts, reason, entry)))
         });
         let done: Vec<_> = stream::iter(pending.collect::<Vec<_>>())
-            .buffered(walk::CONCURRENCY)
+            .buffered(pacer.width(walk::CONCURRENCY))
             .try_collect()
             .await?;
         let mut gone = HashSet::new();
@@ -130,8 +153,7 @@ impl Registry {
         facts: &TagFacts,
         reason: &str,
         policy: &Policy,
-        trash_period: Duration,
-        now: SystemTime,
+        stamp: Stamp,
     ) -> Result<Option<TrashEntry>> {
         let current = self
             .read_link(&paths::tag_current_link(repository, &facts.tag))
@@ -144,8 +166,8 @@ impl Registry {
             repository: repository.clone(),
             tag: facts.tag.clone(),
             digest: facts.digest.clone(),
-            deleted: rfc3339(now),
-            expires: rfc3339(now + trash_period),
+            deleted: rfc3339(stamp.deleted),
+            expires: rfc3339(stamp.expires),
             reason: format!("retention.policies[{}]: {reason}", policy.index),
         };
         self.trash(&entry).await?;
