@@ -373,6 +373,18 @@ async fn preview_apply_restore_and_expiry() {
     server.stop().await;
 }
 
+/// Deletes `tags` of `repo` through the API (each answers 202).
+async fn delete_tags(server: &TestServer, repo: &str, tags: &[&str]) {
+    for tag in tags {
+        let r = http()
+            .delete(format!("{}/v2/{repo}/manifests/{tag}", server.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 202, "delete {repo}:{tag}");
+    }
+}
+
 /// A kept multi-arch index keeps its untagged children and the referrer (a signature) of its
 /// manifest, however old; an old orphan manifest goes by the untagged rule, a young one stays; a
 /// tag matching `delete.tags` goes to the trash with its manifest kept for restoring.
@@ -386,14 +398,7 @@ async fn kept_indexes_children_and_referrers_survive() {
     let repo = "app";
     let amd64 = push(&server, repo, "amd64-tmp", "amd64", &[b"amd64 layer"], None).await;
     let arm64 = push(&server, repo, "arm64-tmp", "arm64", &[b"arm64 layer"], None).await;
-    for tag in ["amd64-tmp", "arm64-tmp"] {
-        let r = http()
-            .delete(format!("{}/v2/{repo}/manifests/{tag}", server.url))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 202);
-    }
+    delete_tags(&server, repo, &["amd64-tmp", "arm64-tmp"]).await;
     let index = serde_json::to_vec(&json!({
         "schemaVersion": 2,
         "mediaType": OCI_INDEX,
@@ -420,12 +425,7 @@ async fn kept_indexes_children_and_referrers_survive() {
         Some(&index_image),
     )
     .await;
-    let r = http()
-        .delete(format!("{}/v2/{repo}/manifests/sig-tmp", server.url))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 202);
+    delete_tags(&server, repo, &["sig-tmp"]).await;
     let orphan = push(
         &server,
         repo,
@@ -436,14 +436,7 @@ async fn kept_indexes_children_and_referrers_survive() {
     )
     .await;
     let young = push(&server, repo, "young-tmp", "young", &[b"young layer"], None).await;
-    for tag in ["orphan-tmp", "young-tmp"] {
-        let r = http()
-            .delete(format!("{}/v2/{repo}/manifests/{tag}", server.url))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 202);
-    }
+    delete_tags(&server, repo, &["orphan-tmp", "young-tmp"]).await;
     let doomed = push(&server, repo, "tmp-1", "doomed", &[b"doomed layer"], None).await;
     for digest in [
         &amd64.digest,

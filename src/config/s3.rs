@@ -206,8 +206,29 @@ fn size<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
     }
 }
 
+/// Configurations for the tests of S3 settings, here and in the storage driver.
+#[cfg(test)]
+pub(crate) mod cases {
+    use super::S3Config;
+
+    /// A change to the configuration of a case.
+    pub type Edit = fn(&mut S3Config);
+
+    /// A configuration for bucket `reg` in `eu-west-1`, changed by `edit`.
+    pub fn with(edit: Edit) -> S3Config {
+        let mut c = S3Config {
+            bucket: Some("reg".into()),
+            region: Some("eu-west-1".into()),
+            ..S3Config::default()
+        };
+        edit(&mut c);
+        c
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::cases::{with, Edit};
     use super::*;
 
     /// The root prefix loses its slashes; NONE sends no storage class.
@@ -225,20 +246,6 @@ mod tests {
         assert!(c.validate().is_ok());
         c.chunksize = 1024;
         assert_eq!(c.validate().unwrap_err().0, "storage.s3.chunksize");
-    }
-
-    /// A change to the configuration of a case.
-    type Edit = fn(&mut S3Config);
-
-    /// A configuration for bucket `reg` in `eu-west-1`, changed by `edit`.
-    fn with(edit: Edit) -> S3Config {
-        let mut c = S3Config {
-            bucket: Some("reg".into()),
-            region: Some("eu-west-1".into()),
-            ..S3Config::default()
-        };
-        edit(&mut c);
-        c
     }
 
     /// ACLs Wharf cannot apply and malformed values stop start-up, naming the setting to change.

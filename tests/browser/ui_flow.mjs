@@ -4,37 +4,9 @@
 // tests/ui_browser.rs to check.
 //
 // Usage: node ui_flow.mjs UI_URL SCREENSHOT_DIR
-import { chromium } from "playwright-core";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import path from "node:path";
+import { open, texts } from "./chromium.mjs";
 
-const [base, shots] = process.argv.slice(2);
-if (!base || !shots) {
-  console.error("usage: node ui_flow.mjs UI_URL SCREENSHOT_DIR");
-  process.exit(2);
-}
-
-const profile = mkdtempSync(path.join(tmpdir(), "wharf-ui-browser-"));
-const context = await chromium.launchPersistentContext(profile, {
-  executablePath: "/usr/bin/chromium",
-  headless: true,
-  viewport: { width: 1280, height: 860 },
-  colorScheme: "light",
-  args: [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-  ],
-});
-
-const shot = (page, name) => page.screenshot({ path: path.join(shots, name), fullPage: true });
-const texts = (page, selector) =>
-  page.locator(selector).evaluateAll((els) => els.map((e) => e.textContent.trim()));
+const { base, context, shot, close } = await open("ui_flow.mjs");
 
 try {
   const page = context.pages()[0] ?? (await context.newPage());
@@ -101,6 +73,5 @@ try {
 
   console.log(JSON.stringify(seen));
 } finally {
-  await context.close();
-  rmSync(profile, { recursive: true, force: true });
+  await close();
 }

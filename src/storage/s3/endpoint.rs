@@ -229,6 +229,7 @@ fn with_bucket(endpoint: &str, bucket: &str, path_style: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::s3::cases::{with, Edit};
 
     /// Endpoint schemes follow `secure`; path style defaults on with an endpoint, off on AWS.
     #[test]
@@ -246,20 +247,6 @@ mod tests {
         c.regionendpoint = None;
         assert!(!path_style(&c));
         assert!(check(&c).is_ok());
-    }
-
-    /// A change to the configuration of a case.
-    type Edit = fn(&mut S3Config);
-
-    /// A configuration for bucket `reg` in `eu-west-1`, changed by `edit`.
-    fn with(edit: Edit) -> S3Config {
-        let mut c = S3Config {
-            bucket: Some("reg".into()),
-            region: Some("eu-west-1".into()),
-            ..S3Config::default()
-        };
-        edit(&mut c);
-        c
     }
 
     /// Requests go where the AWS SDKs send them: the endpoints `accelerate`, `usedualstack` and
