@@ -4,7 +4,7 @@
 //! the server's `sendfile` byte counter shows which way each download went.
 mod common;
 
-use common::{http, push_blob, TestServer};
+use common::{http, metrics_text, push_blob, TestServer};
 
 /// Larger than two of the chunks a blob file is sent in, and not a multiple of one.
 const SIZE: usize = 9 * 1024 * 1024 + 777;
@@ -118,14 +118,7 @@ async fn http2_downloads_are_read_and_framed() {
 
 /// The bytes the server sent with `sendfile`, from its metrics.
 async fn zero_copy_bytes(debug: &str) -> u64 {
-    let text = http()
-        .get(format!("{debug}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = metrics_text(debug).await;
     text.lines()
         .find_map(|line| line.strip_prefix("wharf_zero_copy_bytes_total "))
         .expect("the metrics have wharf_zero_copy_bytes_total")

@@ -26,7 +26,7 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use common::{error_code, http, push_image, sha256, TestServer};
+use common::{error_code, http, metrics_text, push_image, sha256, TestServer};
 
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 
@@ -699,14 +699,7 @@ async fn garbage_collection_keeps_cached_tagged_content() {
         let (status, _, body) = get(&cache, &format!("/v2/library/redis/blobs/{d}")).await;
         assert_eq!((status, sha256(&body)), (200, d.clone()));
     }
-    let metrics = http()
-        .get(format!("{debug}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics_text(&debug).await;
     for line in [
         "wharf_mirror_misses_total 3\n".to_string(),
         "wharf_mirror_hits_total 3\n".to_string(),

@@ -5,8 +5,8 @@ mod common;
 use std::time::{Duration, Instant, SystemTime};
 
 use common::{
-    debug_listener, error_code, http, image_manifest, push_blob, push_image, put_manifest, sha256,
-    TestServer,
+    age, debug_listener, error_code, http, image_manifest, metrics_text, push_blob, push_image,
+    put_manifest, sha256, TestServer,
 };
 use serde_json::Value;
 use wharf::ops::ServeOptions;
@@ -148,12 +148,8 @@ async fn old_uploads_are_purged() {
     })
     .await;
     assert!(recent_blob.exists(), "a recent temporary file is kept");
-    let metrics = http().get(format!("{debug}/metrics")).send().await.unwrap();
-    assert!(metrics
-        .text()
-        .await
-        .unwrap()
-        .contains("wharf_uploads_purged_total 1\n"));
+    let metrics = metrics_text(&debug).await;
+    assert!(metrics.contains("wharf_uploads_purged_total 1\n"));
     server.stop().await;
 }
 
@@ -235,14 +231,7 @@ async fn metrics_after_traffic() {
         .unwrap();
     assert_eq!(gc["bytesFreed"], 22, "{gc}");
 
-    let text = http()
-        .get(format!("{debug}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = metrics_text(&debug).await;
     for line in [
         "wharf_http_requests_total{route=\"manifest\",method=\"PUT\",status=\"201\"} 1\n",
         "wharf_http_requests_total{route=\"manifest\",method=\"GET\",status=\"200\"} 1\n",
@@ -264,18 +253,6 @@ async fn metrics_after_traffic() {
         assert!(text.contains(line), "missing {line:?} in\n{text}");
     }
     server.stop().await;
-}
-
-/// Sets a file's modification time `hours` hours back.
-fn age(path: &std::path::Path, hours: u32) {
-    let ok = std::process::Command::new("touch")
-        .arg("-d")
-        .arg(format!("{hours} hours ago"))
-        .arg(path)
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "touch {}", path.display());
 }
 
 /// Pushes an image like a registry client: blobs the repository already has are not uploaded again;

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::State;
-use common::{http, TestServer};
+use common::{http, metrics_text, TestServer};
 use serde_json::Value;
 
 /// Under `/reg/`, read-only mode refuses an upload with 405 `UNSUPPORTED` (it used to let it through
@@ -77,14 +77,7 @@ async fn metrics_under_a_prefix() {
         .await
         .unwrap();
     assert_eq!(base.status(), 200);
-    let metrics = http()
-        .get(format!("{debug}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics_text(&debug).await;
     for line in [
         "wharf_http_requests_total{route=\"upload\",method=\"POST\",status=\"201\"} 1\n",
         "wharf_http_requests_total{route=\"base\",method=\"GET\",status=\"200\"} 1\n",

@@ -5,7 +5,9 @@
 //! metrics.
 mod common;
 
-use common::{error_code, http, image_manifest, push_blob, put_manifest, sha256, TestServer};
+use common::{
+    error_code, http, image_manifest, metrics_text, push_blob, put_manifest, sha256, TestServer,
+};
 use futures_util::stream;
 use serde_json::Value;
 
@@ -142,14 +144,7 @@ async fn pushes_over_quota_are_denied() {
     let r = put_manifest(&server, "other/app", "big", OCI_MANIFEST, &other).await;
     assert_eq!(r.status(), 201, "no quota governs other/");
 
-    let metrics = http()
-        .get(format!("{debug}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics_text(&debug).await;
     assert!(
         metrics.contains("wharf_quota_refusals_total 3\n"),
         "{metrics}"

@@ -21,7 +21,10 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
-use common::{http, image_manifest, push_blob, put_manifest, sha256, TestServer};
+use common::{
+    age, http, image_manifest, metrics_text, push_blob, put_manifest, sha256, trash_tags,
+    TestServer,
+};
 use engine::check;
 use serde_json::{json, Value};
 
@@ -70,18 +73,6 @@ fn wharf_json(root: &Path, env: &[(&str, &str)], args: &[&str]) -> Value {
     let mut env = env.to_vec();
     env.push(("REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY", root));
     json_on(&env, args)
-}
-
-/// Sets the modification time of `path` to `hours` ago (a tag's push time, a revision's age).
-fn age(path: &Path, hours: u32) {
-    let ok = Command::new("touch")
-        .arg("-d")
-        .arg(format!("{hours} hours ago"))
-        .arg(path)
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "touch {}", path.display());
 }
 
 fn v2(server: &TestServer) -> std::path::PathBuf {
@@ -308,12 +299,7 @@ async fn preview_apply_restore_and_expiry() {
         }
     }
     let trash = wharf_json(&root, &[], &["trash", "list"]);
-    let trashed: Vec<&str> = trash
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["tag"].as_str().unwrap())
-        .collect();
+    let trashed = trash_tags(&trash);
     assert_eq!(trashed, ["b1", "b2", "b3"], "{trash:#}");
     assert!(trash[0]["reason"]
         .as_str()
@@ -359,12 +345,7 @@ async fn preview_apply_restore_and_expiry() {
     assert_pulls(&server, "team/app", "latest", &images[&1]).await;
     assert_pulls(&server, "team/app", "b5", &images[&5]).await;
     let trash = wharf_json(&root, &[], &["trash", "list"]);
-    let trashed: Vec<&str> = trash
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["tag"].as_str().unwrap())
-        .collect();
+    let trashed = trash_tags(&trash);
     assert_eq!(
         trashed,
         ["b1", "b3"],
@@ -655,14 +636,7 @@ async fn concurrent_pushes(storage: &[(&str, &str)], engine: &std::sync::Arc<eng
     };
     let mut metrics = String::new();
     for _ in 0..150 {
-        metrics = http()
-            .get(format!("{debug}/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        metrics = metrics_text(&debug).await;
         if deleted(&metrics) >= ci_tags {
             break;
         }

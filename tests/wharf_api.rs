@@ -9,7 +9,9 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::{error_code, http, image_manifest, push_blob, put_manifest, sha256, TestServer};
+use common::{
+    error_code, http, image_manifest, metrics_text, push_blob, put_manifest, sha256, TestServer,
+};
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -42,14 +44,7 @@ fn age(root: &Path, repo: &str, tag: &str, hours: u32) {
     let link = root.join(format!(
         "docker/registry/v2/repositories/{repo}/_manifests/tags/{tag}/current/link"
     ));
-    let ok = Command::new("touch")
-        .arg("-d")
-        .arg(format!("{hours} hours ago"))
-        .arg(&link)
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "touch {}", link.display());
+    common::age(&link, hours);
 }
 
 async fn get_json(server: &TestServer, path: &str) -> Value {
@@ -127,12 +122,7 @@ async fn preview_apply_trash_and_restore_over_http() {
     assert_eq!(tags(&server, "team/app").await, ["v3"]);
 
     let trash = get_json(&server, "/v2/_wharf/trash").await;
-    let trashed: Vec<&str> = trash
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["tag"].as_str().unwrap())
-        .collect();
+    let trashed = common::trash_tags(&trash);
     assert_eq!(trashed, ["v1", "v2"]);
     let metrics = metrics_text(&debug).await;
     for line in [
@@ -256,14 +246,7 @@ async fn disk_usage_metrics_and_tag_times() {
         "the shared layer counts once in the total"
     );
 
-    let metrics = http()
-        .get(format!("{debug}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics_text(&debug).await;
     for repo in repos {
         let line = format!(
             "wharf_repository_bytes{{repository=\"{}\"}} {}",
@@ -399,16 +382,4 @@ async fn read_only_refuses_apply_and_restore() {
         "{body}"
     );
     server.stop().await;
-}
-
-/// The debug server's Prometheus text.
-async fn metrics_text(debug: &str) -> String {
-    http()
-        .get(format!("{debug}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
 }

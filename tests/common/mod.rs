@@ -186,6 +186,40 @@ pub fn http() -> reqwest::Client {
         .expect("http client")
 }
 
+/// Sets the modification time of `path` to `hours` ago (a tag's push time, a blob's age).
+pub fn age(path: &std::path::Path, hours: u32) {
+    let ok = std::process::Command::new("touch")
+        .arg("-d")
+        .arg(format!("{hours} hours ago"))
+        .arg(path)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "touch {}", path.display());
+}
+
+/// The tags of a trash listing (`wharf trash list --json`, `GET /v2/_wharf/trash`), in its order.
+pub fn trash_tags(trash: &serde_json::Value) -> Vec<&str> {
+    trash
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["tag"].as_str().unwrap())
+        .collect()
+}
+
+/// The Prometheus text of the debug server at `debug`.
+pub async fn metrics_text(debug: &str) -> String {
+    http()
+        .get(format!("{debug}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
 /// The OCI error code of an error response body.
 pub async fn error_code(response: reqwest::Response) -> String {
     let body: serde_json::Value = response.json().await.expect("OCI error body is JSON");
