@@ -26,7 +26,6 @@ use crate::api::endpoint;
 use crate::api::AppState;
 use crate::config::Config;
 use crate::registry::gc::{GcOptions, Pace};
-use crate::registry::retention::Policies;
 use health::Health;
 use metrics::Metrics;
 use notifications::Notifier;
@@ -138,14 +137,17 @@ pub async fn start(
         tasks.spawn(jobs::flush_pulls(app.clone(), PULL_FLUSH_INTERVAL));
     }
     let retention = &config.retention;
-    if !retention.schedule.is_zero() && !retention.policies.is_empty() && !read_only {
-        let policies = Policies::new(retention).map_err(std::io::Error::other)?;
+    // The policies were parsed once, for the Wharf API's runs; the schedule's runs differ only in
+    // `retention.dryrun` and `storage.gc.deleteuntagged`.
+    let scheduled = app
+        .retention
+        .as_ref()
+        .filter(|_| !retention.schedule.is_zero() && !read_only);
+    if let Some(run) = scheduled {
         let options = GcOptions {
             dry_run: retention.dryrun,
             delete_untagged: gc.deleteuntagged,
-            grace_period: gc.graceperiod.get(),
-            retention: Some(Arc::new(policies)),
-            pace: Pace::percent(gc.cpupercent),
+            ..run.clone()
         };
         tasks.spawn(jobs::scheduled_retention(
             ops.clone(),
