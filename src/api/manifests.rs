@@ -196,7 +196,7 @@ pub async fn delete(
             app.registry
                 .delete_into_trash(name, reference, &who)
                 .await?;
-            trash = Some(app.registry.trash_entries().await?.len());
+            trash = Some(app.registry.trash_size().await?);
         }
         None => app.registry.delete_manifest(name, reference).await?,
     }

@@ -71,7 +71,7 @@ pub async fn apply_retention(app: &AppState) -> ApiResult {
         manifests: report.retention.iter().map(|r| r.manifests.len()).sum(),
         blobs: report.blobs_deleted.len(),
         freed_bytes: report.bytes_freed,
-        trash: app.registry.trash_entries().await?.len(),
+        trash: app.registry.trash_size().await?,
         collected: true,
     };
     let mut response = Json(report.retention_summary()).into_response();
@@ -113,7 +113,7 @@ pub async fn restore(app: &AppState, body: Body) -> ApiResult {
     let entry = app.registry.restore_tag(&name, &tag).await?;
     tracing::info!(repository = %name, tag = %tag, digest = %entry.digest, "restored from the trash (through the API)");
     let counted = RetentionApplied {
-        trash: app.registry.trash_entries().await?.len(),
+        trash: app.registry.trash_size().await?,
         ..RetentionApplied::default()
     };
     let mut response = Json(entry).into_response();

@@ -134,7 +134,7 @@ pub async fn retention(ops: &Ops, app: &AppState, options: &GcOptions) -> Result
     }
     if !report.dry_run {
         let manifests = report.retention.iter().map(|r| r.manifests.len()).sum();
-        let trash = app.registry.trash_entries().await.map_or(0, |t| t.len());
+        let trash = app.registry.trash_size().await.unwrap_or(0);
         ops.metrics.retention_run(tags, manifests, trash);
     }
     Ok(report)

@@ -56,16 +56,25 @@ impl Registry {
         Ok(())
     }
 
+    /// The trash's entry files, relative to its directory; none when it was never written.
+    async fn trash_files(&self) -> Result<Vec<String>> {
+        match self.storage.walk(&paths::trash_dir()).await {
+            Ok(files) => Ok(files),
+            Err(StorageError::NotFound(_)) => Ok(Vec::new()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// How many entries the trash holds, from one listing (no entry is read).
+    pub async fn trash_size(&self) -> Result<usize> {
+        Ok(self.trash_files().await?.len())
+    }
+
     /// Every entry in the trash, expired or not, by repository then tag. Unreadable entries are
     /// skipped.
     pub async fn trash_entries(&self) -> Result<Vec<TrashEntry>> {
-        let files = match self.storage.walk(&paths::trash_dir()).await {
-            Ok(files) => files,
-            Err(StorageError::NotFound(_)) => return Ok(Vec::new()),
-            Err(e) => return Err(e.into()),
-        };
         let mut entries = Vec::new();
-        for file in files {
+        for file in self.trash_files().await? {
             let key = paths::child(&paths::trash_dir(), &file);
             let bytes = match self.storage.get(&key).await {
                 Ok(b) => b,
