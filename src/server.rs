@@ -215,6 +215,7 @@ fn retention_options(config: &Config) -> Result<Option<GcOptions>, ConfigError> 
         delete_untagged: false,
         grace_period: config.storage.gc.graceperiod.get(),
         retention: Some(Arc::new(policies)),
+        confirmed: None,
         pace: Pace::percent(config.storage.gc.cpupercent),
     }))
 }

@@ -69,6 +69,59 @@ async fn disk_space_forms_refuse_cross_site_and_disabled_deletes() {
     registry.stop().await;
 }
 
+/// The preview's form carries every previewed tag as `repository:tag@digest`; confirming a form that
+/// lists only one of the two doomed tags deletes that one and leaves the other (it was not confirmed);
+/// a value that is not `repository:tag@digest` is refused (400) and deletes nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn confirming_applies_only_the_tags_the_form_carries() {
+    let registry = TestServer::start_env(&[
+        ("REGISTRY_STORAGE_DELETE_ENABLED", "true"),
+        (
+            "REGISTRY_RETENTION_POLICIES",
+            r#"[{repositories: [alpine], delete: {tags: ['3\.18', stable]}}]"#,
+        ),
+    ])
+    .await;
+    seed(&registry.url, false).await;
+    let ui = UiServer::start(test_config(&registry.url)).await;
+    let retention = format!("{}/retention", ui.url);
+    let (status, page) = get(&retention).await;
+    assert_eq!(status, 200, "{page}");
+    let confirms: Vec<&str> = page
+        .split(r#"name="confirm" value=""#)
+        .skip(1)
+        .map(|rest| &rest[..rest.find('"').unwrap()])
+        .collect();
+    assert_eq!(confirms.len(), 2, "{page}");
+    let old = confirms
+        .iter()
+        .find(|c| c.starts_with("alpine:3.18@sha256:"))
+        .expect("3.18 is previewed");
+
+    assert_eq!(
+        post_from(&retention, "same-origin", &[("confirm", "alpine:3.18")]).await,
+        400
+    );
+    assert_eq!(registry_tags(&registry.url, "alpine").await, ALL_ALPINE);
+
+    let answer = client()
+        .post(&retention)
+        .header("sec-fetch-site", "same-origin")
+        .form(&[("confirm", *old)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    let text = answer.text().await.unwrap();
+    assert!(text.contains("1 tag went to the trash"), "{text}");
+    assert_eq!(
+        registry_tags(&registry.url, "alpine").await,
+        ["3.19", "latest", "stable"]
+    );
+    ui.stop().await;
+    registry.stop().await;
+}
+
 /// The catalog sorts by size within a namespace (`aaa`, the smallest, moves last) and marks the
 /// repository pulled through the cache as a mirror, as the disk view does; the repository page
 /// shows push times and sorts by last push (an aged tag goes last) and by size.

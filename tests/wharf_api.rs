@@ -157,6 +157,66 @@ async fn preview_apply_trash_and_restore_over_http() {
     server.stop().await;
 }
 
+/// Applying with the previewed tags in the body deletes only those the policies still doom at the
+/// same digest: a tag that became due after the preview (a newer push) and a previewed tag pushed
+/// again since (another digest) both stay. A body that is not the list is 400, a bad digest
+/// `DIGEST_INVALID`; neither deletes anything.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_confirmed_preview_deletes_only_what_was_previewed() {
+    let server = TestServer::start_env(&[POLICY, SETTLE, GRACE, DELETE]).await;
+    for (i, hours) in [(1, 3), (2, 2), (3, 1)] {
+        push(&server, "team/app", &format!("v{i}"), &format!("v{i}")).await;
+        age(&server.root, "team/app", &format!("v{i}"), hours);
+    }
+    let preview = get_json(&server, "/v2/_wharf/retention").await;
+    let previewed: Vec<Value> = preview["repositories"][0]["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| json!({"repository": "team/app", "tag": t["tag"], "digest": t["digest"]}))
+        .collect();
+    let names: Vec<&str> = previewed
+        .iter()
+        .map(|t| t["tag"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["v2", "v1"]);
+
+    push(&server, "team/app", "v4", "v4").await;
+    push(&server, "team/app", "v1", "v1 again").await;
+    age(&server.root, "team/app", "v1", 3);
+    let now_due = get_json(&server, "/v2/_wharf/retention").await;
+    assert_eq!(
+        now_due["tagsDeleted"], 3,
+        "v1, v2 and v3 are due now: {now_due}"
+    );
+
+    for (body, code) in [
+        (json!({"tags": "v2"}), "UNSUPPORTED"),
+        (
+            json!({"tags": [{"repository": "team/app", "tag": "v2", "digest": "sha256:no"}]}),
+            "DIGEST_INVALID",
+        ),
+    ] {
+        let r = post(&server, "/v2/_wharf/retention", Some(body)).await;
+        assert_eq!(r.status(), 400);
+        assert_eq!(error_code(r).await, code);
+    }
+    assert_eq!(tags(&server, "team/app").await, ["v1", "v2", "v3", "v4"]);
+
+    let r = post(
+        &server,
+        "/v2/_wharf/retention",
+        Some(json!({ "tags": previewed })),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let applied: Value = r.json().await.unwrap();
+    assert_eq!(applied["tagsDeleted"], 1, "{applied}");
+    assert_eq!(applied["repositories"][0]["tags"][0]["tag"], "v2");
+    assert_eq!(tags(&server, "team/app").await, ["v1", "v3", "v4"]);
+    server.stop().await;
+}
+
 /// With `http.debug.prometheus.usageinterval`, the server weighs every repository on its own:
 /// `wharf_repository_bytes` appears for repositories no quota governs and nobody looked at, with
 /// the bytes the disk view reports.

@@ -168,7 +168,7 @@ async fn handle(app: &AppState, endpoint: Endpoint, request: Request) -> ApiResu
         E::MarkedCatalog => wharf::catalog(app).await,
         E::DiskUsage => wharf::usage(app).await,
         E::PreviewRetention => wharf::preview_retention(app).await,
-        E::ApplyRetention => wharf::apply_retention(app).await,
+        E::ApplyRetention => wharf::apply_retention(app, request.into_body()).await,
         E::ListTrash => wharf::trash(app).await,
         E::RestoreTag => wharf::restore(app, request.into_body()).await,
         E::TagTimes(name) => wharf::tag_times(app, &name).await,

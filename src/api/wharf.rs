@@ -5,6 +5,8 @@
 //! body like every other endpoint's. Authorization ([`super::auth`]) and read-only mode
 //! ([`crate::ops::read_only`]) happen before these handlers, by the endpoint's access.
 
+use std::sync::Arc;
+
 use axum::body::Body;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
@@ -13,11 +15,16 @@ use serde::Deserialize;
 
 use super::events::RetentionApplied;
 use super::{ApiError, ApiResult, AppState, Code};
+use crate::registry::digest::Digest;
 use crate::registry::gc::GcOptions;
 use crate::registry::names::{RepoName, Tag};
+use crate::registry::retention::Confirmed;
 
 /// Largest restore request body: a repository name and a tag.
 const MAX_RESTORE_BODY: usize = 16 * 1024;
+
+/// Largest body of a confirmed retention run: about 100,000 tags.
+const MAX_CONFIRMED_BODY: usize = 16 * 1024 * 1024;
 
 /// `GET /v2/_wharf/catalog`.
 pub async fn catalog(app: &AppState) -> ApiResult {
@@ -27,6 +34,11 @@ pub async fn catalog(app: &AppState) -> ApiResult {
 /// `GET /v2/_wharf/usage`.
 pub async fn usage(app: &AppState) -> ApiResult {
     Ok(Json(app.registry.disk_usage().await?).into_response())
+}
+
+/// A request body the API cannot use: 400 with the OCI error body.
+fn bad_request(message: String) -> ApiError {
+    ApiError::new(Code::Unsupported, message).with_status(StatusCode::BAD_REQUEST)
 }
 
 /// The retention run of this server, as a preview or not.
@@ -50,10 +62,64 @@ pub async fn preview_retention(app: &AppState) -> ApiResult {
     Ok(Json(report.retention_summary()).into_response())
 }
 
+/// One tag of a confirmed preview.
+#[derive(Deserialize)]
+struct ConfirmedTag {
+    repository: String,
+    tag: String,
+    digest: String,
+}
+
+/// The optional body of `POST /v2/_wharf/retention`: the tags of the preview that was confirmed.
+#[derive(Deserialize)]
+struct ConfirmRequest {
+    tags: Vec<ConfirmedTag>,
+}
+
+/// The confirmed tags of a request body; `None` for an empty body.
+async fn confirmed_tags(body: Body) -> Result<Option<Confirmed>, ApiError> {
+    let bytes = axum::body::to_bytes(body, MAX_CONFIRMED_BODY)
+        .await
+        .map_err(|e| bad_request(format!("reading the request: {e}")))?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    let request: ConfirmRequest = serde_json::from_slice(&bytes).map_err(|e| {
+        bad_request(format!(
+            "expected {{\"tags\": [{{\"repository\": …, \"tag\": …, \"digest\": …}}]}}: {e}"
+        ))
+    })?;
+    let tags = request
+        .tags
+        .into_iter()
+        .map(|t| {
+            let name: RepoName = t.repository.parse().map_err(|e| {
+                ApiError::new(Code::NameInvalid, format!("{:?}: {e}", t.repository))
+            })?;
+            let tag: Tag = t
+                .tag
+                .parse()
+                .map_err(|e| ApiError::new(Code::TagInvalid, format!("{:?}: {e}", t.tag)))?;
+            let digest: Digest = t
+                .digest
+                .parse()
+                .map_err(|e| ApiError::new(Code::DigestInvalid, format!("{:?}: {e}", t.digest)))?;
+            Ok((name, tag, digest))
+        })
+        .collect::<Result<Vec<_>, ApiError>>()?;
+    Ok(Some(Confirmed::new(tags)))
+}
+
 /// `POST /v2/_wharf/retention`: deletes what the policies doom into the trash and collects garbage,
-/// as `wharf retention --apply` does; answers what was deleted.
-pub async fn apply_retention(app: &AppState) -> ApiResult {
-    let options = retention_options(app, false)?;
+/// as `wharf retention --apply` does; answers what was deleted. With a body listing the tags of a
+/// preview (`{"tags": [{"repository", "tag", "digest"}]}`), only those of them the policies still
+/// doom, at the same digest, are deleted.
+pub async fn apply_retention(app: &AppState, body: Body) -> ApiResult {
+    let confirmed = confirmed_tags(body).await?;
+    let options = GcOptions {
+        confirmed: confirmed.map(Arc::new),
+        ..retention_options(app, false)?
+    };
     let report = app.registry.collect_garbage(&options).await?;
     for repo in &report.retention {
         for tag in &repo.tags {
@@ -94,14 +160,11 @@ struct RestoreRequest {
 /// `POST /v2/_wharf/trash/restore` with `{"repository": …, "tag": …}`: puts the tag back and answers
 /// its (now emptied) trash entry.
 pub async fn restore(app: &AppState, body: Body) -> ApiResult {
-    let bad = |message: String| {
-        ApiError::new(Code::Unsupported, message).with_status(StatusCode::BAD_REQUEST)
-    };
     let bytes = axum::body::to_bytes(body, MAX_RESTORE_BODY)
         .await
-        .map_err(|e| bad(format!("reading the request: {e}")))?;
+        .map_err(|e| bad_request(format!("reading the request: {e}")))?;
     let request: RestoreRequest = serde_json::from_slice(&bytes)
-        .map_err(|e| bad(format!("expected {{\"repository\": …, \"tag\": …}}: {e}")))?;
+        .map_err(|e| bad_request(format!("expected {{\"repository\": …, \"tag\": …}}: {e}")))?;
     let name: RepoName = request
         .repository
         .parse()

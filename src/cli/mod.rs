@@ -190,6 +190,7 @@ pub fn run(cli: Cli) -> i32 {
                     delete_untagged,
                     grace_period: garbage_collect::grace_period(&config, grace_period),
                     retention: None,
+                    confirmed: None,
                     pace: crate::registry::gc::Pace::FULL,
                 },
                 quiet,

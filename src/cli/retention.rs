@@ -75,6 +75,7 @@ pub fn run(config: &Config, apply: bool, format: Format, out: &mut dyn Write) ->
         delete_untagged: false,
         grace_period: config.storage.gc.graceperiod.get(),
         retention: Some(policies),
+        confirmed: None,
         pace: crate::registry::gc::Pace::FULL,
     };
     match runtime.block_on(registry.collect_garbage(&options)) {

@@ -70,6 +70,7 @@ async fn gc(State((ops, app)): State<Shared>, Query(q): Query<GcQuery>) -> Respo
         delete_untagged: q.deleteuntagged,
         grace_period: ops.gc_grace_period,
         retention: None,
+        confirmed: None,
         pace: ops.gc_pace,
     };
     // In a task of its own, so a client that hangs up does not stop the collection half-way (its

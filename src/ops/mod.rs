@@ -124,6 +124,7 @@ pub async fn start(
             delete_untagged: gc.deleteuntagged,
             grace_period: gc.graceperiod.get(),
             retention: None,
+            confirmed: None,
             pace: Pace::percent(gc.cpupercent),
         };
         tasks.spawn(jobs::scheduled_gc(

@@ -256,6 +256,7 @@ mod tests {
             delete_untagged: false,
             grace_period: Duration::from_secs(3600),
             retention: None,
+            confirmed: None,
             pace: crate::registry::gc::Pace::FULL,
         };
         registry.collect_garbage(&options).await.unwrap();

@@ -28,7 +28,7 @@ pub mod wire;
 use std::future::Future;
 use std::sync::Arc;
 
-use axum::extract::{Path, Query, RawForm, Request, State};
+use axum::extract::{DefaultBodyLimit, Path, Query, RawForm, Request, State};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue};
 use axum::response::{Redirect, Response};
 use axum::routing::{any, get};
@@ -100,7 +100,9 @@ fn pages(base: &str) -> Router<Arc<UiState>> {
         .route(&format!("{base}disk"), get(pages::disk::page))
         .route(
             &format!("{base}retention"),
-            get(pages::retention::page).post(pages::retention::apply),
+            get(pages::retention::page)
+                .post(pages::retention::apply)
+                .layer(DefaultBodyLimit::max(pages::retention::MAX_FORM)),
         )
         .route(
             &format!("{base}trash"),

@@ -133,8 +133,9 @@ async fn registry_wide(
     method: Method,
     path: &str,
     scope: &str,
+    json: Option<Bytes>,
 ) -> Result<Bytes, UiError> {
-    match upstream.wharf(auth, method, path, scope, None).await {
+    match upstream.wharf(auth, method, path, scope, json).await {
         Err(UiError::NotFound(_)) => Err(UiError::NotWharf(path.to_string())),
         answer => answer,
     }
@@ -145,30 +146,78 @@ pub async fn catalog(
     upstream: &Upstream,
     auth: &Credentials,
 ) -> Result<Vec<CatalogEntry>, UiError> {
-    let body = registry_wide(upstream, auth, Method::GET, "catalog", CATALOG_SCOPE).await?;
+    let body = registry_wide(upstream, auth, Method::GET, "catalog", CATALOG_SCOPE, None).await?;
     parse_json(&body)
 }
 
 /// What uses the registry's disk.
 pub async fn disk_usage(upstream: &Upstream, auth: &Credentials) -> Result<DiskUsage, UiError> {
-    let body = registry_wide(upstream, auth, Method::GET, "usage", CATALOG_SCOPE).await?;
+    let body = registry_wide(upstream, auth, Method::GET, "usage", CATALOG_SCOPE, None).await?;
     parse_json(&body)
 }
 
-/// The retention preview (`apply` false) or the result of applying the policies.
-pub async fn retention(
+/// What the retention policies would delete, deleting nothing.
+pub async fn preview_retention(
     upstream: &Upstream,
     auth: &Credentials,
-    apply: bool,
 ) -> Result<RetentionSummary, UiError> {
-    let method = if apply { Method::POST } else { Method::GET };
-    let body = registry_wide(upstream, auth, method, "retention", ADMIN_SCOPE).await?;
+    let body = registry_wide(upstream, auth, Method::GET, "retention", ADMIN_SCOPE, None).await?;
+    parse_json(&body)
+}
+
+/// A previewed tag a person confirmed: `repository:tag@digest`, as the preview page's form carries
+/// it (none of the three can hold a `:`, `@` or space of its own, so the parts come back apart).
+pub struct ConfirmedTag<'a> {
+    repository: &'a str,
+    tag: &'a str,
+    digest: &'a str,
+}
+
+impl<'a> ConfirmedTag<'a> {
+    /// The form value for a previewed tag.
+    pub fn value(repository: &str, tag: &str, digest: &str) -> String {
+        format!("{repository}:{tag}@{digest}")
+    }
+
+    /// Parses a form value; `None` when it is not `repository:tag@digest`.
+    pub fn parse(value: &'a str) -> Option<ConfirmedTag<'a>> {
+        let (repository, rest) = value.split_once(':')?;
+        let (tag, digest) = rest.split_once('@')?;
+        Some(ConfirmedTag {
+            repository,
+            tag,
+            digest,
+        })
+    }
+}
+
+/// Applies the policies to the `confirmed` tags of a preview (those the policies still doom, at the
+/// same digest); answers what was deleted.
+pub async fn apply_retention(
+    upstream: &Upstream,
+    auth: &Credentials,
+    confirmed: &[ConfirmedTag<'_>],
+) -> Result<RetentionSummary, UiError> {
+    let tags: Vec<_> = confirmed
+        .iter()
+        .map(|t| serde_json::json!({"repository": t.repository, "tag": t.tag, "digest": t.digest}))
+        .collect();
+    let request = serde_json::json!({ "tags": tags });
+    let body = registry_wide(
+        upstream,
+        auth,
+        Method::POST,
+        "retention",
+        ADMIN_SCOPE,
+        Some(Bytes::from(request.to_string())),
+    )
+    .await?;
     parse_json(&body)
 }
 
 /// Every trash entry.
 pub async fn trash(upstream: &Upstream, auth: &Credentials) -> Result<Vec<TrashEntry>, UiError> {
-    let body = registry_wide(upstream, auth, Method::GET, "trash", ADMIN_SCOPE).await?;
+    let body = registry_wide(upstream, auth, Method::GET, "trash", ADMIN_SCOPE, None).await?;
     parse_json(&body)
 }
 

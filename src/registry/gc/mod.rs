@@ -43,7 +43,7 @@ use super::digest::Digest;
 use super::error::{RegistryError, Result};
 use super::names::RepoName;
 use super::retention::trash::TrashEntry;
-use super::retention::{Policies, RepoRetention, RetentionSummary};
+use super::retention::{Confirmed, Policies, RepoRetention, RetentionSummary};
 use super::Registry;
 use marks::Marks;
 pub use pace::Pace;
@@ -67,6 +67,9 @@ pub struct GcOptions {
     pub grace_period: Duration,
     /// Retention policies to apply first (see [`super::retention`]); `None` applies none.
     pub retention: Option<Arc<Policies>>,
+    /// When set, retention deletes only these previewed and confirmed tags (of those the policies
+    /// still doom); `None` deletes whatever the policies doom.
+    pub confirmed: Option<Arc<Confirmed>>,
     /// How much of the machine the collection takes ([`pace`]): [`Pace::FULL`] for a collection
     /// of its own, less inside a serving registry.
     pub pace: Pace,
@@ -201,7 +204,10 @@ impl Registry {
                 };
                 pacer.rest().await;
                 let mut scan = self.scan_repo(name).await?;
-                let doomed = self.doomed_tags(&scan, policy, pacer, now).await?;
+                let mut doomed = self.doomed_tags(&scan, policy, pacer, now).await?;
+                if let Some(confirmed) = &options.confirmed {
+                    doomed.retain(|(facts, _)| confirmed.contains(name, &facts.tag, &facts.digest));
+                }
                 if doomed.is_empty() {
                     continue;
                 }

@@ -10,6 +10,8 @@
 pub mod policy;
 pub mod trash;
 
+use std::collections::HashSet;
+
 use serde::Serialize;
 
 use super::digest::Digest;
@@ -68,4 +70,33 @@ pub struct RetentionSummary {
     pub blobs_deleted: usize,
     /// Bytes freed, in all.
     pub bytes_freed: u64,
+}
+
+/// The tags a preview showed and a person confirmed: a run given them deletes only those of them
+/// the policies still doom, still pointing at the same manifest, so what is deleted is never more
+/// than what was looked at (a tag that became due, or was pushed again, since the preview stays).
+#[derive(Debug, Clone, Default)]
+pub struct Confirmed(HashSet<(RepoName, Tag, Digest)>);
+
+impl Confirmed {
+    /// The set of `(repository, tag, digest)` confirmed.
+    pub fn new(tags: impl IntoIterator<Item = (RepoName, Tag, Digest)>) -> Confirmed {
+        Confirmed(tags.into_iter().collect())
+    }
+
+    /// Whether `tag` of `repository`, pointing at `digest`, was confirmed.
+    pub fn contains(&self, repository: &RepoName, tag: &Tag, digest: &Digest) -> bool {
+        self.0
+            .contains(&(repository.clone(), tag.clone(), digest.clone()))
+    }
+
+    /// How many tags were confirmed.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether none was.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
 }

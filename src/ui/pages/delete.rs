@@ -66,7 +66,8 @@ impl Form {
             .map(|(_, v)| v.as_str())
     }
 
-    fn all(&self, key: &str) -> Vec<String> {
+    /// Every value of `key`, in order.
+    pub fn all(&self, key: &str) -> Vec<String> {
         self.0
             .iter()
             .filter(|(k, _)| k == key)

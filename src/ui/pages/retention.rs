@@ -1,20 +1,22 @@
 //! The retention page (`/retention`): what the registry's retention policies would delete, per
 //! repository, with the bytes that would be freed, from Wharf's retention extension; nothing is
-//! deleted by looking. Its form is the confirmation: a same-site POST applies the policies (the tags
-//! go to the trash, then the registry collects garbage) and the result lists what went.
+//! deleted by looking. Its form is the confirmation: it carries the previewed tags, and a same-site
+//! POST applies the policies to those of them the policies still doom at the same digest (the tags go
+//! to the trash, then the registry collects garbage), so nothing is deleted that was not on the page;
+//! the result lists what went and counts what was left because it changed since the preview.
 
 use std::sync::Arc;
 
 use askama::Template;
-use axum::extract::State;
+use axum::extract::{RawForm, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 
-use super::delete::{check_same_origin, require_enabled};
+use super::delete::{check_same_origin, require_enabled, Form};
 use super::{credentials, finish, render, short_digest, Chrome, MessagePage};
 use crate::ui::error::UiError;
 use crate::ui::model::{human_size, short_time};
-use crate::ui::wharf::{self, RepoRetention};
+use crate::ui::wharf::{self, ConfirmedTag, RepoRetention};
 use crate::ui::UiState;
 
 /// A tag the policies doom.
@@ -46,7 +48,15 @@ struct RetentionPage {
     tags: usize,
     frees: String,
     sections: Vec<RepoSection>,
+    /// Every previewed tag as `repository:tag@digest`, the form's `confirm` fields.
+    confirm: Vec<String>,
 }
+
+/// Largest confirmation form: about 100,000 previewed tags.
+pub const MAX_FORM: usize = 16 * 1024 * 1024;
+
+/// The form field carrying one previewed tag.
+const CONFIRM_FIELD: &str = "confirm";
 
 fn section(state: &UiState, repo: RepoRetention) -> RepoSection {
     let rows = repo
@@ -79,10 +89,20 @@ pub async fn page(State(state): State<Arc<UiState>>, headers: HeaderMap) -> Resp
 
 async fn preview(state: &UiState, headers: &HeaderMap) -> Result<Response, UiError> {
     let auth = credentials(headers);
-    let summary = wharf::retention(state.inspector.upstream(), &auth, false).await?;
+    let summary = wharf::preview_retention(state.inspector.upstream(), &auth).await?;
+    let confirm = summary
+        .repositories
+        .iter()
+        .flat_map(|r| {
+            r.tags
+                .iter()
+                .map(|t| ConfirmedTag::value(&r.repository, &t.tag, &t.digest))
+        })
+        .collect();
     render(&RetentionPage {
         chrome: Chrome::of(state),
         action: state.links.retention(),
+        confirm,
         tags: summary.tags_deleted,
         frees: human_size(summary.bytes_freed),
         sections: summary
@@ -93,16 +113,35 @@ async fn preview(state: &UiState, headers: &HeaderMap) -> Result<Response, UiErr
     })
 }
 
-/// `POST /retention`: applies the policies.
-pub async fn apply(State(state): State<Arc<UiState>>, headers: HeaderMap) -> Response {
-    finish(&state, applied(&state, &headers).await)
+/// `POST /retention`: applies the policies to the previewed tags the form carries.
+pub async fn apply(
+    State(state): State<Arc<UiState>>,
+    headers: HeaderMap,
+    RawForm(body): RawForm,
+) -> Response {
+    finish(&state, applied(&state, &headers, Form::parse(&body)).await)
 }
 
-async fn applied(state: &UiState, headers: &HeaderMap) -> Result<Response, UiError> {
+async fn applied(state: &UiState, headers: &HeaderMap, form: Form) -> Result<Response, UiError> {
     require_enabled(state)?;
     check_same_origin(headers)?;
+    let values = form.all(CONFIRM_FIELD);
+    let confirmed = values
+        .iter()
+        .map(|v| {
+            ConfirmedTag::parse(v).ok_or_else(|| {
+                UiError::BadRequest(format!("{v:?} is not a previewed repository:tag@digest"))
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if confirmed.is_empty() {
+        return Err(UiError::BadRequest(
+            "the form names no previewed tag: open the retention preview and confirm it".into(),
+        ));
+    }
     let auth = credentials(headers);
-    let summary = wharf::retention(state.inspector.upstream(), &auth, true).await?;
+    let summary = wharf::apply_retention(state.inspector.upstream(), &auth, &confirmed).await?;
+    let left = confirmed.len().saturating_sub(summary.tags_deleted);
     let items: Vec<String> = summary
         .repositories
         .iter()
@@ -121,9 +160,19 @@ async fn applied(state: &UiState, headers: &HeaderMap) -> Result<Response, UiErr
             summary.tags_deleted,
             if summary.tags_deleted == 1 { "" } else { "s" }
         ),
-        advice: "They can be restored from the trash until the trash period ends; then garbage \
-                 collection frees their bytes."
-            .into(),
+        advice: format!(
+            "{}They can be restored from the trash until the trash period ends; then garbage \
+             collection frees their bytes.",
+            if left == 0 {
+                String::new()
+            } else {
+                format!(
+                    "{left} previewed tag{} stayed: pushed again, pulled or no longer due since \
+                     the preview. ",
+                    if left == 1 { "" } else { "s" }
+                )
+            }
+        ),
         items,
         back: state.links.trash(),
     })
