@@ -196,6 +196,55 @@ fn deleted_tags(report: &Value) -> Vec<String> {
         .collect()
 }
 
+/// The preview counts the bytes of images pushed moments ago too (within the default one-hour
+/// `storage.gc.graceperiod`): they are freed once the trash period ends, by when the grace period is
+/// long over. Only the doomed images' own blobs count, not the base layer a kept image shares.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_preview_counts_fresh_pushes() {
+    let policy = (
+        "REGISTRY_RETENTION_POLICIES",
+        r#"[{repositories: ["fresh/*"], delete: {tags: ["ci-.*"]}}]"#,
+    );
+    let server = TestServer::start_env(&[SETTLE, DELETE, policy]).await;
+    let base = b"a base layer the release shares".to_vec();
+    push(&server, "fresh/app", "1.0", "release", &[&base], None).await;
+    let mut unique = 0;
+    for ci in ["ci-1", "ci-2"] {
+        let own = format!("layer of {ci}").into_bytes();
+        let image = push(&server, "fresh/app", ci, ci, &[&base, &own], None).await;
+        unique += image.manifest.len() as u64
+            + image
+                .blobs
+                .values()
+                .filter(|b| **b != base)
+                .map(|b| b.len() as u64)
+                .sum::<u64>();
+    }
+    let root = server.root.to_str().unwrap().to_string();
+    let preview = json_on(
+        &[
+            policy,
+            ("REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY", &root),
+            ("REGISTRY_STORAGE_GC_GRACEPERIOD", "1h"),
+        ],
+        &["retention"],
+    );
+    assert_eq!(preview["tagsDeleted"], 2, "{preview:#}");
+    assert_eq!(
+        preview["repositories"][0]["bytesFreed"], unique,
+        "{preview:#}"
+    );
+    assert_eq!(
+        preview["repositories"][0]["manifests"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_eq!(tags(&server, "fresh/app").await, ["1.0", "ci-1", "ci-2"]);
+    server.stop().await;
+}
+
 /// "Keep the newest 2 and latest" over six tags: the preview names the three older tags and the exact
 /// bytes only they use, and deletes nothing; `--apply` moves them to the trash (their blobs stay),
 /// leaves an unmatched repository alone, and `wharf trash restore` brings one back byte for byte. A

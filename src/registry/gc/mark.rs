@@ -151,18 +151,20 @@ impl Registry {
             .map(|e| &e.digest)
             .collect();
         // A preview deletes no tag: it marks as if it had, and counts what its deletions free once
-        // their trash period ends.
+        // their trash period ends, by when they are past the grace period too.
+        let mut previewed: HashSet<&Digest> = HashSet::new();
         if let (true, Some(r)) = (options.dry_run, retained) {
             scan.tags
                 .retain(|(t, _)| r.tags.iter().all(|d| d.tag != *t));
-            expired.extend(r.tags.iter().map(|t| &t.digest));
+            previewed.extend(r.tags.iter().map(|t| &t.digest));
+            expired.extend(&previewed);
         }
         let policy = options
             .retention
             .as_ref()
             .and_then(|p| p.for_repository(name));
         let keep_untagged = |d: &Digest, written: SystemTime| {
-            if written > cutoff || in_trash.contains(d) {
+            if (written > cutoff && !previewed.contains(d)) || in_trash.contains(d) {
                 return true;
             }
             match policy {

@@ -314,10 +314,17 @@ impl Registry {
                 }
             }
         }
+        // A retention preview counts the blobs of the manifests it would delete however recent:
+        // they are freed once the trash period ends.
+        let previewed: HashSet<&Digest> = match options.dry_run {
+            true => retention_blobs.values().flatten().collect(),
+            false => HashSet::new(),
+        };
         let unused = walk::unmarked_blobs(storage, &marks, pacer).await?;
-        let (recent, candidates): (Vec<_>, Vec<_>) = unused
-            .into_iter()
-            .partition(|b| b.modified > cutoff || recently_linked.contains(&b.digest));
+        let (recent, candidates): (Vec<_>, Vec<_>) = unused.into_iter().partition(|b| {
+            (b.modified > cutoff || recently_linked.contains(&b.digest))
+                && !previewed.contains(&b.digest)
+        });
         report.blobs_kept_recent = recent.len();
         for batch in candidates.chunks(SWEEP_BATCH) {
             let guard = section().await?;
