@@ -546,6 +546,60 @@ async fn a_recent_pull_keeps_a_tag() {
     server.stop().await;
 }
 
+/// On S3 (SeaweedFS) too: a tag's push time comes from its link object's last-modified time, and a
+/// pull is recorded (written when the server stops) and read back by a new server: the Wharf API's
+/// tag times show it for the pulled tag only, and `wharf retention` keeps the pulled tag by
+/// `keep.pulledwithin` while it dooms the other.
+#[tokio::test(flavor = "multi_thread")]
+async fn push_and_pull_times_on_s3() {
+    let s3 = s3_servers::S3Server::seaweedfs();
+    s3.create_bucket("times");
+    let env = s3.registry_env("times", "/registry");
+    let vars: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let server = TestServer::start_env(&[&vars[..], &[SETTLE, DELETE]].concat()).await;
+    push(&server, "app", "pulled", "pulled", &[b"pulled layer"], None).await;
+    push(&server, "app", "idle", "idle", &[b"idle layer"], None).await;
+    assert_eq!(status(&server, "/v2/app/manifests/pulled").await, 200);
+    server.stop().await;
+
+    let server = TestServer::start_env(&[&vars[..], &[SETTLE]].concat()).await;
+    let r = http()
+        .get(format!("{}/v2/_wharf/tags/app", server.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let times: Value = r.json().await.unwrap();
+    let by_tag = |tag: &str| {
+        times
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["tag"] == tag)
+            .unwrap_or_else(|| panic!("{tag} in {times}"))
+            .clone()
+    };
+    for tag in ["pulled", "idle"] {
+        let pushed = by_tag(tag)["pushed"].as_str().unwrap().to_string();
+        let pushed = humantime::parse_rfc3339(&pushed).unwrap();
+        let age = std::time::SystemTime::now().duration_since(pushed);
+        assert!(
+            age.unwrap_or_default().as_secs() < 600,
+            "{tag} pushed {pushed:?}"
+        );
+    }
+    assert!(by_tag("pulled")["pulled"].is_string(), "{times}");
+    assert!(by_tag("idle")["pulled"].is_null(), "{times}");
+    server.stop().await;
+
+    let policy = (
+        "REGISTRY_RETENTION_POLICIES",
+        "[{keep: {pulledwithin: 1h}, delete: {tags: ['.*']}}]",
+    );
+    let preview = json_on(&[&vars[..], &[policy]].concat(), &["retention"]);
+    assert_eq!(deleted_tags(&preview), ["idle"], "{preview:#}");
+}
+
 /// Bad or missing policies stop `wharf retention` with exit 2 and one line naming the setting.
 #[test]
 fn bad_policies_are_refused() {
