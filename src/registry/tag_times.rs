@@ -2,6 +2,7 @@
 //! last pulled, as retention policies weigh them. Read by the Wharf API's
 //! `GET /v2/_wharf/tags/<name>` for the web UI's repository page.
 
+use futures_util::stream::{self, StreamExt, TryStreamExt};
 use serde::Serialize;
 
 use super::digest::Digest;
@@ -9,6 +10,9 @@ use super::error::{RegistryError, Result};
 use super::names::{RepoName, Tag};
 use super::paths;
 use super::Registry;
+
+/// Tags read at once.
+const READS_AT_ONCE: usize = 16;
 
 /// One tag's times.
 #[derive(Debug, Clone, Serialize)]
@@ -32,20 +36,32 @@ impl Registry {
             return Err(RegistryError::NameUnknown);
         }
         let stamp = |t| humantime::format_rfc3339_seconds(t).to_string();
-        let mut times = Vec::new();
-        for tag in self.all_tags(name).await? {
-            let Some(digest) = self.read_link(&paths::tag_current_link(name, &tag)).await? else {
-                continue;
-            };
-            let pushed = self.tag_pushed(name, &tag).await?.map(stamp);
-            let pulled = self.last_pulled(name, &digest).await?.map(stamp);
-            times.push(TagTimes {
-                tag,
-                digest,
-                pushed,
-                pulled,
+        // Three reads a tag, a few tags at a time: on S3 each read is a round trip.
+        let pending = self
+            .all_tags(name)
+            .await?
+            .into_iter()
+            .map(|tag| async move {
+                let Some(digest) = self.read_link(&paths::tag_current_link(name, &tag)).await?
+                else {
+                    return Ok(None);
+                };
+                let pushed = self.tag_pushed(name, &tag).await?.map(stamp);
+                let pulled = self.last_pulled(name, &digest).await?.map(stamp);
+                Ok::<_, RegistryError>(Some(TagTimes {
+                    tag,
+                    digest,
+                    pushed,
+                    pulled,
+                }))
             });
-        }
+        let times: Vec<TagTimes> = stream::iter(pending)
+            .buffered(READS_AT_ONCE)
+            .try_collect::<Vec<_>>()
+            .await?
+            .into_iter()
+            .flatten()
+            .collect();
         Ok(times)
     }
 }
