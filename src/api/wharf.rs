@@ -121,17 +121,7 @@ pub async fn apply_retention(app: &AppState, body: Body) -> ApiResult {
         ..retention_options(app, false)?
     };
     let report = app.registry.collect_garbage(&options).await?;
-    for repo in &report.retention {
-        for tag in &repo.tags {
-            tracing::info!(
-                repository = %repo.repository,
-                tag = %tag.tag,
-                digest = %tag.digest,
-                reason = %tag.reason,
-                "retention (through the API): tag deleted into the trash"
-            );
-        }
-    }
+    report.log_retention("the Wharf API");
     let counted = RetentionApplied {
         tags: report.retention.iter().map(|r| r.tags.len()).sum(),
         manifests: report.retention.iter().map(|r| r.manifests.len()).sum(),

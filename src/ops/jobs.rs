@@ -115,23 +115,8 @@ pub async fn scheduled_retention(
 /// Runs the retention policies once in the server, logging each deleted tag and counting them.
 pub async fn retention(ops: &Ops, app: &AppState, options: &GcOptions) -> Result<GcReport> {
     let report = collect_garbage(ops, app, options).await?;
-    let mut tags = 0;
-    for repo in &report.retention {
-        if repo.skipped_busy {
-            tracing::info!(repository = %repo.repository, "retention: a push reached the repository during the run; it is weighed again next run");
-        }
-        for tag in &repo.tags {
-            tracing::info!(
-                repository = %repo.repository,
-                tag = %tag.tag,
-                digest = %tag.digest,
-                reason = %tag.reason,
-                dry_run = report.dry_run,
-                "retention: tag deleted into the trash"
-            );
-        }
-        tags += repo.tags.len();
-    }
+    report.log_retention("schedule");
+    let tags = report.retention.iter().map(|r| r.tags.len()).sum();
     if !report.dry_run {
         let manifests = report.retention.iter().map(|r| r.manifests.len()).sum();
         let trash = app.registry.trash_size().await.unwrap_or(0);

@@ -101,6 +101,28 @@ pub struct GcReport {
 }
 
 impl GcReport {
+    /// Logs each tag retention deleted (in a dry run: would delete) and each repository it left
+    /// for its next run because a push reached it; `by` says what ran it.
+    pub fn log_retention(&self, by: &str) {
+        for repo in &self.retention {
+            if repo.skipped_busy {
+                tracing::info!(repository = %repo.repository, by,
+                    "retention: a push reached the repository during the run; it is weighed again next run");
+            }
+            for tag in &repo.tags {
+                tracing::info!(
+                    repository = %repo.repository,
+                    tag = %tag.tag,
+                    digest = %tag.digest,
+                    reason = %tag.reason,
+                    dry_run = self.dry_run,
+                    by,
+                    "retention: tag deleted into the trash"
+                );
+            }
+        }
+    }
+
     /// The retention document of a collection that applied (or previewed) retention.
     pub fn retention_summary(self) -> RetentionSummary {
         RetentionSummary {
