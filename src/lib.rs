@@ -15,6 +15,7 @@ pub mod cli;
 pub mod config;
 pub mod connections;
 pub mod healthcheck;
+pub mod link_header;
 pub mod listen;
 pub mod logging;
 pub mod ops;

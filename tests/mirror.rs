@@ -1084,3 +1084,100 @@ async fn retention_deletes_cached_tags_and_the_next_pull_fetches_again() {
     }
     cache.stop().await;
 }
+
+/// The tags `path` lists on `server` (a `tags/list` URL), sorted, with the response's `Link`.
+async fn listed(server: &TestServer, path: &str) -> (u16, Vec<String>, Option<String>) {
+    let r = http()
+        .get(format!("{}{path}", server.url))
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let link = r
+        .headers()
+        .get(header::LINK)
+        .map(|v| v.to_str().unwrap().to_string());
+    let body: serde_json::Value = r.json().await.unwrap_or_default();
+    let mut tags: Vec<String> = body["tags"]
+        .as_array()
+        .map(|t| t.iter().map(|t| t.as_str().unwrap().to_string()).collect())
+        .unwrap_or_default();
+    tags.sort();
+    (status, tags, link)
+}
+
+/// A mirrored repository's tag list is the upstream's, cached or not (as distribution 2.8.2's proxy
+/// answers it, and as tools watching for new versions need), paginated here with `n`/`last`; with
+/// the upstream gone it is what was cached. Under a prefix, Docker Hub's short names and the default
+/// upstream (names no local repository has) list the upstream's `library/` repository, and a local
+/// repository lists its own tags. Listing pulls nothing through the cache.
+#[tokio::test]
+async fn tag_lists_come_from_the_upstream_and_fall_back_to_the_cache() {
+    let hub = TestServer::start().await;
+    for tag in ["1", "2", "3"] {
+        push_image(&hub, "library/alpine", tag, &format!("alpine-{tag}")).await;
+    }
+    let cache = mirror(&hub.url, &[]).await;
+    let all: Vec<String> = ["1", "2", "3"].map(String::from).to_vec();
+    assert_eq!(
+        listed(&cache, "/v2/library/alpine/tags/list").await,
+        (200, all.clone(), None)
+    );
+    let (status, first, link) = listed(&cache, "/v2/library/alpine/tags/list?n=2").await;
+    assert_eq!((status, first), (200, vec!["1".into(), "2".into()]));
+    assert!(link.unwrap().contains("last=2"), "a next page");
+    assert_eq!(
+        listed(&cache, "/v2/library/alpine/tags/list?n=2&last=2")
+            .await
+            .1,
+        ["3"]
+    );
+    assert_eq!(listed(&cache, "/v2/library/none/tags/list").await.0, 404);
+    assert!(
+        !cache
+            .root
+            .join("docker/registry/v2/repositories/library/alpine")
+            .exists(),
+        "listing cached nothing"
+    );
+    assert_eq!(get(&cache, "/v2/library/alpine/manifests/1").await.0, 200);
+    let hub_url = hub.url.clone();
+    hub.stop().await;
+    assert_eq!(
+        listed(&cache, "/v2/library/alpine/tags/list").await,
+        (200, vec!["1".into()], None),
+        "upstream gone: the cached tags"
+    );
+    cache.stop().await;
+
+    let hub = TestServer::start().await;
+    for tag in ["1", "2"] {
+        push_image(&hub, "library/alpine", tag, &format!("alpine-{tag}")).await;
+    }
+    assert_ne!(hub.url, hub_url);
+    let upstreams = format!("[{{prefix: docker.io, remoteurl: '{}'}}]", hub.url);
+    let cache = TestServer::start_env(&[
+        ("REGISTRY_PROXY_UPSTREAMS", upstreams.as_str()),
+        ("REGISTRY_PROXY_DEFAULT", "docker.io"),
+    ])
+    .await;
+    push_image(&cache, "myteam/app", "local", "local").await;
+    for path in [
+        "/v2/docker.io/library/alpine/tags/list",
+        "/v2/docker.io/alpine/tags/list",
+        "/v2/library/alpine/tags/list",
+        "/v2/alpine/tags/list",
+    ] {
+        assert_eq!(
+            listed(&cache, path).await,
+            (200, vec!["1".into(), "2".into()], None),
+            "{path}"
+        );
+    }
+    assert_eq!(
+        listed(&cache, "/v2/myteam/app/tags/list").await.1,
+        ["local"]
+    );
+    cache.stop().await;
+    hub.stop().await;
+}

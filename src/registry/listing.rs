@@ -9,6 +9,7 @@ use serde::Serialize;
 use super::digest::Digest;
 use super::error::{RegistryError, Result};
 use super::manifest_format;
+use super::mirror::tags::TagSource;
 use super::names::{RepoName, Tag};
 use super::Registry;
 use crate::registry::paths;
@@ -72,10 +73,14 @@ impl Registry {
         n: Option<usize>,
         last: Option<&str>,
     ) -> Result<Page> {
-        if !self.exists(&paths::manifests_dir(name)).await? {
+        let name = match self.tag_source(name).await? {
+            TagSource::Upstream(tags) => return Ok(paginate(&tags, n, last)),
+            TagSource::Stored(name) => name,
+        };
+        if !self.exists(&paths::manifests_dir(&name)).await? {
             return Err(RegistryError::NameUnknown);
         }
-        Ok(paginate(&self.cached_tags(name).await?, n, last))
+        Ok(paginate(&self.cached_tags(&name).await?, n, last))
     }
 
     /// Every tag of a repository, sorted, from the tag cache while the tags directory is unchanged.

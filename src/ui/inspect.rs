@@ -135,8 +135,19 @@ impl Inspector {
             Err(UiError::NotFound(_)) => return Ok(RepoUsage::default()),
             Err(e) => return Err(e),
         };
+        self.usage_of(auth, repo, &tags).await
+    }
+
+    /// Tag count and storage use of `repo` counting only `tags` (a pull-through cache's stored tags,
+    /// so that looking never pulls the upstream's other tags through it).
+    pub async fn usage_of(
+        &self,
+        auth: &Credentials,
+        repo: &str,
+        tags: &[String],
+    ) -> Result<RepoUsage, UiError> {
         let mut blobs = BTreeMap::new();
-        for (_, info) in self.tags(auth, repo, &tags).await {
+        for (_, info) in self.tags(auth, repo, tags).await {
             match info {
                 Ok(info) => blobs.extend(info.image.blobs.iter().map(|(d, s)| (d.clone(), *s))),
                 Err(UiError::NotFound(_)) => {}

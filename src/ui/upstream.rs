@@ -359,13 +359,7 @@ impl Upstream {
         else {
             return Ok(None);
         };
-        let Some(target) = link
-            .split(',')
-            .find(|part| part.contains("rel=\"next\"") || part.contains("rel=next"))
-            .and_then(|part| part.split_once('<'))
-            .and_then(|(_, rest)| rest.split_once('>'))
-            .map(|(target, _)| target.trim())
-        else {
+        let Some(target) = crate::link_header::next_target(link) else {
             return Ok(None);
         };
         let url = self

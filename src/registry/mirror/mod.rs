@@ -23,6 +23,7 @@
 //!   the default's prefix, so local and mirrored content never mix.
 
 mod flight;
+pub mod tags;
 pub mod upstream;
 
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -15,6 +15,7 @@ use bytes::Bytes;
 use futures_util::{StreamExt, TryStreamExt};
 use http::{header, HeaderValue, StatusCode};
 use reqwest::{Method, Url};
+use serde::Deserialize;
 
 use crate::registry::digest::Digest;
 use crate::registry::error::{RegistryError, Result};
@@ -28,6 +29,12 @@ pub const MAX_MANIFEST: usize = 4 * 1024 * 1024;
 
 /// How long a manifest or token request may take; blob bodies are not timed as a whole.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Largest page of an upstream's tag list.
+const MAX_TAG_PAGE: usize = 4 * 1024 * 1024;
+
+/// Most pages of an upstream's tag list followed.
+const MAX_TAG_PAGES: usize = 100;
 
 /// How long a blob download may go without receiving a byte.
 const READ_TIMEOUT: Duration = Duration::from_secs(60);
@@ -156,6 +163,59 @@ impl Upstream {
         }))
     }
 
+    /// Every tag of `name`, following the upstream's next-page links on its own origin, or `None`
+    /// when the upstream does not have the repository.
+    pub async fn tags(&self, name: &RepoName) -> Result<Option<Vec<String>>> {
+        let mut path = format!("/v2/{name}/tags/list");
+        let mut tags = Vec::new();
+        for _ in 0..MAX_TAG_PAGES {
+            let answer = tokio::time::timeout(REQUEST_TIMEOUT, async {
+                let Some(response) = self.send(Method::GET, name, &path, false).await? else {
+                    return Ok(None);
+                };
+                let next = response
+                    .headers()
+                    .get(header::LINK)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(crate::link_header::next_target)
+                    .map(str::to_string);
+                let body = read_at_most(response, MAX_TAG_PAGE)
+                    .await
+                    .map_err(|why| self.unavailable(&path, &why))?;
+                let page: TagPage = serde_json::from_slice(&body)
+                    .map_err(|e| self.unavailable(&path, &format!("unexpected JSON: {e}")))?;
+                Ok::<_, RegistryError>(Some((page.tags.unwrap_or_default(), next)))
+            })
+            .await
+            .map_err(|_| self.unavailable(&path, "no answer in time"))??;
+            let Some((page, next)) = answer else {
+                return Ok(None);
+            };
+            tags.extend(page);
+            let Some(next) = next else {
+                return Ok(Some(tags));
+            };
+            path = self.same_origin_path(&next).ok_or_else(|| {
+                self.unavailable(&path, &format!("a next-page link elsewhere: {next}"))
+            })?;
+        }
+        Err(self.unavailable(&path, &format!("more than {MAX_TAG_PAGES} pages of tags")))
+    }
+
+    /// The path of `link` (a path, or a URL on the upstream's own origin); `None` for another origin.
+    fn same_origin_path(&self, link: &str) -> Option<String> {
+        let base = Url::parse(&self.base).ok()?;
+        let url = base.join(link).ok()?;
+        if url.origin() != base.origin() {
+            return None;
+        }
+        let path = url.path().strip_prefix(base.path().trim_end_matches('/'))?;
+        Some(match url.query() {
+            Some(query) => format!("{path}?{query}"),
+            None => path.to_string(),
+        })
+    }
+
     fn unavailable(&self, path: &str, why: &str) -> RegistryError {
         RegistryError::Unavailable(format!("upstream {}{path}: {why}", self.base))
     }
@@ -261,6 +321,29 @@ impl Upstream {
             serde_json::from_slice(&body).map_err(|e| failed(format!("unexpected JSON: {e}")))?;
         answer.into_bearer().map_err(|e| failed(e.into()))
     }
+}
+
+/// One page of an upstream's tag list.
+#[derive(Deserialize)]
+struct TagPage {
+    tags: Option<Vec<String>>,
+}
+
+/// The body of `response`, refused when longer than `limit` bytes.
+async fn read_at_most(
+    response: reqwest::Response,
+    limit: usize,
+) -> std::result::Result<Bytes, String> {
+    let mut body = response.bytes_stream();
+    let mut bytes = Vec::new();
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|e| e.to_string())?;
+        if bytes.len() + chunk.len() > limit {
+            return Err(format!("the answer is larger than {limit} bytes"));
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(bytes.into())
 }
 
 /// The `Docker-Content-Digest` of a response, when it has a valid one.

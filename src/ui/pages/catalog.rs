@@ -144,9 +144,21 @@ async fn build(state: &UiState, headers: &HeaderMap, q: CatalogQuery) -> Result<
     );
     let range = pager.range(names.len(), per_page);
     let shown = &names[range.clone()];
-    let auth = &auth;
+    let (auth, mirrored) = (&auth, &mirrored);
     let usages: Vec<_> = stream::iter(shown.iter().cloned())
-        .map(|name| async move { state.inspector.usage(auth, &name).await })
+        .map(|name| async move {
+            if !mirrored.contains(&name) {
+                return state.inspector.usage(auth, &name).await;
+            }
+            // A pull-through cache lists the upstream's tags: count only what it stored.
+            let upstream = state.inspector.upstream();
+            let stored: Vec<String> = wharf::tag_times(upstream, auth, &name)
+                .await?
+                .into_iter()
+                .map(|t| t.tag)
+                .collect();
+            state.inspector.usage_of(auth, &name, &stored).await
+        })
         .buffered(CONCURRENCY)
         .collect()
         .await;

@@ -138,13 +138,19 @@ pub async fn page(
     let auth = credentials(headers);
     let name = name.as_str();
     let upstream = state.inspector.upstream();
-    let mut tags = upstream.tags(&auth, name).await?;
-    tags.sort();
-    // Push and pull times come from a Wharf registry's extension; other registries have none.
-    let times: HashMap<String, TagTimes> = wharf::tag_times(upstream, &auth, name)
+    // Push and pull times come from a Wharf registry's extension; other registries have none. Its
+    // tags are the stored ones: for a pull-through cache, whose tag list is the upstream's, the page
+    // shows what is cached and never pulls the other tags through it.
+    let times: Option<HashMap<String, TagTimes>> = wharf::tag_times(upstream, &auth, name)
         .await
-        .map(|all| all.into_iter().map(|t| (t.tag.clone(), t)).collect())
-        .unwrap_or_default();
+        .ok()
+        .map(|all| all.into_iter().map(|t| (t.tag.clone(), t)).collect());
+    let mut tags = match &times {
+        Some(times) => times.keys().cloned().collect(),
+        None => upstream.tags(&auth, name).await?,
+    };
+    tags.sort();
+    let times = times.unwrap_or_default();
     let sort = chosen_sort(q.sort.as_deref(), &SORTS);
     let per_page = state.config.taglist_page_size;
     let pager = Pager::new(q.page.unwrap_or(1), tags.len(), per_page, |page| {
