@@ -47,10 +47,6 @@ use upstream::Upstream;
 /// Chunks of a blob buffered for a client that reads slower than the upstream sends.
 const CLIENT_BUFFER: usize = 64;
 
-/// Chunks of a blob received from the upstream and not yet taken by the upload path: the download
-/// goes on while the upload path waits for a write or a hash.
-const STORE_BUFFER: usize = 16;
-
 /// How long the download waits for a client that does not read before it leaves that client behind
 /// (its response then ends with an error) and goes on storing, so that a stalled client cannot hold
 /// up the others waiting for the same blob.
@@ -513,9 +509,9 @@ impl Registry {
         Ok(Some(size))
     }
 
-    /// Starts the download ([`download`]: reading the upstream, relaying each chunk to the client)
-    /// and a task storing what it reads through the upload path; these tasks, not the client, own
-    /// the fetch, so a client leaving does not stop it.
+    /// Starts the download, and a task storing it through the upload path while it forwards each
+    /// chunk to the client; the task, not the client, owns the fetch, so a client leaving does not
+    /// stop it.
     async fn fetch_blob(
         self: &Arc<Self>,
         mirror: &Mirror,
@@ -535,21 +531,16 @@ impl Registry {
             held_back: std::sync::Mutex::default(),
             left_behind: AtomicBool::new(false),
         });
-        let (to_store, from_download) = tokio::sync::mpsc::channel(STORE_BUFFER);
-        tokio::spawn(download(
+        let tee = tee(
             fetched.body,
-            to_store,
             relay.clone(),
             mirror.counters.upstream_bytes.clone(),
-        ));
-        let received = futures_util::stream::unfold(from_download, |mut rx| async move {
-            rx.recv().await.map(|item| (item, rx))
-        });
+        );
         let errors = mirror.counters.upstream_errors.clone();
         let registry = self.clone();
         let (name, digest) = (target.local.clone(), digest.clone());
         tokio::spawn(async move {
-            let stored = registry.put_blob(&name, &digest, Box::pin(received)).await;
+            let stored = registry.put_blob(&name, &digest, tee).await;
             // Stored or not, the flight is over: waiters look in storage again.
             drop(guard);
             match stored {
@@ -632,36 +623,35 @@ impl Relay {
     }
 }
 
-/// Reads the upstream's body into `to_store` (the upload path's body) and relays each chunk to the
-/// client one chunk late (the last one stays held back for the fetch task). It runs as its own task,
-/// so the upstream is read while the upload path writes and hashes. A client that went away or
-/// stalls is left behind; the download continues. It stops when the upload path stops taking chunks.
-async fn download(
-    mut body: ByteStream,
-    to_store: tokio::sync::mpsc::Sender<std::io::Result<Bytes>>,
-    relay: Arc<Relay>,
-    received: Counter,
-) {
-    while let Some(item) = body.next().await {
-        let previous = {
-            let mut held_back = relay.held_back.lock().unwrap_or_else(|e| e.into_inner());
+/// The upstream's body as the upload path reads it, each chunk also relayed to the client one chunk
+/// late (the last one stays held back for the fetch task). A client that went away or stalls is left
+/// behind; the download continues.
+fn tee(body: ByteStream, relay: Arc<Relay>, received: Counter) -> ByteStream {
+    Box::pin(futures_util::stream::unfold(body, move |mut body| {
+        let (relay, received) = (relay.clone(), received.clone());
+        async move {
+            let item = body.next().await?;
             match &item {
                 Ok(chunk) => {
                     received.inc_by(chunk.len() as u64);
-                    held_back.replace(chunk.clone())
+                    let previous = relay
+                        .held_back
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .replace(chunk.clone());
+                    if let Some(previous) = previous {
+                        relay.send(Piece::Chunk(previous)).await;
+                    }
                 }
                 Err(_) => {
-                    held_back.take();
-                    None
+                    relay
+                        .held_back
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .take();
                 }
             }
-        };
-        if let Some(previous) = previous {
-            relay.send(Piece::Chunk(previous)).await;
+            Some((item, body))
         }
-        let failed = item.is_err();
-        if to_store.send(item).await.is_err() || failed {
-            return;
-        }
-    }
+    }))
 }
