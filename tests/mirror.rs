@@ -3,10 +3,11 @@
 //! written here that counts requests, breaks downloads or sends wrong bytes. Pulls go through the
 //! mirror with raw HTTP and with skopeo, and come back byte for byte; the mirror refuses pushes as
 //! registry:2 does, re-checks tags after the TTL, serves its cache when the upstream is down, keeps
-//! nothing of a broken download, and makes one upstream request for concurrent cold pulls. A
-//! Docker Hub lookalike written here (short-lived anonymous tokens, blobs redirected to a CDN on
-//! another host) shows tokens replaced at expiry and redirects followed without credentials; GC and
-//! retention on the cache keep tagged content, or delete it so that the next pull fetches again.
+//! nothing of a broken download, goes on with a download its client left, and makes one upstream
+//! request for concurrent cold pulls. A Docker Hub lookalike written here (short-lived anonymous
+//! tokens, blobs redirected to a CDN on another host) shows tokens replaced at expiry and redirects
+//! followed without credentials; GC and retention on the cache keep tagged content, or delete it so
+//! that the next pull fetches again.
 
 mod common;
 #[path = "common/oci_layout.rs"]
@@ -389,6 +390,35 @@ async fn bytes_that_do_not_match_the_digest_are_not_kept() {
     }
     assert!(!blob_file(&cache.root, &layer).exists());
     assert_eq!(upload_leftovers(&cache.root, "app"), 0);
+    cache.stop().await;
+}
+
+/// A client that goes away after the first bytes of a cold blob does not stop its download: the
+/// blob is kept, and the next pull gets it without a second upstream request.
+#[tokio::test]
+async fn a_client_leaving_mid_blob_does_not_stop_the_download() {
+    let (fake, url) = fake_upstream(Mode::Whole).await;
+    let cache = mirror(&url, &[]).await;
+    let layer = blob_digests(&fake.manifest)[1].clone();
+    let path = format!("/v2/app/blobs/{layer}");
+    let mut leaving = http()
+        .get(format!("{}{path}", cache.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(leaving.status(), 200);
+    let first = leaving.chunk().await.unwrap().expect("the first bytes");
+    assert!(
+        first.len() < 1024 * 1024,
+        "the client leaves before the end"
+    );
+    drop(leaving);
+
+    let (status, digest, body) = get(&cache, &path).await;
+    assert_eq!((status, digest.as_str()), (200, layer.as_str()));
+    assert_eq!(sha256(&body), layer);
+    assert!(blob_file(&cache.root, &layer).exists());
+    assert_eq!(fake.gets(&path), 1, "one upstream GET");
     cache.stop().await;
 }
 
