@@ -138,6 +138,16 @@ async fn sorting_push_times_and_the_mirror_mark() {
     };
     let busybox = push_image(&hub.url, "library/busybox", &small).await;
     tag(&hub.url, "library/busybox", "1", &busybox).await;
+    let newer = ImageSpec {
+        seed: "newer",
+        created: "2024-02-01T00:00:00Z",
+        arch: "amd64",
+        layer_len: 20,
+        labels: json!({}),
+        history: &[],
+    };
+    let uncached = push_image(&hub.url, "library/busybox", &newer).await;
+    tag(&hub.url, "library/busybox", "2", &uncached).await;
     let upstreams = format!("[{{prefix: docker.io, remoteurl: '{}'}}]", hub.url);
     let cache = TestServer::start_env(&[
         ("REGISTRY_PROXY_UPSTREAMS", upstreams.as_str()),
@@ -178,6 +188,25 @@ async fn sorting_push_times_and_the_mirror_mark() {
     assert!(!by_name.contains(r#">alpine</a> <span class="chip mirror""#));
     let (_, disk) = get(&format!("{}/disk", ui.url)).await;
     assert!(disk.contains(mirror), "{disk}");
+    let (_, cached) = get(&format!("{}/r/docker.io/library/busybox?sort=size", ui.url)).await;
+    assert!(cached.contains("/-/tags/1\""), "{cached}");
+    assert!(
+        !cached.contains("/-/tags/2\""),
+        "only the cached tag: {cached}"
+    );
+    let tags_dir = cache
+        .root
+        .join("docker/registry/v2/repositories/docker.io/library/busybox/_manifests/tags");
+    let stored: Vec<_> = std::fs::read_dir(tags_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(stored, ["1"], "browsing pulled nothing through the cache");
+    assert_eq!(
+        registry_tags(&cache.url, "docker.io/library/busybox").await,
+        ["1", "2"],
+        "the tag list itself is the upstream's"
+    );
 
     let (_, repo) = get(&format!("{}/r/alpine", ui.url)).await;
     assert!(repo.contains("<th>Pushed</th><th>Last pulled</th>"));
