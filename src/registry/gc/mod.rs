@@ -268,19 +268,23 @@ impl Registry {
             cutoff,
             now,
         };
-        let mut pending = Vec::with_capacity(repositories.len());
-        for name in &repositories {
-            let entries = trash.get(name).map(Vec::as_slice).unwrap_or_default();
-            let retained = report.retention.iter().find(|r| r.repository == *name);
-            pending.push(self.scan_and_mark(name, entries, retained, &run));
-        }
-        let mut scanned = stream::iter(pending).buffered(pacer.width(SCAN_REPOSITORIES));
+        // Each repository's work is made as it starts (not all 10,000 at once: each is a few KiB).
+        let (run, retention) = (&run, &report.retention);
+        let trash_of = |name: &RepoName| trash.get(name).map(Vec::as_slice).unwrap_or_default();
+        let mut scanned = stream::iter(0..repositories.len())
+            .map(|i| {
+                let name = &repositories[i];
+                let retained = retention.iter().find(|r| r.repository == *name);
+                self.scan_and_mark(name, trash_of(name), retained, run)
+            })
+            .buffered(pacer.width(SCAN_REPOSITORIES));
         while let Some(next) = scanned.next().await {
             let (mut scan, doomed, own, left, used) = next?;
             marks.merge(own);
             // Only links to blobs nothing has marked yet can matter to the sweep, and marks only
             // grow: most links (shared base layers) are dropped here rather than held to the end.
             scan.layer_links.retain(|(d, _)| !marks.contains(d));
+            scan.layer_links.shrink_to_fit();
             if let Some(used) = used {
                 retention_blobs.insert(scan.name.clone(), used);
             }

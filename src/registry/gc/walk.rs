@@ -140,6 +140,7 @@ pub(super) async fn unmarked_blobs(
             }
         }
     }
+    // Each stat is made as it starts (not one per unmarked blob at once).
     let pending = digests.into_iter().map(|digest| async move {
         pacer.rest().await;
         match storage.stat(&paths::blob_data(&digest)).await {
@@ -152,7 +153,7 @@ pub(super) async fn unmarked_blobs(
             Err(e) => Err(RegistryError::from(e)),
         }
     });
-    let found: Vec<Option<StoredBlob>> = stream::iter(pending.collect::<Vec<_>>())
+    let found: Vec<Option<StoredBlob>> = stream::iter(pending)
         .buffered(pacer.width(CONCURRENCY))
         .try_collect()
         .await?;
