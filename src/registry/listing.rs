@@ -107,6 +107,13 @@ impl Registry {
         self.catalog.tags(name).await
     }
 
+    /// Every tag of a repository, sorted, read from its tags directory even where the catalog keeps a
+    /// tag index (for deletes and garbage collection, which must not miss a tag another writer
+    /// pushed).
+    pub(super) async fn tags_on_storage(&self, name: &RepoName) -> Result<Vec<Tag>> {
+        self.catalog.tags_on_storage(name).await
+    }
+
     /// A page of repository names, from the catalog implementation chosen when the registry was built
     /// ([`super::catalog`]). `n` defaults to 100 and may not exceed `catalog.maxentries`.
     pub async fn catalog(&self, n: Option<usize>, last: Option<&str>) -> Result<Page> {
