@@ -254,7 +254,8 @@ impl Indexed {
     /// Makes a repository's tag index name the tags with a current link: adds the missing entries
     /// (taking one back when its current link is gone right after: a delete ran meanwhile), removes
     /// those of tags without one that are older than `cutoff`, unless the repository was written
-    /// since the collection began.
+    /// since the collection began (putting one back when its current link appears right after: a
+    /// push on another replica ran meanwhile).
     async fn reconcile_tags(
         &self,
         name: &RepoName,
@@ -280,8 +281,12 @@ impl Indexed {
             let old = walk::modified(self.storage.as_ref(), &entry)
                 .await?
                 .is_some_and(|t| t < cutoff);
-            if old && !self.exists(&paths::tag_current_link(name, tag)).await? {
+            let current = paths::tag_current_link(name, tag);
+            if old && !self.exists(&current).await? {
                 self.delete_if_present(&entry).await?;
+                if self.exists(&current).await? {
+                    self.tagged(name, tag).await?;
+                }
             }
         }
         Ok(())

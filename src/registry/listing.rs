@@ -66,16 +66,19 @@ pub struct ReferrerDescriptor {
 
 impl Registry {
     /// A page of a repository's tags; `NameUnknown` when the repository has never held a manifest.
+    /// Only a repository without tags is checked for `_manifests`: on S3 that check is a flat listing
+    /// of up to 1,000 keys below it, which costs SeaweedFS as much as the tag list itself.
     pub async fn list_tags(
         &self,
         name: &RepoName,
         n: Option<usize>,
         last: Option<&str>,
     ) -> Result<Page> {
-        if !self.exists(&paths::manifests_dir(name)).await? {
+        let tags = self.cached_tags(name).await?;
+        if tags.is_empty() && !self.exists(&paths::manifests_dir(name)).await? {
             return Err(RegistryError::NameUnknown);
         }
-        Ok(paginate(&self.cached_tags(name).await?, n, last))
+        Ok(paginate(&tags, n, last))
     }
 
     /// Every tag of a repository, sorted, from the tag cache while the tags directory is unchanged.
