@@ -21,7 +21,8 @@ struct Cluster {
     a: TestServer,
     b: TestServer,
     env: Vec<(String, String)>,
-    _s3: S3Server,
+    s3: S3Server,
+    bucket: String,
 }
 
 async fn cluster(bucket: &str) -> Cluster {
@@ -42,7 +43,13 @@ async fn cluster(bucket: &str) -> Cluster {
             s3.logs()
         );
     }
-    Cluster { a, b, env, _s3: s3 }
+    Cluster {
+        a,
+        b,
+        env,
+        s3,
+        bucket: bucket.to_string(),
+    }
 }
 
 /// The path and query of an absolute `Location`, to send it to the other replica.
@@ -210,6 +217,143 @@ async fn delete_on_a_is_seen_on_b() {
     );
 }
 
+/// Runs `wharf garbage-collect --grace-period 0s` on the cluster's bucket.
+fn collect_garbage(c: &Cluster) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_wharf"))
+        .args(["garbage-collect", "--grace-period", "0s"])
+        .env_clear()
+        .envs(c.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .output()
+        .expect("run wharf garbage-collect");
+    assert!(
+        out.status.success(),
+        "garbage-collect failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Every tag of `repo` on `replica`, following `Link` from `first` (a path and query).
+async fn tag_pages(replica: &TestServer, first: &str) -> Vec<String> {
+    let mut seen = Vec::new();
+    let mut next = Some(first.to_string());
+    while let Some(path) = next.take() {
+        let r = http()
+            .get(format!("{}{path}", replica.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        next = r
+            .headers()
+            .get("link")
+            .and_then(|l| l.to_str().ok())
+            .and_then(|l| Some(l.split_once('<')?.1.split_once('>')?.0.to_string()));
+        let page: Value = r.json().await.unwrap();
+        for tag in page["tags"].as_array().unwrap() {
+            seen.push(tag.as_str().unwrap().to_string());
+        }
+    }
+    seen
+}
+
+/// Tag lists of a repository with more tags than one S3 listing page returns (1,000), pushed through
+/// both replicas and read through the other: complete and in order, one response or `n`/`last` pages
+/// following `Link`; a tag deleted through the API leaves them (SeaweedFS still lists its prefix);
+/// a delete stopped part-way (the tag's index entry and `index/` links gone, `current/link` left)
+/// leaves the tag unlisted but resolvable, and its retry deletes it. What another writer does
+/// straight on the bucket (a tag's `current/link` deleted, its `index/` links left; a tag written
+/// without Wharf) shows in the lists once garbage collection reconciled them.
+#[tokio::test(flavor = "multi_thread")]
+async fn tag_lists_of_many_tags_on_s3() {
+    use futures_util::StreamExt;
+    let c = cluster("tags").await;
+    let repo = "many/app";
+    let media = "application/vnd.oci.image.manifest.v1+json";
+    let (manifest, digest) = common::push_image(&c.a, repo, "t0000", "many").await;
+    let count = 1100;
+    let pushes = (1..count).map(|i| {
+        let (replica, manifest) = (if i % 2 == 0 { &c.a } else { &c.b }, &manifest);
+        async move {
+            let tag = format!("t{i:04}");
+            let r = common::put_manifest(replica, repo, &tag, media, manifest).await;
+            assert_eq!(r.status(), 201, "push {tag}");
+        }
+    });
+    futures_util::stream::iter(pushes)
+        .buffer_unordered(8)
+        .collect::<Vec<()>>()
+        .await;
+    let mut want: Vec<String> = (0..count).map(|i| format!("t{i:04}")).collect();
+    for replica in [&c.a, &c.b] {
+        let all = json(format!("{}/v2/{repo}/tags/list", replica.url)).await;
+        assert_eq!(all["tags"], serde_json::json!(want));
+    }
+
+    let r = http()
+        .delete(format!("{}/v2/{repo}/manifests/t0500", c.a.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    want.retain(|t| t != "t0500");
+
+    let root = "registry/docker/registry/v2";
+    let hex_name: String = repo.bytes().map(|b| format!("{b:02x}")).collect();
+    let tag_key =
+        |tag: &str, rest: &str| format!("{root}/repositories/{repo}/_manifests/tags/{tag}/{rest}");
+    let hex_digest = digest.trim_start_matches("sha256:");
+    let history = format!("index/sha256/{hex_digest}/link");
+    c.s3.delete_object(
+        &c.bucket,
+        &format!("{root}/_wharf/tag-index/{hex_name}/t0600"),
+    );
+    c.s3.delete_object(&c.bucket, &tag_key("t0600", &history));
+    want.retain(|t| t != "t0600");
+    assert_eq!(
+        tag_pages(&c.b, &format!("/v2/{repo}/tags/list")).await,
+        want
+    );
+    let t0600 = format!("{}/v2/{repo}/manifests/t0600", c.b.url);
+    let r = http()
+        .get(&t0600)
+        .header("accept", media)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        200,
+        "a tag whose delete stopped early still resolves"
+    );
+    let r = http().delete(&t0600).send().await.unwrap();
+    assert_eq!(r.status(), 202, "the retried delete finds the tag");
+    let r = http()
+        .get(&t0600)
+        .header("accept", media)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+
+    c.s3.delete_object(&c.bucket, &tag_key("t0700", "current/link"));
+    want.retain(|t| t != "t0700");
+    c.s3.put_object(&c.bucket, &tag_key("t9999", &history), &digest);
+    c.s3.put_object(&c.bucket, &tag_key("t9999", "current/link"), &digest);
+    want.push("t9999".to_string());
+    collect_garbage(&c);
+
+    for replica in [&c.a, &c.b] {
+        let all = json(format!("{}/v2/{repo}/tags/list", replica.url)).await;
+        assert_eq!(all["tags"], serde_json::json!(want));
+        let paged = tag_pages(replica, &format!("/v2/{repo}/tags/list?n=400")).await;
+        assert_eq!(paged, want);
+    }
+    let page = json(format!("{}/v2/{repo}/tags/list?n=3&last=t0498", c.b.url)).await;
+    assert_eq!(page["tags"], serde_json::json!(["t0499", "t0501", "t0502"]));
+    let page = json(format!("{}/v2/{repo}/tags/list?n=2&last=t0699", c.a.url)).await;
+    assert_eq!(page["tags"], serde_json::json!(["t0701", "t0702"]));
+}
+
 /// `wharf garbage-collect` runs on the bucket while both replicas serve: the deleted image's blobs and
 /// its emptied repository go (from both catalogs), the kept image still pulls through both.
 #[tokio::test(flavor = "multi_thread")]
@@ -225,17 +369,7 @@ async fn garbage_collection_with_both_serving() {
         .unwrap();
     assert_eq!(r.status(), 202);
 
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_wharf"))
-        .args(["garbage-collect", "--grace-period", "0s"])
-        .env_clear()
-        .envs(c.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .output()
-        .expect("run wharf garbage-collect");
-    assert!(
-        out.status.success(),
-        "garbage-collect failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    collect_garbage(&c);
 
     for replica in [&c.a, &c.b] {
         let catalog = json(format!("{}/v2/_catalog", replica.url)).await;

@@ -1,10 +1,9 @@
 //! How the registry lists repositories and tags, chosen once when it is built
-//! ([`super::Registry::new`]): by
-//! walking directories ([`Walked`], on the filesystem and in memory, where listing a directory is a
-//! system call), or from the catalog index and flat tag listings
+//! ([`super::Registry::new`]): by walking directories ([`Walked`], on the filesystem and in memory,
+//! where listing a directory is a system call), or from the catalog and tag indexes
 //! ([`super::catalog_index::Indexed`], on object storage, where each directory costs a request and
-//! delimiter listings may still name deleted entries). The rest of the registry calls [`Catalog`]
-//! and never asks which one it has.
+//! delimiter listings may still name deleted entries), which also deletes tags in its own order. The
+//! rest of the registry calls [`Catalog`] and never asks which one it has.
 
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -27,10 +26,17 @@ pub(super) trait Catalog: Send + Sync {
     async fn start(&self) -> Result<()>;
     /// The first `n` repositories after `last`, in name order.
     async fn page(&self, n: usize, last: Option<&str>) -> Result<Page>;
-    /// Every tag of a repository, sorted.
+    /// Every tag of a repository, sorted, the fast way (for tag lists and pages).
     async fn tags(&self, name: &RepoName) -> Result<Vec<Tag>>;
+    /// Every tag of a repository, sorted, read from the tags directory itself whatever other writers
+    /// did (for deletes and garbage collection, which must not miss a tag).
+    async fn tags_on_storage(&self, name: &RepoName) -> Result<Vec<Tag>>;
     /// A manifest was pushed to `name`.
     async fn added(&self, name: &RepoName) -> Result<()>;
+    /// `tag`'s current link was written.
+    async fn tagged(&self, name: &RepoName, tag: &Tag) -> Result<()>;
+    /// Deletes a tag (its directory); whether there was anything to delete.
+    async fn delete_tag(&self, name: &RepoName, tag: &Tag) -> Result<bool>;
     /// Garbage collection removed the repository `name`.
     async fn removed(&self, name: &RepoName) -> Result<()>;
     /// After garbage collection walked every repository (`repositories`): repairs what other
@@ -94,8 +100,24 @@ impl Catalog for Walked {
         parse_tags(self.storage.list(&paths::tags_dir(name)).await)
     }
 
+    async fn tags_on_storage(&self, name: &RepoName) -> Result<Vec<Tag>> {
+        self.tags(name).await
+    }
+
     async fn added(&self, _: &RepoName) -> Result<()> {
         Ok(())
+    }
+
+    async fn tagged(&self, _: &RepoName, _: &Tag) -> Result<()> {
+        Ok(())
+    }
+
+    async fn delete_tag(&self, name: &RepoName, tag: &Tag) -> Result<bool> {
+        match self.storage.delete(&paths::tag_dir(name, tag)).await {
+            Ok(()) => Ok(true),
+            Err(StorageError::NotFound(_)) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
     }
 
     async fn removed(&self, _: &RepoName) -> Result<()> {

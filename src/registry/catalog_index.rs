@@ -1,4 +1,4 @@
-//! The catalog index ([`Indexed`]), the [`Catalog`] of object storage (`Settings::indexed_listing`), where walking
+//! The catalog and tag indexes ([`Indexed`]), the [`Catalog`] of object storage (`Settings::indexed_listing`), where walking
 //! `repositories/` level by level costs one listing request per directory and distribution's
 //! `_catalog` takes minutes on big buckets.
 //!
@@ -18,8 +18,46 @@
 //!
 //! Another writer that does not maintain the index (distribution on the same bucket) makes it miss
 //! repositories until the next garbage collection; `docs/s3.md` says so.
+//!
+//! # Tags
+//!
+//! A tag exists iff its `current/link` does. Reading that for every tag costs a lot on S3: a flat
+//! listing of `_manifests/tags/` returns every object of every tag (`current/link` and one
+//! `index/<alg>/<hex>/link` per digest the tag ever pointed at), and SeaweedFS answers it by walking
+//! five directory levels per tag: 0.6 s for 1,000 tags where listing one directory takes 24 ms
+//! (`docs/benchmarks.md`). The cheap listings are wrong on their own:
+//! - a delimiter listing of the tags directory (what distribution does) names every prefix still
+//!   listed: SeaweedFS keeps listing a tag's prefix after all its objects are deleted (and `object_store`
+//!   cannot address the directory keys that would remove it), and a tag whose delete stopped
+//!   part-way, or that registry:2 or an older Wharf deleted, may keep `index/` links without
+//!   `current/link`. Nothing in the listing tells those from live tags, and confirming each name is a
+//!   request per tag (1 ms each on a local SeaweedFS, so no faster than the walk);
+//! - so Wharf keeps a tag index, as it keeps the catalog index: an entry
+//!   `_wharf/tag-index/<hex of name>/<tag>` ([`paths::tag_entry`]) per tag whose current link Wharf
+//!   wrote, listed in one flat listing of one directory (one request per 1,000 tags, no levels to
+//!   walk). Its entries follow the current links:
+//!   - a push writes the entry after the current link, so an entry never precedes its tag (a push
+//!     that stops in between was not acknowledged; its retry writes the entry);
+//!   - a tag delete ([`Catalog::delete_tag`]) removes the entry first, then the tag's `index/` links,
+//!     then `current/link` last, then the entry again (a garbage collection's reconcile may have
+//!     put it back meanwhile). A delete stopped part-way leaves the tag whole or gone, never a
+//!     listed tag without its current link: at worst a tag still resolvable but unlisted, which the
+//!     retried delete removes;
+//!   - garbage collection reconciles each repository's entries with its tags directory (an exact flat
+//!     listing): entries are added for tags with a current link (and taken back if the link is gone
+//!     right after), entries older than the grace period of tags without one are removed; then it
+//!     marks the index complete (`_wharf/tag-index-complete`).
+//! - Until the index is complete (a bucket written by distribution or an older Wharf that no garbage
+//!   collection has reconciled yet), tag lists use the exact flat listing. A bucket that holds no
+//!   repository when Wharf starts is marked complete at once.
+//!
+//! Deletes and garbage collection, which must not miss a tag, read the tags directory itself
+//! ([`Catalog::tags_on_storage`]). Another writer that does not maintain the index (registry:2 on the
+//! same bucket, or a key deleted by hand) makes tag lists miss its new tags and keep its deleted ones
+//! until the next garbage collection; `docs/s3.md` says so.
 
 use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -38,9 +76,11 @@ use crate::storage::{Storage, StorageError};
 /// Requests in flight while the index is built.
 const BUILD_CONCURRENCY: usize = 16;
 
-/// Listing from the catalog index, and tags from one flat listing of a tags directory.
+/// Listing from the catalog index and the tag index.
 pub(super) struct Indexed {
     storage: Arc<dyn Storage>,
+    /// Whether `_wharf/tag-index-complete` was seen (it is never removed).
+    tags_complete: AtomicBool,
 }
 
 #[async_trait]
@@ -48,12 +88,16 @@ impl Catalog for Indexed {
     /// Marks the index of a storage without repositories complete (it is: it is empty), so that no
     /// `_catalog` request ever has to walk it.
     async fn start(&self) -> Result<()> {
-        if self.exists(&paths::catalog_index_complete()).await?
-            || self.exists(&paths::repositories_root()).await?
-        {
+        if self.exists(&paths::repositories_root()).await? {
             return Ok(());
         }
-        self.mark_complete().await
+        if !self.exists(&paths::catalog_index_complete()).await? {
+            self.mark_complete().await?;
+        }
+        if !self.tag_index_complete().await? {
+            self.mark(&paths::tag_index_complete()).await?;
+        }
+        Ok(())
     }
 
     /// One listing of the index started at `last`'s entry (entry keys sort as names do), so a page
@@ -75,21 +119,19 @@ impl Catalog for Indexed {
         Ok(Page { entries, more })
     }
 
-    /// The tags with a `current` link in one flat listing of the tags directory, as a delimiter
-    /// listing may still name deleted tags on some S3 engines.
+    /// The tag index's entries, once it is complete (see the module docs); until then, as
+    /// [`Catalog::tags_on_storage`].
     async fn tags(&self, name: &RepoName) -> Result<Vec<Tag>> {
-        let listed = self
-            .storage
-            .walk(&paths::tags_dir(name))
-            .await
-            .map(|files| {
-                files
-                    .iter()
-                    .filter_map(|f| f.strip_suffix("/current/link"))
-                    .map(str::to_string)
-                    .collect::<Vec<_>>()
-            });
-        parse_tags(listed)
+        if !self.tag_index_complete().await? {
+            return self.tags_on_storage(name).await;
+        }
+        parse_tags(self.storage.walk(&paths::tag_index_dir(name)).await)
+    }
+
+    /// The tags with a `current` link in one flat listing of the tags directory (exact, where a
+    /// delimiter listing may name deleted tags).
+    async fn tags_on_storage(&self, name: &RepoName) -> Result<Vec<Tag>> {
+        parse_tags(self.current_links(name).await)
     }
 
     async fn added(&self, name: &RepoName) -> Result<()> {
@@ -99,12 +141,33 @@ impl Catalog for Indexed {
         Ok(())
     }
 
+    async fn tagged(&self, name: &RepoName, tag: &Tag) -> Result<()> {
+        self.storage
+            .put(&paths::tag_entry(name, tag), Bytes::from(tag.to_string()))
+            .await?;
+        Ok(())
+    }
+
+    /// The entry, the history (`index/`), the current link, the entry again (see the module docs).
+    async fn delete_tag(&self, name: &RepoName, tag: &Tag) -> Result<bool> {
+        let entry = paths::tag_entry(name, tag);
+        self.delete_if_present(&entry).await?;
+        let history = self
+            .delete_found(&paths::tag_history_dir(name, tag))
+            .await?;
+        let rest = self.delete_found(&paths::tag_dir(name, tag)).await?;
+        self.delete_if_present(&entry).await?;
+        Ok(history || rest)
+    }
+
     async fn removed(&self, name: &RepoName) -> Result<()> {
+        self.delete_if_present(&paths::tag_index_dir(name)).await?;
         self.delete_if_present(&paths::catalog_entry(name)).await
     }
 
     /// Adds entries for the repositories holding `_manifests`, removes entries older than `cutoff` of
-    /// repositories without.
+    /// repositories without; then reconciles the tag index of each repository holding `_manifests`
+    /// and marks it complete.
     async fn reconcile(
         &self,
         repositories: &[RepoName],
@@ -136,6 +199,19 @@ impl Catalog for Indexed {
                 self.delete_if_present(&entry).await?;
             }
         }
+        let live: Vec<RepoName> = live.iter().filter_map(|n| n.parse().ok()).collect();
+        for batch in live.chunks(BUILD_CONCURRENCY) {
+            try_join_all(
+                batch
+                    .iter()
+                    .map(|name| self.reconcile_tags(name, cutoff, written_since)),
+            )
+            .await?;
+        }
+        if !self.tag_index_complete().await? {
+            self.mark(&paths::tag_index_complete()).await?;
+            self.tags_complete.store(true, Ordering::Relaxed);
+        }
         Ok(())
     }
 }
@@ -143,7 +219,86 @@ impl Catalog for Indexed {
 impl Indexed {
     /// The index over `storage`.
     pub(super) fn new(storage: Arc<dyn Storage>) -> Indexed {
-        Indexed { storage }
+        Indexed {
+            storage,
+            tags_complete: AtomicBool::new(false),
+        }
+    }
+
+    async fn tag_index_complete(&self) -> Result<bool> {
+        if self.tags_complete.load(Ordering::Relaxed) {
+            return Ok(true);
+        }
+        let complete = self.exists(&paths::tag_index_complete()).await?;
+        self.tags_complete.store(complete, Ordering::Relaxed);
+        Ok(complete)
+    }
+
+    /// The names of the tags with a current link, from one flat listing of the tags directory.
+    async fn current_links(
+        &self,
+        name: &RepoName,
+    ) -> std::result::Result<Vec<String>, StorageError> {
+        self.storage
+            .walk(&paths::tags_dir(name))
+            .await
+            .map(|files| {
+                files
+                    .iter()
+                    .filter_map(|f| f.strip_suffix("/current/link"))
+                    .map(str::to_string)
+                    .collect()
+            })
+    }
+
+    /// Makes a repository's tag index name the tags with a current link: adds the missing entries
+    /// (taking one back when its current link is gone right after: a delete ran meanwhile), removes
+    /// those of tags without one that are older than `cutoff`, unless the repository was written
+    /// since the collection began (putting one back when its current link appears right after: a
+    /// push on another replica ran meanwhile).
+    async fn reconcile_tags(
+        &self,
+        name: &RepoName,
+        cutoff: SystemTime,
+        written_since: WrittenSince<'_>,
+    ) -> Result<()> {
+        let tagged: BTreeSet<Tag> = self.tags_on_storage(name).await?.into_iter().collect();
+        let indexed: BTreeSet<Tag> =
+            parse_tags(self.storage.walk(&paths::tag_index_dir(name)).await)?
+                .into_iter()
+                .collect();
+        for tag in tagged.difference(&indexed) {
+            self.tagged(name, tag).await?;
+            if !self.exists(&paths::tag_current_link(name, tag)).await? {
+                self.delete_if_present(&paths::tag_entry(name, tag)).await?;
+            }
+        }
+        for tag in indexed.difference(&tagged) {
+            if written_since(name) {
+                return Ok(());
+            }
+            let entry = paths::tag_entry(name, tag);
+            let old = walk::modified(self.storage.as_ref(), &entry)
+                .await?
+                .is_some_and(|t| t < cutoff);
+            let current = paths::tag_current_link(name, tag);
+            if old && !self.exists(&current).await? {
+                self.delete_if_present(&entry).await?;
+                if self.exists(&current).await? {
+                    self.tagged(name, tag).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Deletes `key` (a file or a directory); whether there was anything.
+    async fn delete_found(&self, key: &str) -> Result<bool> {
+        match self.storage.delete(key).await {
+            Ok(()) => Ok(true),
+            Err(StorageError::NotFound(_)) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
     }
 
     async fn exists(&self, key: &str) -> Result<bool> {
@@ -185,10 +340,13 @@ impl Indexed {
     }
 
     async fn mark_complete(&self) -> Result<()> {
+        self.mark(&paths::catalog_index_complete()).await
+    }
+
+    /// Writes a completeness marker holding the time.
+    async fn mark(&self, key: &str) -> Result<()> {
         let now = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
-        self.storage
-            .put(&paths::catalog_index_complete(), Bytes::from(now))
-            .await?;
+        self.storage.put(key, Bytes::from(now)).await?;
         Ok(())
     }
 
@@ -288,6 +446,84 @@ mod tests {
                 assert_eq!(page, want, "n={n} last={last:?}");
             }
         }
+    }
+
+    /// Writes a tag (history and current link) as another writer would, without touching the index.
+    async fn foreign_tag(storage: &Memory, name: &str, tag: &str) {
+        foreign_repo(storage, name).await;
+        let (name, tag): (RepoName, Tag) = (name.parse().unwrap(), tag.parse().unwrap());
+        let digest: crate::registry::digest::Digest =
+            format!("sha256:{}", "ab".repeat(32)).parse().unwrap();
+        let link = Bytes::from(digest.to_string());
+        let history = paths::tag_index_link(&name, &tag, &digest);
+        storage.put(&history, link.clone()).await.unwrap();
+        storage
+            .put(&paths::tag_current_link(&name, &tag), link)
+            .await
+            .unwrap();
+    }
+
+    async fn tags(registry: &Registry, name: &RepoName) -> Vec<String> {
+        registry.list_tags(name, None, None).await.unwrap().entries
+    }
+
+    fn collect(grace_secs: u64) -> GcOptions {
+        GcOptions {
+            dry_run: false,
+            delete_untagged: false,
+            grace_period: Duration::from_secs(grace_secs),
+            retention: None,
+            pace: crate::registry::gc::Pace::FULL,
+        }
+    }
+
+    /// Tags of a layout without a complete tag index are read from the tags directory (a prefix
+    /// holding only history is no tag); garbage collection builds the index and marks it complete,
+    /// after which tag lists read the index: a tag deleted through the registry leaves it at once,
+    /// whatever its delete order left, one whose current link another writer deleted at the next
+    /// collection, which also adds the tags another writer pushed.
+    #[tokio::test]
+    async fn tag_index_is_built_by_gc_then_followed() {
+        let storage = Memory::new();
+        let registry = indexed(&storage);
+        let name: RepoName = "app".parse().unwrap();
+        for tag in ["v1", "v2", "v3"] {
+            foreign_tag(&storage, "app", tag).await;
+        }
+        let v3: Tag = "v3".parse().unwrap();
+        storage
+            .delete(&paths::tag_current_link(&name, &v3))
+            .await
+            .unwrap();
+        registry.start_catalog_index().await.unwrap();
+        assert_eq!(tags(&registry, &name).await, vec!["v1", "v2"]);
+        assert!(storage.get(&paths::tag_index_complete()).await.is_err());
+
+        registry.collect_garbage(&collect(3600)).await.unwrap();
+        assert!(storage.get(&paths::tag_index_complete()).await.is_ok());
+        let fresh = indexed(&storage);
+        assert_eq!(tags(&fresh, &name).await, vec!["v1", "v2"]);
+        foreign_tag(&storage, "app", "v4").await;
+        assert_eq!(
+            tags(&fresh, &name).await,
+            vec!["v1", "v2"],
+            "the index is read"
+        );
+
+        fresh
+            .delete_manifest(
+                &name,
+                &crate::registry::names::Reference::Tag("v1".parse().unwrap()),
+            )
+            .await
+            .unwrap();
+        let v2: Tag = "v2".parse().unwrap();
+        storage
+            .delete(&paths::tag_current_link(&name, &v2))
+            .await
+            .unwrap();
+        fresh.collect_garbage(&collect(0)).await.unwrap();
+        assert_eq!(tags(&fresh, &name).await, vec!["v4"]);
     }
 
     fn indexed(storage: &Memory) -> Registry {

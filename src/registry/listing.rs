@@ -67,6 +67,8 @@ pub struct ReferrerDescriptor {
 
 impl Registry {
     /// A page of a repository's tags; `NameUnknown` when the repository has never held a manifest.
+    /// Only a repository without tags is checked for `_manifests`: on S3 that check is a flat listing
+    /// of up to 1,000 keys below it, which costs SeaweedFS as much as the tag list itself.
     pub async fn list_tags(
         &self,
         name: &RepoName,
@@ -77,10 +79,11 @@ impl Registry {
             TagSource::Upstream(tags) => return Ok(paginate(&tags, n, last)),
             TagSource::Stored(name) => name,
         };
-        if !self.exists(&paths::manifests_dir(&name)).await? {
+        let tags = self.cached_tags(&name).await?;
+        if tags.is_empty() && !self.exists(&paths::manifests_dir(&name)).await? {
             return Err(RegistryError::NameUnknown);
         }
-        Ok(paginate(&self.cached_tags(&name).await?, n, last))
+        Ok(paginate(&tags, n, last))
     }
 
     /// Every tag of a repository, sorted, from the tag cache while the tags directory is unchanged.
@@ -110,6 +113,13 @@ impl Registry {
     /// Every tag of a repository, sorted.
     pub(super) async fn all_tags(&self, name: &RepoName) -> Result<Vec<Tag>> {
         self.catalog.tags(name).await
+    }
+
+    /// Every tag of a repository, sorted, read from its tags directory even where the catalog keeps a
+    /// tag index (for deletes and garbage collection, which must not miss a tag another writer
+    /// pushed).
+    pub(super) async fn tags_on_storage(&self, name: &RepoName) -> Result<Vec<Tag>> {
+        self.catalog.tags_on_storage(name).await
     }
 
     /// A page of repository names, from the catalog implementation chosen when the registry was built

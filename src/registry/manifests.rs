@@ -148,6 +148,7 @@ impl Registry {
             self.storage
                 .put(&paths::tag_current_link(name, tag), link)
                 .await?;
+            self.catalog.tagged(name, tag).await?;
         }
         drop(writing);
         self.usage_cache.forget(name);
@@ -199,14 +200,14 @@ impl Registry {
                 self.delete_if_present(&paths::revision_link(name, digest))
                     .await?;
                 self.usage_cache.forget(name);
-                for tag in self.all_tags(name).await? {
+                for tag in self.tags_on_storage(name).await? {
                     if self
                         .read_link(&paths::tag_current_link(name, &tag))
                         .await?
                         .as_ref()
                         == Some(digest)
                     {
-                        self.delete_if_present(&paths::tag_dir(name, &tag)).await?;
+                        self.catalog.delete_tag(name, &tag).await?;
                     }
                 }
                 Ok(())
@@ -215,12 +216,10 @@ impl Registry {
     }
 
     async fn delete_tag(&self, name: &RepoName, tag: &Tag) -> Result<()> {
-        match self.storage.delete(&paths::tag_dir(name, tag)).await {
-            Ok(()) => Ok(()),
-            Err(StorageError::NotFound(_)) => {
-                Err(RegistryError::ManifestUnknown(format!("{name}:{tag}")))
-            }
-            Err(e) => Err(e.into()),
+        if self.catalog.delete_tag(name, tag).await? {
+            Ok(())
+        } else {
+            Err(RegistryError::ManifestUnknown(format!("{name}:{tag}")))
         }
     }
 

@@ -137,6 +137,26 @@ pub fn catalog_index_complete() -> String {
     format!("{ROOT}/_wharf/catalog-index-complete")
 }
 
+/// Directory of a repository's tag index, one entry per tag whose current link Wharf wrote (see
+/// [`crate::registry::catalog_index`]): the name in hex, as in the catalog index, then the tags, which
+/// hold no `/`.
+pub fn tag_index_dir(name: &RepoName) -> String {
+    format!(
+        "{ROOT}/_wharf/tag-index/{}",
+        catalog_entry_key(name.as_str())
+    )
+}
+
+/// A tag's entry in its repository's tag index.
+pub fn tag_entry(name: &RepoName, tag: &Tag) -> String {
+    format!("{}/{tag}", tag_index_dir(name))
+}
+
+/// Present once the tag index holds every tag of a full walk.
+pub fn tag_index_complete() -> String {
+    format!("{ROOT}/_wharf/tag-index-complete")
+}
+
 /// Directory of the trash: tags deleted by a retention policy, restorable until they expire (see
 /// [`crate::registry::retention`]).
 pub fn trash_dir() -> String {
@@ -264,6 +284,11 @@ pub fn tag_dir(name: &RepoName, tag: &Tag) -> String {
 /// The digest a tag points at now.
 pub fn tag_current_link(name: &RepoName, tag: &Tag) -> String {
     format!("{}/current/link", tag_dir(name, tag))
+}
+
+/// Directory of a tag's history: the links of every digest it pointed at.
+pub fn tag_history_dir(name: &RepoName, tag: &Tag) -> String {
+    format!("{}/index", tag_dir(name, tag))
 }
 
 /// Records that `tag` has pointed at `d`.

@@ -193,6 +193,42 @@ while True:
         .collect()
     }
 
+    /// Writes `body` at `key` of `bucket` straight through the S3 API, as another writer would.
+    pub fn put_object(&self, bucket: &str, key: &str, body: &str) {
+        self.object_call(bucket, key, Some(body));
+    }
+
+    /// Deletes `key` of `bucket` straight through the S3 API, as another writer would.
+    pub fn delete_object(&self, bucket: &str, key: &str) {
+        self.object_call(bucket, key, None);
+    }
+
+    fn object_call(&self, bucket: &str, key: &str, body: Option<&str>) {
+        let script = r#"
+import sys, boto3
+endpoint, bucket, key, secret, object_key = sys.argv[1:6]
+s3 = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id=key,
+                  aws_secret_access_key=secret, region_name="us-east-1")
+if len(sys.argv) > 6:
+    s3.put_object(Bucket=bucket, Key=object_key, Body=sys.argv[6].encode())
+else:
+    s3.delete_object(Bucket=bucket, Key=object_key)
+"#;
+        let mut args = vec![script, &self.endpoint, bucket, ACCESS_KEY, SECRET_KEY, key];
+        args.extend(body);
+        let out = Command::new("python3")
+            .arg("-c")
+            .args(&args)
+            .env_remove("AWS_CA_BUNDLE")
+            .output()
+            .expect("run python3");
+        assert!(
+            out.status.success(),
+            "S3 call on {bucket}/{key}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     /// The server's output, for failure messages.
     pub fn logs(&self) -> String {
         let read = |p: &Path| std::fs::read_to_string(p).unwrap_or_default();

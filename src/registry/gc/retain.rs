@@ -171,8 +171,7 @@ impl Registry {
             reason: format!("retention.policies[{}]: {reason}", policy.index),
         };
         self.trash(&entry).await?;
-        self.delete_if_present(&paths::tag_dir(repository, &facts.tag))
-            .await?;
+        self.catalog.delete_tag(repository, &facts.tag).await?;
         Ok(Some(entry))
     }
 }

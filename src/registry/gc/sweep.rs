@@ -49,7 +49,7 @@ impl Registry {
     /// without a manifest nothing can be pulled from it).
     pub(super) async fn repo_is_empty(&self, name: &RepoName) -> Result<bool> {
         let storage = self.storage.as_ref();
-        Ok(self.all_tags(name).await?.is_empty()
+        Ok(self.tags_on_storage(name).await?.is_empty()
             && walk::live_links(storage, &paths::revisions_dir(name), |d| {
                 paths::revision_link(name, d)
             })

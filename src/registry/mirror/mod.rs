@@ -409,6 +409,7 @@ impl Registry {
             self.storage
                 .put(&paths::tag_current_link(name, tag), link)
                 .await?;
+            self.catalog.tagged(name, tag).await?;
         }
         drop(writing);
         let mut wrote = vec![blob, paths::revision_link(name, digest)];

@@ -156,7 +156,7 @@ impl Registry {
             Reference::Tag(tag) => vec![tag.clone()],
             Reference::Digest(_) => {
                 let mut pointing = Vec::new();
-                for tag in self.all_tags(name).await? {
+                for tag in self.tags_on_storage(name).await? {
                     let current = self.read_link(&paths::tag_current_link(name, &tag)).await?;
                     if current.as_ref() == Some(&digest) {
                         pointing.push(tag);
@@ -177,7 +177,7 @@ impl Registry {
                 reason: format!("deleted by {reason}"),
             })
             .await?;
-            self.delete_if_present(&paths::tag_dir(name, &tag)).await?;
+            self.catalog.delete_tag(name, &tag).await?;
         }
         if matches!(reference, Reference::Digest(_)) {
             self.delete_manifest(name, reference).await?;
