@@ -473,6 +473,7 @@ mod tests {
             delete_untagged: false,
             grace_period: Duration::from_secs(grace_secs),
             retention: None,
+            confirmed: None,
             pace: crate::registry::gc::Pace::FULL,
         }
     }
