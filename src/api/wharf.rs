@@ -41,6 +41,17 @@ fn bad_request(message: String) -> ApiError {
     ApiError::new(Code::Unsupported, message).with_status(StatusCode::BAD_REQUEST)
 }
 
+/// A repository name and a tag from a request body, each refused with its own OCI error code.
+fn repository_and_tag(repository: &str, tag: &str) -> Result<(RepoName, Tag), ApiError> {
+    let name = repository
+        .parse()
+        .map_err(|e| ApiError::new(Code::NameInvalid, format!("{repository:?}: {e}")))?;
+    let tag = tag
+        .parse()
+        .map_err(|e| ApiError::new(Code::TagInvalid, format!("{tag:?}: {e}")))?;
+    Ok((name, tag))
+}
+
 /// The retention run of this server, as a preview or not.
 fn retention_options(app: &AppState, dry_run: bool) -> Result<GcOptions, ApiError> {
     let options = app.retention.as_ref().ok_or_else(|| {
@@ -93,13 +104,7 @@ async fn confirmed_tags(body: Body) -> Result<Option<Confirmed>, ApiError> {
         .tags
         .into_iter()
         .map(|t| {
-            let name: RepoName = t.repository.parse().map_err(|e| {
-                ApiError::new(Code::NameInvalid, format!("{:?}: {e}", t.repository))
-            })?;
-            let tag: Tag = t
-                .tag
-                .parse()
-                .map_err(|e| ApiError::new(Code::TagInvalid, format!("{:?}: {e}", t.tag)))?;
+            let (name, tag) = repository_and_tag(&t.repository, &t.tag)?;
             let digest: Digest = t
                 .digest
                 .parse()
@@ -155,14 +160,7 @@ pub async fn restore(app: &AppState, body: Body) -> ApiResult {
         .map_err(|e| bad_request(format!("reading the request: {e}")))?;
     let request: RestoreRequest = serde_json::from_slice(&bytes)
         .map_err(|e| bad_request(format!("expected {{\"repository\": …, \"tag\": …}}: {e}")))?;
-    let name: RepoName = request
-        .repository
-        .parse()
-        .map_err(|e| ApiError::new(Code::NameInvalid, format!("{:?}: {e}", request.repository)))?;
-    let tag: Tag = request
-        .tag
-        .parse()
-        .map_err(|e| ApiError::new(Code::TagInvalid, format!("{:?}: {e}", request.tag)))?;
+    let (name, tag) = repository_and_tag(&request.repository, &request.tag)?;
     let entry = app.registry.restore_tag(&name, &tag).await?;
     tracing::info!(repository = %name, tag = %tag, digest = %entry.digest, "restored from the trash (through the API)");
     let counted = RetentionApplied {
