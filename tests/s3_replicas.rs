@@ -232,8 +232,9 @@ fn collect_garbage(c: &Cluster) {
     );
 }
 
-/// Every tag of `repo` on `replica`, following `Link` from `first` (a path and query).
-async fn tag_pages(replica: &TestServer, first: &str) -> Vec<String> {
+/// Every entry of the `key` array (`tags`, `repositories`) on `replica`, following `Link` from
+/// `first` (a path and query).
+async fn pages(replica: &TestServer, first: &str, key: &str) -> Vec<String> {
     let mut seen = Vec::new();
     let mut next = Some(first.to_string());
     while let Some(path) = next.take() {
@@ -249,8 +250,8 @@ async fn tag_pages(replica: &TestServer, first: &str) -> Vec<String> {
             .and_then(|l| l.to_str().ok())
             .and_then(|l| Some(l.split_once('<')?.1.split_once('>')?.0.to_string()));
         let page: Value = r.json().await.unwrap();
-        for tag in page["tags"].as_array().unwrap() {
-            seen.push(tag.as_str().unwrap().to_string());
+        for entry in page[key].as_array().unwrap() {
+            seen.push(entry.as_str().unwrap().to_string());
         }
     }
     seen
@@ -310,7 +311,7 @@ async fn tag_lists_of_many_tags_on_s3() {
     c.s3.delete_object(&c.bucket, &tag_key("t0600", &history));
     want.retain(|t| t != "t0600");
     assert_eq!(
-        tag_pages(&c.b, &format!("/v2/{repo}/tags/list")).await,
+        pages(&c.b, &format!("/v2/{repo}/tags/list"), "tags").await,
         want
     );
     let t0600 = format!("{}/v2/{repo}/manifests/t0600", c.b.url);
@@ -345,7 +346,7 @@ async fn tag_lists_of_many_tags_on_s3() {
     for replica in [&c.a, &c.b] {
         let all = json(format!("{}/v2/{repo}/tags/list", replica.url)).await;
         assert_eq!(all["tags"], serde_json::json!(want));
-        let paged = tag_pages(replica, &format!("/v2/{repo}/tags/list?n=400")).await;
+        let paged = pages(replica, &format!("/v2/{repo}/tags/list?n=400"), "tags").await;
         assert_eq!(paged, want);
     }
     let page = json(format!("{}/v2/{repo}/tags/list?n=3&last=t0498", c.b.url)).await;
@@ -406,24 +407,6 @@ async fn catalog_pages_in_name_order_across_replicas() {
     for name in names {
         common::push_image(&c.a, name, "v1", name).await;
     }
-    let mut seen = Vec::new();
-    let mut next = Some("/v2/_catalog?n=2".to_string());
-    while let Some(path) = next.take() {
-        let r = http()
-            .get(format!("{}{path}", c.b.url))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
-        next = r
-            .headers()
-            .get("link")
-            .and_then(|l| l.to_str().ok())
-            .and_then(|l| Some(l.split_once('<')?.1.split_once('>')?.0.to_string()));
-        let page: Value = r.json().await.unwrap();
-        for repo in page["repositories"].as_array().unwrap() {
-            seen.push(repo.as_str().unwrap().to_string());
-        }
-    }
+    let seen = pages(&c.b, "/v2/_catalog?n=2", "repositories").await;
     assert_eq!(seen, names);
 }
