@@ -113,19 +113,10 @@ impl Upstream {
         {
             return Err(self.unavailable(&path, "the manifest is larger than 4 MiB"));
         }
-        let mut body = response.bytes_stream();
-        let mut bytes = Vec::new();
-        while let Some(chunk) = body.next().await {
-            let chunk = chunk.map_err(|e| self.unavailable(&path, &e.to_string()))?;
-            if bytes.len() + chunk.len() > MAX_MANIFEST {
-                return Err(self.unavailable(&path, "the manifest is larger than 4 MiB"));
-            }
-            bytes.extend_from_slice(&chunk);
-        }
-        Ok(Some(FetchedManifest {
-            bytes: bytes.into(),
-            digest,
-        }))
+        let bytes = read_at_most(response, "the manifest", MAX_MANIFEST)
+            .await
+            .map_err(|why| self.unavailable(&path, &why))?;
+        Ok(Some(FetchedManifest { bytes, digest }))
     }
 
     /// The digest the upstream's tag points at now (one `HEAD`, which Docker Hub does not count
@@ -179,7 +170,7 @@ impl Upstream {
                     .and_then(|v| v.to_str().ok())
                     .and_then(crate::link_header::next_target)
                     .map(str::to_string);
-                let body = read_at_most(response, MAX_TAG_PAGE)
+                let body = read_at_most(response, "a tag-list page", MAX_TAG_PAGE)
                     .await
                     .map_err(|why| self.unavailable(&path, &why))?;
                 let page: TagPage = serde_json::from_slice(&body)
@@ -329,9 +320,11 @@ struct TagPage {
     tags: Option<Vec<String>>,
 }
 
-/// The body of `response`, refused when longer than `limit` bytes.
+/// The body of `response` (`what`, for the error), refused when longer than `limit` bytes (whole
+/// MiB).
 async fn read_at_most(
     response: reqwest::Response,
+    what: &str,
     limit: usize,
 ) -> std::result::Result<Bytes, String> {
     let mut body = response.bytes_stream();
@@ -339,7 +332,7 @@ async fn read_at_most(
     while let Some(chunk) = body.next().await {
         let chunk = chunk.map_err(|e| e.to_string())?;
         if bytes.len() + chunk.len() > limit {
-            return Err(format!("the answer is larger than {limit} bytes"));
+            return Err(format!("{what} is larger than {} MiB", limit >> 20));
         }
         bytes.extend_from_slice(&chunk);
     }
