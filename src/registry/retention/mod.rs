@@ -89,14 +89,4 @@ impl Confirmed {
         self.0
             .contains(&(repository.clone(), tag.clone(), digest.clone()))
     }
-
-    /// How many tags were confirmed.
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    /// Whether none was.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
 }
