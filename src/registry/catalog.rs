@@ -28,6 +28,16 @@ pub(super) trait Catalog: Send + Sync {
     async fn page(&self, n: usize, last: Option<&str>) -> Result<Page>;
     /// Every tag of a repository, sorted, the fast way (for tag lists and pages).
     async fn tags(&self, name: &RepoName) -> Result<Vec<Tag>>;
+    /// The first `n` tags after `last`, when the catalog has a cheaper way to find them than
+    /// [`Catalog::tags`]; `None` when it has not.
+    async fn tag_page(
+        &self,
+        _name: &RepoName,
+        _n: usize,
+        _last: Option<&str>,
+    ) -> Result<Option<Page>> {
+        Ok(None)
+    }
     /// Every tag of a repository, sorted, read from the tags directory itself whatever other writers
     /// did (for deletes and garbage collection, which must not miss a tag).
     async fn tags_on_storage(&self, name: &RepoName) -> Result<Vec<Tag>>;

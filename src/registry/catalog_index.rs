@@ -128,6 +128,31 @@ impl Catalog for Indexed {
         parse_tags(self.storage.walk(&paths::tag_index_dir(name)).await)
     }
 
+    /// One listing of the tag index started at `last`'s entry, once the index is complete: a page
+    /// costs a request, whatever the number of tags (tags hold no `/`, so their keys list in
+    /// byte-wise order on every engine).
+    async fn tag_page(
+        &self,
+        name: &RepoName,
+        n: usize,
+        last: Option<&str>,
+    ) -> Result<Option<Page>> {
+        if !self.tag_index_complete().await? {
+            return Ok(None);
+        }
+        let keys = self
+            .storage
+            .walk_after(&paths::tag_index_dir(name), last.unwrap_or_default(), n + 1)
+            .await?;
+        let more = keys.len() > n;
+        let mut entries: Vec<String> = keys
+            .into_iter()
+            .filter(|k| k.parse::<Tag>().is_ok())
+            .collect();
+        entries.truncate(n);
+        Ok(Some(Page { entries, more }))
+    }
+
     /// The tags with a `current` link in one flat listing of the tags directory (exact, where a
     /// delimiter listing may name deleted tags).
     async fn tags_on_storage(&self, name: &RepoName) -> Result<Vec<Tag>> {

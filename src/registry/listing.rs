@@ -67,8 +67,10 @@ pub struct ReferrerDescriptor {
 
 impl Registry {
     /// A page of a repository's tags; `NameUnknown` when the repository has never held a manifest.
-    /// Only a repository without tags is checked for `_manifests`: on S3 that check is a flat listing
-    /// of up to 1,000 keys below it, which costs SeaweedFS as much as the tag list itself.
+    /// A page of `n` tags is one listing where the catalog keeps a tag index; an empty one is read
+    /// again the long way (it may be a repository that does not exist). Only a repository without
+    /// tags is checked for `_manifests`: on S3 that check is a flat listing of up to 1,000 keys below
+    /// it, which costs SeaweedFS as much as the tag list itself.
     pub async fn list_tags(
         &self,
         name: &RepoName,
@@ -79,6 +81,12 @@ impl Registry {
             TagSource::Upstream(tags) => return Ok(paginate(&tags, n, last)),
             TagSource::Stored(name) => name,
         };
+        if let Some(n) = n {
+            match self.catalog.tag_page(&name, n, last).await? {
+                Some(page) if !page.entries.is_empty() => return Ok(page),
+                _ => {}
+            }
+        }
         let tags = self.cached_tags(&name).await?;
         if tags.is_empty() && !self.exists(&paths::manifests_dir(&name)).await? {
             return Err(RegistryError::NameUnknown);

@@ -341,16 +341,15 @@ pub fn referrer_link(name: &RepoName, subject: &Digest, referrer: &Digest) -> St
     )
 }
 
-/// Where a tag's current link lies relative to [`manifests_dir`], for reading only those files of a
-/// scan of it.
-pub const TAG_CURRENT_SUFFIX: &str = "/current/link";
+/// The tags' current links, relative to [`manifests_dir`] (a [`crate::storage::ScanPattern`] key):
+/// a scan reads them without entering the tags' histories (`tags/<tag>/index/<alg>/<hex>/link`).
+pub const TAG_CURRENT_LINKS: &str = "tags/*/current/link";
 
-/// How deep a scan of [`manifests_dir`] goes: to `revisions/<alg>/<hex>/link` and
-/// `tags/<tag>/current/link`, not into the tags' histories (`tags/<tag>/index/<alg>/<hex>/link`).
-pub const MANIFESTS_SCAN_DEPTH: usize = 4;
+/// The revision links, relative to [`manifests_dir`] (a [`crate::storage::ScanPattern`] key).
+pub const REVISION_LINKS: &str = "revisions/*/*/link";
 
-/// How deep a scan of a link directory ([`layers_dir`], [`revisions_dir`]) goes: `<alg>/<hex>/link`.
-pub const LINK_SCAN_DEPTH: usize = 3;
+/// The link files of a link directory ([`layers_dir`], [`revisions_dir`]): `<alg>/<hex>/link`.
+pub const LINK_FILES: &str = "*/*/link";
 
 /// What a file below a repository's `_manifests` directory is.
 #[derive(Debug, PartialEq)]
@@ -412,7 +411,6 @@ mod tests {
             manifests_file("tags/v1/current/link"),
             ManifestsFile::TagCurrent(tag.clone())
         );
-        assert!(format!("tags/v1{TAG_CURRENT_SUFFIX}").ends_with(TAG_CURRENT_SUFFIX));
         assert_eq!(
             manifests_file(&format!("tags/v1/index/sha256/{hex}/link")),
             ManifestsFile::TagOther(tag)

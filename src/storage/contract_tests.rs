@@ -7,7 +7,7 @@ use futures_util::StreamExt;
 use super::filesystem::Filesystem;
 use super::memory::Memory;
 use super::s3::S3;
-use super::{DirQuery, Storage, StorageError};
+use super::{DirQuery, ScanPattern, Storage, StorageError};
 use crate::config::S3Config;
 
 #[path = "../../tests/common/s3_servers.rs"]
@@ -37,6 +37,20 @@ async fn contract(s: &dyn Storage) {
     assert_eq!((meta.size, meta.is_dir), (5, false));
     assert!(s.stat("a/b").await.unwrap().is_dir);
 
+    // get_many: one result per key, in order, a missing file as NotFound.
+    let many = s
+        .get_many(&[
+            "a/b/c".to_string(),
+            "a/b/nope".to_string(),
+            "a/b/c".to_string(),
+        ])
+        .await;
+    assert_eq!(many.len(), 3);
+    assert_eq!(many[0].as_ref().unwrap().as_ref(), b"three");
+    assert!(matches!(many[1], Err(StorageError::NotFound(_))));
+    assert_eq!(many[2].as_ref().unwrap().as_ref(), b"three");
+    assert!(s.get_many(&[]).await.is_empty());
+
     // list: sorted child names, files and directories alike.
     s.put("a/b/a", Bytes::from_static(b"x")).await.unwrap();
     s.put("a/b/d/e", Bytes::from_static(b"x")).await.unwrap();
@@ -58,23 +72,35 @@ async fn contract(s: &dyn Storage) {
     assert_eq!(s.walk_after("a", "", 2).await.unwrap(), vec!["b/a", "b/c"]);
     assert!(s.walk_after("a", "b/d/e", 5).await.unwrap().is_empty());
     assert!(s.walk_after("nope", "", 5).await.unwrap().is_empty());
-    // scan: the same files with their sizes, and the contents of those asked for.
-    let scanned = s.scan("a", usize::MAX, Some("/c")).await.unwrap();
+    // scan: the files a pattern matches (`*` for any one name), with their sizes, and the contents
+    // of those a pattern reads.
+    let pattern = |key, read| ScanPattern { key, read };
+    let scanned = s
+        .scan("a", &[pattern("b/c", true), pattern("b/*/e", false)])
+        .await
+        .unwrap();
     let keys: Vec<&str> = scanned.iter().map(|f| f.key.as_str()).collect();
-    assert_eq!(keys, vec!["b/a", "b/c", "b/d/e"]);
-    assert_eq!(scanned[1].size, 5);
-    assert_eq!(scanned[1].content.as_deref(), Some(&b"three"[..]));
-    assert!(scanned[0].content.is_none() && scanned[2].content.is_none());
+    assert_eq!(keys, vec!["b/c", "b/d/e"]);
+    assert_eq!((scanned[0].size, scanned[1].size), (5, 1));
+    assert_eq!(scanned[0].content.as_deref(), Some(&b"three"[..]));
+    assert!(scanned[1].content.is_none());
+    let every = s.scan("a", &[pattern("*/*", false)]).await.unwrap();
+    let keys: Vec<&str> = every.iter().map(|f| f.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        vec!["b/a", "b/c"],
+        "only files as deep as the pattern"
+    );
     assert!(s
-        .scan("a", 9, None)
+        .scan("a", &[pattern("b/x/*", true), pattern("b/c/*", true)])
         .await
         .unwrap()
-        .iter()
-        .all(|f| f.content.is_none()));
-    let shallow = s.scan("a/b", 1, None).await.unwrap();
-    let keys: Vec<&str> = shallow.iter().map(|f| f.key.as_str()).collect();
-    assert_eq!(keys, vec!["a", "c"], "files deeper than asked are left out");
-    assert!(s.scan("nope", 9, None).await.unwrap().is_empty());
+        .is_empty());
+    assert!(s
+        .scan("nope", &[pattern("*", true)])
+        .await
+        .unwrap()
+        .is_empty());
     assert!(matches!(
         s.walk("nope").await,
         Err(StorageError::NotFound(_))
@@ -178,6 +204,16 @@ async fn contract(s: &dyn Storage) {
         s.delete("a").await,
         Err(StorageError::NotFound(_))
     ));
+    // delete_present: files and trees in order, absent keys passed over.
+    s.put("p/x/1", Bytes::from_static(b"x")).await.unwrap();
+    s.put("p/y", Bytes::from_static(b"y")).await.unwrap();
+    s.put("p/z", Bytes::from_static(b"z")).await.unwrap();
+    s.delete_present(&["p/nope".to_string(), "p/x".to_string(), "p/y".to_string()])
+        .await
+        .unwrap();
+    assert_eq!(s.walk("p").await.unwrap(), vec!["z"]);
+    s.delete_present(&[]).await.unwrap();
+    s.delete("p").await.unwrap();
     // Whatever a listing still names after a delete, the exact calls see nothing.
     assert!(matches!(s.walk("a").await, Err(StorageError::NotFound(_))));
     assert!(matches!(

@@ -22,8 +22,8 @@ use tokio::task::JoinHandle;
 
 use super::walk::{self, DirQuery, DirSource};
 use super::{
-    Appender, ByteStream, DirVersion, Meta, Result, ScannedFile, Storage, StorageError,
-    SCAN_READ_MAX,
+    Appender, ByteStream, DirVersion, Meta, Result, ScanPattern, ScannedFile, Storage,
+    StorageError, SCAN_READ_MAX,
 };
 use crate::storage::listing_cache::ListingCache;
 
@@ -151,20 +151,43 @@ fn find_leftovers(
     Ok(())
 }
 
-/// Adds to `found` every file below `dir` (whose key relative to the scanned directory is `rel`),
-/// at most `depth` levels down, with its size and time, and the contents of those ending with `read_suffix` (see
-/// [`Storage::scan`]). Temporary files are skipped, symbolic links not followed; what is removed
-/// meanwhile is skipped.
-fn scan_dir(
+/// Whether an error means the path is not there (a missing file, or a file where a directory was
+/// expected): a scan skips it.
+fn is_absent(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+    )
+}
+
+/// Adds to `found` the files below `dir` (whose key relative to the scanned directory is `rel`) that
+/// match the rest of a pattern, `components` (see [`Storage::scan`]): a `*` lists the directory, a
+/// literal name is joined without a system call. Temporary files are skipped, symbolic links not
+/// followed by a `*`; what is removed meanwhile is skipped.
+fn scan_pattern(
     dir: &Path,
     rel: &str,
-    depth: usize,
-    read_suffix: Option<&str>,
+    components: &[&str],
+    read: bool,
     found: &mut Vec<ScannedFile>,
 ) -> io::Result<()> {
+    let Some((first, rest)) = components.split_first() else {
+        return Ok(());
+    };
+    let key = |name: &str| match rel {
+        "" => name.to_string(),
+        _ => format!("{rel}/{name}"),
+    };
+    if *first != "*" {
+        let path = dir.join(first);
+        return match rest.is_empty() {
+            true => scan_file(&path, key(first), read, found),
+            false => scan_pattern(&path, &key(first), rest, read, found),
+        };
+    }
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
-        Err(e) if e.kind() == io::ErrorKind::NotFound && !rel.is_empty() => return Ok(()),
+        Err(e) if is_absent(&e) => return Ok(()),
         Err(e) => return Err(e),
     };
     for entry in entries {
@@ -172,43 +195,52 @@ fn scan_dir(
         let Ok(name) = entry.file_name().into_string() else {
             continue;
         };
-        let key = if rel.is_empty() {
-            name.clone()
-        } else {
-            format!("{rel}/{name}")
-        };
         let kind = entry.file_type()?;
-        if kind.is_dir() {
-            if depth > 1 {
-                scan_dir(&entry.path(), &key, depth - 1, read_suffix, found)?;
+        if !rest.is_empty() {
+            if kind.is_dir() {
+                scan_pattern(&entry.path(), &key(&name), rest, read, found)?;
             }
-            continue;
+        } else if kind.is_file() && !name.ends_with(TMP_SUFFIX) {
+            scan_file(&entry.path(), key(&name), read, found)?;
         }
-        if !kind.is_file() || name.ends_with(TMP_SUFFIX) {
-            continue;
-        }
-        let meta = match entry.metadata() {
-            Ok(m) => m,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+    }
+    Ok(())
+}
+
+/// Adds the file at `path` to `found` (when it is a file), with its contents when `read` asks and
+/// it holds at most [`SCAN_READ_MAX`] bytes: a read opens it once and takes its size and time from
+/// the open file.
+fn scan_file(path: &Path, key: String, read: bool, found: &mut Vec<ScannedFile>) -> io::Result<()> {
+    let (meta, content) = if read {
+        let mut file = match std::fs::File::open(path) {
+            Ok(file) => file,
+            Err(e) if is_absent(&e) => return Ok(()),
             Err(e) => return Err(e),
         };
-        let content =
-            if read_suffix.is_some_and(|r| key.ends_with(r)) && meta.len() <= SCAN_READ_MAX {
-                match std::fs::read(entry.path()) {
-                    Ok(bytes) => Some(Bytes::from(bytes)),
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-                    Err(e) => return Err(e),
-                }
-            } else {
-                None
-            };
-        found.push(ScannedFile {
-            key,
-            size: meta.len(),
-            modified: meta.modified()?,
-            content,
-        });
+        let meta = file.metadata()?;
+        let mut content = Vec::new();
+        if meta.is_file() && meta.len() <= SCAN_READ_MAX {
+            content.reserve_exact(meta.len() as usize);
+            file.read_to_end(&mut content)?;
+        }
+        (meta, Some(Bytes::from(content)))
+    } else {
+        match std::fs::metadata(path) {
+            Ok(meta) => (meta, None),
+            Err(e) if is_absent(&e) => return Ok(()),
+            Err(e) => return Err(e),
+        }
+    };
+    if !meta.is_file() {
+        return Ok(());
     }
+    let content = content.filter(|_| meta.len() <= SCAN_READ_MAX);
+    found.push(ScannedFile {
+        key,
+        size: meta.len(),
+        modified: meta.modified()?,
+        content,
+    });
     Ok(())
 }
 
@@ -228,6 +260,27 @@ impl Storage for Filesystem {
             .await
             .map(Bytes::from)
             .map_err(|e| StorageError::from_io(key, e))
+    }
+
+    async fn get_many(&self, keys: &[String]) -> Vec<Result<Bytes>> {
+        let paths: Vec<(String, Result<PathBuf>)> =
+            keys.iter().map(|k| (k.clone(), self.full(k))).collect();
+        let read = tokio::task::spawn_blocking(move || {
+            paths
+                .into_iter()
+                .map(|(key, path)| {
+                    std::fs::read(path?)
+                        .map(Bytes::from)
+                        .map_err(|e| StorageError::from_io(&key, e))
+                })
+                .collect::<Vec<_>>()
+        })
+        .await;
+        read.unwrap_or_else(|e| {
+            keys.iter()
+                .map(|k| Err(StorageError::from_io(k, io::Error::other(e.to_string()))))
+                .collect()
+        })
     }
 
     async fn put(&self, key: &str, content: Bytes) -> Result<()> {
@@ -332,29 +385,28 @@ impl Storage for Filesystem {
         Ok(files)
     }
 
-    async fn scan(
-        &self,
-        key: &str,
-        depth: usize,
-        read_suffix: Option<&str>,
-    ) -> Result<Vec<ScannedFile>> {
+    async fn scan(&self, key: &str, patterns: &[ScanPattern<'_>]) -> Result<Vec<ScannedFile>> {
         let path = self.full(key)?;
-        let read_suffix = read_suffix.map(str::to_string);
+        let patterns: Vec<(String, bool)> = patterns
+            .iter()
+            .map(|p| (p.key.to_string(), p.read))
+            .collect();
         // The whole subtree on one blocking thread: a repository's links cost their system calls,
         // not a task hand-off each.
         let scanned = tokio::task::spawn_blocking(move || -> io::Result<Vec<ScannedFile>> {
             let mut found = Vec::new();
-            scan_dir(&path, "", depth, read_suffix.as_deref(), &mut found)?;
+            for (pattern, read) in &patterns {
+                let components: Vec<&str> = pattern.split('/').collect();
+                scan_pattern(&path, "", &components, *read, &mut found)?;
+            }
             found.sort_unstable_by(|a, b| a.key.cmp(&b.key));
+            found.dedup_by(|a, b| a.key == b.key);
             Ok(found)
         })
         .await
         .map_err(io::Error::other)
         .and_then(|r| r);
-        match scanned {
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
-            other => other.map_err(|e| StorageError::from_io(key, e)),
-        }
+        scanned.map_err(|e| StorageError::from_io(key, e))
     }
 
     async fn read(&self, key: &str, offset: u64, len: u64) -> Result<ByteStream> {
@@ -458,6 +510,31 @@ impl Storage for Filesystem {
             fs::remove_file(&path).await
         };
         res.map_err(|e| StorageError::from_io(key, e))
+    }
+
+    async fn delete_present(&self, keys: &[String]) -> Result<()> {
+        let paths = keys
+            .iter()
+            .map(|k| Ok((k.clone(), self.full(k)?)))
+            .collect::<Result<Vec<_>>>()?;
+        tokio::task::spawn_blocking(move || {
+            for (key, path) in paths {
+                let removed =
+                    std::fs::symlink_metadata(&path).and_then(|meta| match meta.is_dir() {
+                        true => std::fs::remove_dir_all(&path),
+                        false => std::fs::remove_file(&path),
+                    });
+                match removed {
+                    Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                        return Err(StorageError::from_io(&key, e))
+                    }
+                    _ => {}
+                }
+            }
+            Ok(())
+        })
+        .await
+        .map_err(|e| StorageError::from_io("", io::Error::other(e)))?
     }
 
     async fn find_dirs(&self, root: &str, query: &DirQuery<'_>) -> Result<Vec<String>> {

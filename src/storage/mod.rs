@@ -22,6 +22,7 @@ use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use futures_util::stream::{self, StreamExt};
 use futures_util::Stream;
 
 pub use walk::DirQuery;
@@ -73,8 +74,37 @@ pub struct Meta {
     pub is_dir: bool,
 }
 
+/// Reads [`Storage::get_many`] keeps in flight where each is a request of its own.
+pub const GET_MANY_WIDTH: usize = 16;
+
 /// The largest file whose contents [`Storage::scan`] returns.
 pub const SCAN_READ_MAX: u64 = 4096;
+
+/// Which files a [`Storage::scan`] returns: keys relative to the scanned directory, with `*` for a
+/// component that matches any one name (`tags/*/current/link`), and whether to read them.
+#[derive(Debug, Clone, Copy)]
+pub struct ScanPattern<'a> {
+    /// The key, components separated by `/`, `*` matching any one name.
+    pub key: &'a str,
+    /// Whether the scan returns the contents of the files it matches.
+    pub read: bool,
+}
+
+impl ScanPattern<'_> {
+    /// Whether `key` (relative to the scanned directory) matches: as many components, each equal
+    /// or matched by `*`.
+    pub fn matches(&self, key: &str) -> bool {
+        let mut want = self.key.split('/');
+        let mut have = key.split('/');
+        loop {
+            match (want.next(), have.next()) {
+                (None, None) => return true,
+                (Some(w), Some(h)) if w == "*" || w == h => {}
+                _ => return false,
+            }
+        }
+    }
+}
 
 /// A file found by [`Storage::scan`].
 #[derive(Debug, Clone)]
@@ -123,6 +153,13 @@ pub trait Appender: Send {
 pub trait Storage: Send + Sync + 'static {
     /// Reads a small file whole (links, manifests, timestamps).
     async fn get(&self, path: &str) -> Result<Bytes>;
+    /// Reads several small files whole, one result per path in the same order (a missing file is
+    /// its `NotFound`). For maintenance jobs that read many: the default keeps [`GET_MANY_WIDTH`]
+    /// reads in flight; the filesystem reads them all in one blocking task.
+    async fn get_many(&self, paths: &[String]) -> Vec<Result<Bytes>> {
+        let reads: Vec<_> = paths.iter().map(|p| self.get(p)).collect();
+        stream::iter(reads).buffered(GET_MANY_WIDTH).collect().await
+    }
     /// Writes a small file atomically and durably, creating parent directories.
     async fn put(&self, path: &str, content: Bytes) -> Result<()>;
     /// Size and age of a file or directory.
@@ -147,42 +184,39 @@ pub trait Storage: Send + Sync + 'static {
         files.truncate(limit);
         Ok(files)
     }
-    /// Every file below a directory, at most `depth` levels down (`1`: its own files), with its size
-    /// and modification time, sorted by key (relative to the directory); the contents too of each file whose key ends with
-    /// `read_suffix` (when given) and that holds at most [`SCAN_READ_MAX`] bytes. An absent directory has none.
-    /// For maintenance jobs that read a whole subtree: the default walks, then stats and reads one
-    /// file at a time; backends answer it with one blocking task (filesystem) or one listing (object
-    /// stores, whose listings carry sizes and times). A file removed while it is scanned may be
-    /// missing.
-    async fn scan(
-        &self,
-        path: &str,
-        depth: usize,
-        read_suffix: Option<&str>,
-    ) -> Result<Vec<ScannedFile>> {
+    /// The files below a directory whose keys (relative to it) match one of `patterns`, sorted by key,
+    /// with their sizes and modification times, and the contents of those a pattern asks to read
+    /// (up to [`SCAN_READ_MAX`] bytes). An absent directory has none. For maintenance jobs that read
+    /// a whole subtree: the filesystem enters only the directories a pattern names (a literal
+    /// component costs no listing), all in one blocking task; object stores list the subtree once
+    /// (their listings carry sizes and times); the default walks, then stats and reads one file at a
+    /// time. A file removed while it is scanned may be missing.
+    async fn scan(&self, path: &str, patterns: &[ScanPattern<'_>]) -> Result<Vec<ScannedFile>> {
         let keys = match self.walk(path).await {
             Ok(keys) => keys,
             Err(StorageError::NotFound(_)) => return Ok(Vec::new()),
             Err(e) => return Err(e),
         };
         let mut found = Vec::with_capacity(keys.len());
-        for key in keys.into_iter().filter(|k| k.split('/').count() <= depth) {
+        for key in keys {
+            let Some(pattern) = patterns.iter().find(|p| p.matches(&key)) else {
+                continue;
+            };
             let full = format!("{path}/{key}");
             let meta = match self.stat(&full).await {
                 Ok(meta) => meta,
                 Err(StorageError::NotFound(_)) => continue,
                 Err(e) => return Err(e),
             };
-            let content =
-                if read_suffix.is_some_and(|r| key.ends_with(r)) && meta.size <= SCAN_READ_MAX {
-                    match self.get(&full).await {
-                        Ok(bytes) => Some(bytes),
-                        Err(StorageError::NotFound(_)) => continue,
-                        Err(e) => return Err(e),
-                    }
-                } else {
-                    None
-                };
+            let content = if pattern.read && meta.size <= SCAN_READ_MAX {
+                match self.get(&full).await {
+                    Ok(bytes) => Some(bytes),
+                    Err(StorageError::NotFound(_)) => continue,
+                    Err(e) => return Err(e),
+                }
+            } else {
+                None
+            };
             found.push(ScannedFile {
                 key,
                 size: meta.size,
@@ -201,6 +235,18 @@ pub trait Storage: Send + Sync + 'static {
     async fn commit(&self, from: &str, to: &str) -> Result<()>;
     /// Deletes a file or a whole directory tree. Deleting something absent is `NotFound`.
     async fn delete(&self, path: &str) -> Result<()>;
+    /// Deletes each of `paths` in order, as [`Storage::delete`], passing over those absent; stops at
+    /// the first failure, leaving the rest. For maintenance jobs whose deletes must keep their order
+    /// (links before what they point at): the filesystem makes them all in one blocking task.
+    async fn delete_present(&self, paths: &[String]) -> Result<()> {
+        for path in paths {
+            match self.delete(path).await {
+                Ok(()) | Err(StorageError::NotFound(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
     /// One page of the directories under `root` that hold `query.marker` (see [`walk::find_dirs`]):
     /// paths relative to `root`, sorted byte-wise. An absent `root` has none.
     async fn find_dirs(&self, root: &str, query: &DirQuery<'_>) -> Result<Vec<String>>;

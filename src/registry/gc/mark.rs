@@ -10,20 +10,20 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::SystemTime;
 
-use futures_util::stream::{self, StreamExt, TryStreamExt};
+use bytes::Bytes;
 
 use super::marks::Marks;
 use super::pace::Pacer;
 use super::{walk, GcOptions};
 use crate::registry::digest::Digest;
-use crate::registry::error::{RegistryError, Result};
+use crate::registry::error::Result;
 use crate::registry::manifest_format::{self, Reference};
 use crate::registry::names::{RepoName, Tag};
 use crate::registry::paths::{self, ManifestsFile};
 use crate::registry::retention::trash::TrashEntry;
 use crate::registry::retention::RepoRetention;
 use crate::registry::Registry;
-use crate::storage::StorageError;
+use crate::storage::{ScanPattern, StorageError};
 
 /// What the collector read of one repository.
 #[derive(Debug)]
@@ -39,6 +39,10 @@ pub struct RepoScan {
     /// Whether an upload session is open.
     pub has_uploads: bool,
 }
+
+/// Manifests a repository's marking reads at once ([`crate::storage::Storage::get_many`]: one
+/// blocking task on the filesystem, [`crate::storage::GET_MANY_WIDTH`] requests in flight on S3).
+const MANIFEST_BATCH: usize = 32;
 
 /// What every repository's marking shares in one collection.
 pub(super) struct Run<'a> {
@@ -90,8 +94,16 @@ impl Registry {
         let manifests = storage
             .scan(
                 &paths::manifests_dir(name),
-                paths::MANIFESTS_SCAN_DEPTH,
-                Some(paths::TAG_CURRENT_SUFFIX),
+                &[
+                    ScanPattern {
+                        key: paths::TAG_CURRENT_LINKS,
+                        read: true,
+                    },
+                    ScanPattern {
+                        key: paths::REVISION_LINKS,
+                        read: false,
+                    },
+                ],
             )
             .await?;
         let mut revisions = Vec::new();
@@ -110,7 +122,13 @@ impl Registry {
             }
         }
         let layer_links = storage
-            .scan(&paths::layers_dir(name), paths::LINK_SCAN_DEPTH, None)
+            .scan(
+                &paths::layers_dir(name),
+                &[ScanPattern {
+                    key: paths::LINK_FILES,
+                    read: false,
+                }],
+            )
             .await?
             .into_iter()
             .filter_map(|f| paths::link_file_digest(&f.key).map(|d| (d, f.modified)))
@@ -209,25 +227,20 @@ impl Registry {
     ) -> Result<Vec<Digest>> {
         let mut edges: HashMap<Digest, Edges> = HashMap::new();
         let mut referrers: HashMap<Digest, Vec<Digest>> = HashMap::new();
-        let mut pending = Vec::with_capacity(scan.revisions.len());
-        for (d, _) in &scan.revisions {
-            pending.push(async move {
-                pacer.rest().await;
-                Ok::<_, RegistryError>((d.clone(), self.manifest_edges(d).await?))
-            });
-        }
-        let fetched: Vec<(Digest, Edges)> = stream::iter(pending)
-            .buffered(pacer.width(walk::CONCURRENCY))
-            .try_collect()
-            .await?;
-        for (d, e) in fetched {
-            if let Some(subject) = &e.subject {
-                referrers
-                    .entry(subject.clone())
-                    .or_default()
-                    .push(d.clone());
+        for batch in scan.revisions.chunks(MANIFEST_BATCH) {
+            pacer.rest().await;
+            let keys: Vec<String> = batch.iter().map(|(d, _)| paths::blob_data(d)).collect();
+            let read = self.storage.get_many(&keys).await;
+            for ((d, _), bytes) in batch.iter().zip(read) {
+                let e = edges_of(bytes)?;
+                if let Some(subject) = &e.subject {
+                    referrers
+                        .entry(subject.clone())
+                        .or_default()
+                        .push(d.clone());
+                }
+                edges.insert(d.clone(), e);
             }
-            edges.insert(d, e);
         }
         let tagged = scan.tags.iter().filter_map(|(_, d)| d.clone());
         let untagged = scan
@@ -281,24 +294,29 @@ impl Registry {
 
     /// What a stored manifest references; nothing when it is missing or not a manifest.
     async fn manifest_edges(&self, digest: &Digest) -> Result<Edges> {
-        let bytes = match self.storage.get(&paths::blob_data(digest)).await {
-            Ok(b) => b,
-            Err(StorageError::NotFound(_)) => return Ok(Edges::default()),
-            Err(e) => return Err(e.into()),
-        };
-        let Ok(parsed) = manifest_format::parse(None, &bytes) else {
-            return Ok(Edges::default());
-        };
-        let mut edges = Edges {
-            subject: parsed.subject,
-            ..Edges::default()
-        };
-        for r in parsed.references {
-            match r {
-                Reference::Blob(d) => edges.blobs.push(d),
-                Reference::Manifest(d) => edges.children.push(d),
-            }
-        }
-        Ok(edges)
+        edges_of(self.storage.get(&paths::blob_data(digest)).await)
     }
+}
+
+/// What a manifest read from storage references; nothing when it is missing or not a manifest.
+fn edges_of(read: std::result::Result<Bytes, StorageError>) -> Result<Edges> {
+    let bytes = match read {
+        Ok(b) => b,
+        Err(StorageError::NotFound(_)) => return Ok(Edges::default()),
+        Err(e) => return Err(e.into()),
+    };
+    let Ok(parsed) = manifest_format::parse(None, &bytes) else {
+        return Ok(Edges::default());
+    };
+    let mut edges = Edges {
+        subject: parsed.subject,
+        ..Edges::default()
+    };
+    for r in parsed.references {
+        match r {
+            Reference::Blob(d) => edges.blobs.push(d),
+            Reference::Manifest(d) => edges.children.push(d),
+        }
+    }
+    Ok(edges)
 }

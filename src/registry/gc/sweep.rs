@@ -15,21 +15,20 @@ impl Registry {
     /// history, then its revision link.
     pub(super) async fn delete_revision(&self, scan: &RepoScan, digest: &Digest) -> Result<()> {
         let name = &scan.name;
+        let mut doomed = Vec::with_capacity(scan.tags.len() + 2);
         if let Ok(bytes) = self.storage.get(&paths::blob_data(digest)).await {
             if let Some(subject) = manifest_format::parse(None, &bytes)
                 .ok()
                 .and_then(|p| p.subject)
             {
-                self.delete_if_present(&paths::referrer_link(name, &subject, digest))
-                    .await?;
+                doomed.push(paths::referrer_link(name, &subject, digest));
             }
         }
         for (tag, _) in &scan.tags {
-            self.delete_if_present(&paths::tag_index_link(name, tag, digest))
-                .await?;
+            doomed.push(paths::tag_index_link(name, tag, digest));
         }
-        self.delete_if_present(&paths::revision_link(name, digest))
-            .await
+        doomed.push(paths::revision_link(name, digest));
+        Ok(self.storage.delete_present(&doomed).await?)
     }
 
     /// Deletes a blob's links from `repos`, then the blob.
@@ -38,11 +37,9 @@ impl Registry {
         digest: &Digest,
         repos: &[RepoName],
     ) -> Result<()> {
-        for repo in repos {
-            self.delete_if_present(&paths::layer_link(repo, digest))
-                .await?;
-        }
-        self.delete_if_present(&paths::blob_dir(digest)).await
+        let mut doomed: Vec<String> = repos.iter().map(|r| paths::layer_link(r, digest)).collect();
+        doomed.push(paths::blob_dir(digest));
+        Ok(self.storage.delete_present(&doomed).await?)
     }
 
     /// Whether a repository holds no tag, manifest or upload session (links to blobs do not count:

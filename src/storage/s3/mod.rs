@@ -45,7 +45,8 @@ use tokio::io::AsyncWriteExt;
 
 use super::walk::{self, DirQuery};
 use super::{
-    Appender, ByteStream, Meta, Result, ScannedFile, Storage, StorageError, SCAN_READ_MAX,
+    Appender, ByteStream, Meta, Result, ScanPattern, ScannedFile, Storage, StorageError,
+    SCAN_READ_MAX,
 };
 use crate::config::S3Config;
 use chunks::{Below, ChunkAppender};
@@ -422,12 +423,7 @@ impl Storage for S3 {
         Ok(files)
     }
 
-    async fn scan(
-        &self,
-        key: &str,
-        depth: usize,
-        read_suffix: Option<&str>,
-    ) -> Result<Vec<ScannedFile>> {
+    async fn scan(&self, key: &str, patterns: &[ScanPattern<'_>]) -> Result<Vec<ScannedFile>> {
         // One flat listing gives every object's size and time; chunked files are summed up, and
         // only the files asked for are read, a few at a time.
         let mut files: std::collections::BTreeMap<String, (u64, SystemTime, bool)> =
@@ -439,7 +435,7 @@ impl Storage for S3 {
                 }
                 _ => (rel, false),
             };
-            if chunks::chunk_offset(&file).is_some() || file.split('/').count() > depth {
+            if chunks::chunk_offset(&file).is_some() || !patterns.iter().any(|p| p.matches(&file)) {
                 continue;
             }
             let modified = SystemTime::from(meta.last_modified);
@@ -453,10 +449,8 @@ impl Storage for S3 {
         let reads = files
             .into_iter()
             .map(|(rel, (size, modified, chunked))| async move {
-                let content = if !chunked
-                    && read_suffix.is_some_and(|r| rel.ends_with(r))
-                    && size <= SCAN_READ_MAX
-                {
+                let read = patterns.iter().any(|p| p.read && p.matches(&rel));
+                let content = if !chunked && read && size <= SCAN_READ_MAX {
                     let full = format!("{key}/{rel}");
                     match self.store.get(&self.path(&full)).await {
                         Ok(r) => Some(r.bytes().await.map_err(|e| failed(&full, e))?),
