@@ -517,13 +517,16 @@ impl Storage for Filesystem {
             .iter()
             .map(|k| Ok((k.clone(), self.full(k)?)))
             .collect::<Result<Vec<_>>>()?;
+        // Most of a collection's deletes are of files or of nothing: one `unlink` each, a tree
+        // removal only where `unlink` finds a directory.
         tokio::task::spawn_blocking(move || {
             for (key, path) in paths {
-                let removed =
-                    std::fs::symlink_metadata(&path).and_then(|meta| match meta.is_dir() {
-                        true => std::fs::remove_dir_all(&path),
-                        false => std::fs::remove_file(&path),
-                    });
+                let removed = match std::fs::remove_file(&path) {
+                    Err(e) if e.kind() == io::ErrorKind::IsADirectory => {
+                        std::fs::remove_dir_all(&path)
+                    }
+                    other => other,
+                };
                 match removed {
                     Err(e) if e.kind() != io::ErrorKind::NotFound => {
                         return Err(StorageError::from_io(&key, e))
