@@ -151,6 +151,9 @@ fn find_leftovers(
     Ok(())
 }
 
+/// The buffer [`Storage::get_many`] starts each read with (manifests and links are smaller).
+const GET_MANY_BUFFER: usize = 8192;
+
 /// Whether an error means the path is not there (a missing file, or a file where a directory was
 /// expected): a scan skips it.
 fn is_absent(e: &io::Error) -> bool {
@@ -269,8 +272,11 @@ impl Storage for Filesystem {
             paths
                 .into_iter()
                 .map(|(key, path)| {
-                    std::fs::read(path?)
-                        .map(Bytes::from)
+                    // No `stat` for a size hint: these are small files, read in one or two calls.
+                    let mut content = Vec::with_capacity(GET_MANY_BUFFER);
+                    std::fs::File::open(path?)
+                        .and_then(|mut file| file.read_to_end(&mut content))
+                        .map(|_| Bytes::from(content))
                         .map_err(|e| StorageError::from_io(&key, e))
                 })
                 .collect::<Vec<_>>()

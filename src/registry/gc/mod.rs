@@ -53,8 +53,13 @@ use pace::Pacer;
 /// its own in flight).
 const SCAN_REPOSITORIES: usize = 8;
 
-/// Deleted blobs per batch; writes wait for at most one batch.
+/// Deletions per section of a paced collection (inside a serving registry); writes wait for at
+/// most one section.
 const SWEEP_BATCH: usize = 64;
+
+/// Deletions per section at full speed (`wharf garbage-collect`): each section writes and removes
+/// the collection's sweeping marker (two `fsync`s), and no request waits on it.
+const SWEEP_BATCH_FULL: usize = 512;
 
 /// How a collection runs.
 #[derive(Debug, Clone)]
@@ -294,13 +299,17 @@ impl Registry {
         report.repositories = scans.len();
         report.marked = marks.len();
 
-        // Untagged revisions are deleted in sections of at most SWEEP_BATCH (across repositories),
-        // a few at a time within a section; each revision's own deletes keep their order.
+        // Untagged revisions are deleted in sections (across repositories), a few at a time within a
+        // section; each revision's own deletes keep their order.
+        let sweep_batch = match options.pace.is_full() {
+            true => SWEEP_BATCH_FULL,
+            false => SWEEP_BATCH,
+        };
         let doomed: Vec<(&mark::RepoScan, &Digest)> = scans
             .iter()
             .flat_map(|(scan, doomed, _)| doomed.iter().map(move |d| (scan, d)))
             .collect();
-        for batch in doomed.chunks(SWEEP_BATCH) {
+        for batch in doomed.chunks(sweep_batch) {
             let guard = section().await?;
             let mut deleted = Vec::with_capacity(batch.len());
             let mut pending = Vec::with_capacity(batch.len());
@@ -352,7 +361,7 @@ impl Registry {
                 && !previewed.contains(&b.digest)
         });
         report.blobs_kept_recent = recent.len();
-        for batch in candidates.chunks(SWEEP_BATCH) {
+        for batch in candidates.chunks(sweep_batch) {
             let guard = section().await?;
             let mut pending = Vec::with_capacity(batch.len());
             for blob in batch {
