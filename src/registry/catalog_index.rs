@@ -105,18 +105,10 @@ impl Catalog for Indexed {
     async fn page(&self, n: usize, last: Option<&str>) -> Result<Page> {
         self.ensure_built().await?;
         let after = last.map(paths::catalog_entry_key).unwrap_or_default();
-        let keys = self
-            .storage
-            .walk_after(&paths::catalog_index_dir(), &after, n + 1)
-            .await?;
-        let mut entries: Vec<String> = keys
-            .iter()
-            .filter_map(|k| paths::catalog_entry_name(k))
-            .filter(|name| name.parse::<RepoName>().is_ok())
-            .collect();
-        let more = keys.len() > n;
-        entries.truncate(n);
-        Ok(Page { entries, more })
+        self.index_page(&paths::catalog_index_dir(), &after, n, |k| {
+            paths::catalog_entry_name(k).filter(|name| name.parse::<RepoName>().is_ok())
+        })
+        .await
     }
 
     /// The tag index's entries, once it is complete (see the module docs); until then, as
@@ -140,17 +132,11 @@ impl Catalog for Indexed {
         if !self.tag_index_complete().await? {
             return Ok(None);
         }
-        let keys = self
-            .storage
-            .walk_after(&paths::tag_index_dir(name), last.unwrap_or_default(), n + 1)
-            .await?;
-        let more = keys.len() > n;
-        let mut entries: Vec<String> = keys
-            .into_iter()
-            .filter(|k| k.parse::<Tag>().is_ok())
-            .collect();
-        entries.truncate(n);
-        Ok(Some(Page { entries, more }))
+        let dir = paths::tag_index_dir(name);
+        let page = self.index_page(&dir, last.unwrap_or_default(), n, |k| {
+            k.parse::<Tag>().ok().map(|_| k.to_string())
+        });
+        Ok(Some(page.await?))
     }
 
     /// The tags with a `current` link in one flat listing of the tags directory (exact, where a
@@ -339,6 +325,22 @@ impl Indexed {
             Ok(()) | Err(StorageError::NotFound(_)) => Ok(()),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Up to `n` entries of an index directory after the key `after`, as `entry` names them (keys it
+    /// cannot read are left out), and whether more follow: one listing.
+    async fn index_page(
+        &self,
+        dir: &str,
+        after: &str,
+        n: usize,
+        entry: impl Fn(&str) -> Option<String>,
+    ) -> Result<Page> {
+        let keys = self.storage.walk_after(dir, after, n + 1).await?;
+        let mut entries: Vec<String> = keys.iter().filter_map(|k| entry(k)).collect();
+        let more = keys.len() > n;
+        entries.truncate(n);
+        Ok(Page { entries, more })
     }
 
     async fn ensure_built(&self) -> Result<()> {

@@ -154,6 +154,16 @@ fn find_leftovers(
 /// The buffer [`Storage::get_many`] starts each read with (manifests and links are smaller).
 const GET_MANY_BUFFER: usize = 8192;
 
+/// Removes a file, or a whole tree where `unlink` finds a directory: most deletes (links, and a
+/// collection's attempts at history entries that are not there) cost one system call, not a `stat`
+/// first.
+fn remove(path: &Path) -> io::Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() == io::ErrorKind::IsADirectory => std::fs::remove_dir_all(path),
+        other => other,
+    }
+}
+
 /// Whether an error means the path is not there (a missing file, or a file where a directory was
 /// expected): a scan skips it.
 fn is_absent(e: &io::Error) -> bool {
@@ -507,15 +517,11 @@ impl Storage for Filesystem {
 
     async fn delete(&self, key: &str) -> Result<()> {
         let path = self.full(key)?;
-        let meta = fs::symlink_metadata(&path)
+        tokio::task::spawn_blocking(move || remove(&path))
             .await
-            .map_err(|e| StorageError::from_io(key, e))?;
-        let res = if meta.is_dir() {
-            fs::remove_dir_all(&path).await
-        } else {
-            fs::remove_file(&path).await
-        };
-        res.map_err(|e| StorageError::from_io(key, e))
+            .map_err(io::Error::other)
+            .and_then(|r| r)
+            .map_err(|e| StorageError::from_io(key, e))
     }
 
     async fn delete_present(&self, keys: &[String]) -> Result<()> {
@@ -523,17 +529,9 @@ impl Storage for Filesystem {
             .iter()
             .map(|k| Ok((k.clone(), self.full(k)?)))
             .collect::<Result<Vec<_>>>()?;
-        // Most of a collection's deletes are of files or of nothing: one `unlink` each, a tree
-        // removal only where `unlink` finds a directory.
         tokio::task::spawn_blocking(move || {
             for (key, path) in paths {
-                let removed = match std::fs::remove_file(&path) {
-                    Err(e) if e.kind() == io::ErrorKind::IsADirectory => {
-                        std::fs::remove_dir_all(&path)
-                    }
-                    other => other,
-                };
-                match removed {
+                match remove(&path) {
                     Err(e) if e.kind() != io::ErrorKind::NotFound => {
                         return Err(StorageError::from_io(&key, e))
                     }
