@@ -66,10 +66,20 @@ pub(super) struct Left {
     pub recent_link: bool,
 }
 
+/// A revision a collection does not keep, with the manifest its `subject` names as marking read
+/// it, so the sweep removes its referrer link without reading the manifest again.
+#[derive(Debug)]
+pub(super) struct Doomed {
+    /// The revision.
+    pub digest: Digest,
+    /// The manifest it refers to, if it is a referrer.
+    pub subject: Option<Digest>,
+}
+
 /// One repository as a collection read and marked it: the scan (without its revisions), the
 /// revisions it does not keep, its marks, what decides whether it is left empty, and the blobs of
 /// its doomed revisions when retention weighed it.
-pub(super) type Scanned = (RepoScan, Vec<Digest>, Marks, Left, Option<HashSet<Digest>>);
+pub(super) type Scanned = (RepoScan, Vec<Doomed>, Marks, Left, Option<HashSet<Digest>>);
 
 /// The digest a link file holds; `None` when it holds none.
 fn parse_link(bytes: &[u8]) -> Option<Digest> {
@@ -198,7 +208,10 @@ impl Registry {
             .mark_repo(&scan, &keep_untagged, &in_trash, pacer, &mut marks)
             .await?;
         let used = match retained {
-            Some(_) => Some(self.blobs_used(&doomed).await?),
+            Some(_) => {
+                let digests: Vec<Digest> = doomed.iter().map(|d| d.digest.clone()).collect();
+                Some(self.blobs_used(&digests).await?)
+            }
             None => None,
         };
         let left = Left {
@@ -224,7 +237,7 @@ impl Registry {
         in_trash: &HashSet<&Digest>,
         pacer: &Pacer,
         marks: &mut Marks,
-    ) -> Result<Vec<Digest>> {
+    ) -> Result<Vec<Doomed>> {
         let mut edges: HashMap<Digest, Edges> = HashMap::new();
         let mut referrers: HashMap<Digest, Vec<Digest>> = HashMap::new();
         for batch in scan.revisions.chunks(MANIFEST_BATCH) {
@@ -274,7 +287,10 @@ impl Registry {
             .revisions
             .iter()
             .filter(|(d, _)| !kept.contains(d))
-            .map(|(d, _)| d.clone())
+            .map(|(d, _)| Doomed {
+                digest: d.clone(),
+                subject: edges.get(d).and_then(|e| e.subject.clone()),
+            })
             .collect())
     }
 

@@ -305,7 +305,7 @@ impl Registry {
             true => SWEEP_BATCH_FULL,
             false => SWEEP_BATCH,
         };
-        let doomed: Vec<(&mark::RepoScan, &Digest)> = scans
+        let doomed: Vec<(&mark::RepoScan, &mark::Doomed)> = scans
             .iter()
             .flat_map(|(scan, doomed, _)| doomed.iter().map(move |d| (scan, d)))
             .collect();
@@ -315,7 +315,7 @@ impl Registry {
             let mut pending = Vec::with_capacity(batch.len());
             for &(scan, d) in batch {
                 if let Some(g) = &guard {
-                    if g.touched_digest(d) {
+                    if g.touched_digest(&d.digest) {
                         continue;
                     }
                     pending.push(async move {
@@ -324,7 +324,7 @@ impl Registry {
                         self.delete_revision(scan, d).await
                     });
                 }
-                deleted.push((scan.name.clone(), d.clone()));
+                deleted.push((scan.name.clone(), d.digest.clone()));
             }
             stream::iter(pending)
                 .buffer_unordered(pacer.width(walk::CONCURRENCY))

@@ -1,34 +1,28 @@
 //! The sweep phase's deletions. Links go before the data they point at, so a sweep stopped half-way
 //! leaves unreferenced data for the next run, never a link to nothing.
 
-use super::mark::RepoScan;
+use super::mark::{Doomed, RepoScan};
 use super::walk;
 use crate::registry::digest::Digest;
 use crate::registry::error::Result;
-use crate::registry::manifest_format;
 use crate::registry::names::RepoName;
 use crate::registry::paths;
 use crate::registry::Registry;
 
 impl Registry {
-    /// Removes an untagged manifest from a repository: its referrer link, its entries in every tag's
-    /// history, then its revision link.
-    pub(super) async fn delete_revision(&self, scan: &RepoScan, digest: &Digest) -> Result<()> {
-        let name = &scan.name;
-        let mut doomed = Vec::with_capacity(scan.tags.len() + 2);
-        if let Ok(bytes) = self.storage.get(&paths::blob_data(digest)).await {
-            if let Some(subject) = manifest_format::parse(None, &bytes)
-                .ok()
-                .and_then(|p| p.subject)
-            {
-                doomed.push(paths::referrer_link(name, &subject, digest));
-            }
+    /// Removes an untagged manifest from a repository: its referrer link (its subject as marking
+    /// read it), its entries in every tag's history, then its revision link.
+    pub(super) async fn delete_revision(&self, scan: &RepoScan, doomed: &Doomed) -> Result<()> {
+        let (name, digest) = (&scan.name, &doomed.digest);
+        let mut links = Vec::with_capacity(scan.tags.len() + 2);
+        if let Some(subject) = &doomed.subject {
+            links.push(paths::referrer_link(name, subject, digest));
         }
         for (tag, _) in &scan.tags {
-            doomed.push(paths::tag_index_link(name, tag, digest));
+            links.push(paths::tag_index_link(name, tag, digest));
         }
-        doomed.push(paths::revision_link(name, digest));
-        Ok(self.storage.delete_present(&doomed).await?)
+        links.push(paths::revision_link(name, digest));
+        Ok(self.storage.delete_present(&links).await?)
     }
 
     /// Deletes a blob's links from `repos`, then the blob.
