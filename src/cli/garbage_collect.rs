@@ -46,7 +46,8 @@ pub fn run(config: &Config, command: &GcCommand, out: &mut dyn Write) -> i32 {
     }
 }
 
-/// Writes the report: one line per deletion unless `quiet`, then a summary.
+/// Writes the report: one line per deletion unless `quiet`, then a summary and how long each phase
+/// took.
 pub fn print_report(report: &GcReport, quiet: bool, out: &mut dyn Write) -> std::io::Result<()> {
     let verb = if report.dry_run {
         "would delete"
@@ -75,6 +76,18 @@ pub fn print_report(report: &GcReport, quiet: bool, out: &mut dyn Write) -> std:
         report.layer_links_removed,
         report.repositories_removed.len(),
         report.blobs_kept_recent,
+    )?;
+    let phases: Vec<String> = report
+        .phases
+        .iter()
+        .map(|(phase, took)| format!("{} {:.1} s", phase.name(), took.as_secs_f64()))
+        .collect();
+    let total: Duration = report.phases.iter().map(|(_, took)| *took).sum();
+    writeln!(
+        out,
+        "took {:.1} s: {}",
+        total.as_secs_f64(),
+        phases.join(", ")
     )
 }
 

@@ -109,5 +109,8 @@ fn report_json(r: &GcReport) -> serde_json::Value {
         "layerLinksRemoved": r.layer_links_removed,
         "blobsKeptRecent": r.blobs_kept_recent,
         "repositoriesRemoved": r.repositories_removed.iter().map(|n| n.as_str()).collect::<Vec<_>>(),
+        "phases": r.phases.iter()
+            .map(|(phase, took)| json!({"phase": phase.name(), "seconds": took.as_secs_f64()}))
+            .collect::<Vec<_>>(),
     })
 }

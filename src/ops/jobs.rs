@@ -68,6 +68,11 @@ pub async fn collect_garbage(ops: &Ops, app: &AppState, options: &GcOptions) -> 
                 manifests = r.manifests_deleted.len(),
                 repositories = r.repositories_removed.len(),
                 kept_recent = r.blobs_kept_recent,
+                seconds = r
+                    .phases
+                    .iter()
+                    .map(|(_, took)| took.as_secs_f64())
+                    .sum::<f64>(),
                 "garbage collection done"
             );
             let (bytes, blobs) = if r.dry_run {
@@ -125,10 +130,14 @@ pub async fn retention(ops: &Ops, app: &AppState, options: &GcOptions) -> Result
     Ok(report)
 }
 
-/// Writes the noted pulls every `interval`, forever (see [`crate::registry::pulls`]).
+/// Writes the noted pulls every `interval`, and sooner whenever many wait, forever (see
+/// [`crate::registry::pulls`]).
 pub async fn flush_pulls(app: Arc<AppState>, interval: Duration) {
     loop {
-        tokio::time::sleep(interval).await;
+        tokio::select! {
+            () = tokio::time::sleep(interval) => {}
+            () = app.registry.pulls_waiting() => {}
+        }
         if let Err(e) = app.registry.flush_pulls().await {
             tracing::warn!(error = %e, "writing last-pull records failed; retrying at the next flush");
         }

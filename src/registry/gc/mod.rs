@@ -35,7 +35,7 @@ pub(super) mod walk;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 
@@ -103,6 +103,58 @@ pub struct GcReport {
     pub repositories_removed: Vec<RepoName>,
     /// What retention policies deleted, per governed repository with anything to delete.
     pub retention: Vec<RepoRetention>,
+    /// How long each phase took, in order (see [`Phase`]).
+    pub phases: Vec<(Phase, Duration)>,
+}
+
+/// A phase of a collection, as its report times it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Announcing the collection and waiting the settle period.
+    Settle,
+    /// Deleting the tags retention policies doom.
+    Retention,
+    /// Reading every repository and marking what it keeps.
+    Mark,
+    /// Deleting the revisions nothing keeps.
+    Manifests,
+    /// Listing the blobs nothing marked.
+    ListBlobs,
+    /// Deleting unused blobs and their links.
+    Blobs,
+    /// Removing empty repositories and reconciling the catalog.
+    Repositories,
+}
+
+impl Phase {
+    /// Its name in a report.
+    pub fn name(self) -> &'static str {
+        match self {
+            Phase::Settle => "settle period",
+            Phase::Retention => "retention",
+            Phase::Mark => "mark",
+            Phase::Manifests => "untagged manifests",
+            Phase::ListBlobs => "listing blobs",
+            Phase::Blobs => "blobs",
+            Phase::Repositories => "repositories",
+        }
+    }
+}
+
+/// Times a collection's phases one after another.
+struct Clock(Instant);
+
+impl Clock {
+    fn start() -> Self {
+        Clock(Instant::now())
+    }
+
+    /// Records the phase that ends now in `report`.
+    fn lap(&mut self, report: &mut GcReport, phase: Phase) {
+        let now = Instant::now();
+        report.phases.push((phase, now - self.0));
+        self.0 = now;
+    }
 }
 
 impl GcReport {
@@ -187,13 +239,23 @@ impl Registry {
         let collection = self.gc.begin().await.ok_or(RegistryError::Unsupported(
             "a garbage collection is already running",
         ))?;
+        let mut clock = Clock::start();
+        let mut report = GcReport {
+            dry_run: options.dry_run,
+            ..GcReport::default()
+        };
         if options.dry_run {
-            return self.collect(&collection, None, options).await;
+            self.collect(&collection, None, options, &mut report, clock)
+                .await?;
+            return Ok(report);
         }
         let announced = self.coordinator.announce().await?;
-        let result = self.collect(&collection, Some(&announced), options).await;
+        clock.lap(&mut report, Phase::Settle);
+        let result = self
+            .collect(&collection, Some(&announced), options, &mut report, clock)
+            .await;
         let withdrawn = announced.withdraw().await;
-        let report = result?;
+        result?;
         withdrawn?;
         Ok(report)
     }
@@ -203,17 +265,15 @@ impl Registry {
         collection: &barrier::Collection<'_>,
         announced: Option<&protocol::Announced>,
         options: &GcOptions,
-    ) -> Result<GcReport> {
+        report: &mut GcReport,
+        mut clock: Clock,
+    ) -> Result<()> {
         let cutoff = SystemTime::now()
             .checked_sub(options.grace_period)
             .unwrap_or(SystemTime::UNIX_EPOCH);
         let storage = self.storage.as_ref();
         let pacer = Pacer::new(options.pace);
         let pacer = &pacer;
-        let mut report = GcReport {
-            dry_run: options.dry_run,
-            ..GcReport::default()
-        };
         let section = || async {
             match announced {
                 Some(shared) => Section::begin(collection, shared).await.map(Some),
@@ -259,6 +319,7 @@ impl Registry {
                 }
                 report.retention.push(outcome);
             }
+            clock.lap(report, Phase::Retention);
         }
 
         let mut marks = Marks::default();
@@ -298,6 +359,7 @@ impl Registry {
         drop(scanned);
         report.repositories = scans.len();
         report.marked = marks.len();
+        clock.lap(report, Phase::Mark);
 
         // Untagged revisions are deleted in sections (across repositories), a few at a time within a
         // section; each revision's own deletes keep their order.
@@ -336,6 +398,8 @@ impl Registry {
             }
         }
 
+        clock.lap(report, Phase::Manifests);
+
         let mut linked_by: HashMap<&Digest, Vec<RepoName>> = HashMap::new();
         let mut recently_linked: HashSet<&Digest> = HashSet::new();
         for (scan, _, _) in &scans {
@@ -361,6 +425,7 @@ impl Registry {
                 && !previewed.contains(&b.digest)
         });
         report.blobs_kept_recent = recent.len();
+        clock.lap(report, Phase::ListBlobs);
         for batch in candidates.chunks(sweep_batch) {
             let guard = section().await?;
             let mut pending = Vec::with_capacity(batch.len());
@@ -393,6 +458,8 @@ impl Registry {
             }
         }
 
+        clock.lap(report, Phase::Blobs);
+
         for (scan, _, left) in &scans {
             if left.tagged || left.revisions > 0 || scan.has_uploads || left.recent_link {
                 continue;
@@ -417,11 +484,12 @@ impl Registry {
                 .await?;
             g.end().await?;
         }
-        account_retention(&mut report, retention_blobs);
+        account_retention(report, retention_blobs);
         if announced.is_some() {
             self.empty_expired_trash(&trash, now).await?;
         }
-        Ok(report)
+        clock.lap(report, Phase::Repositories);
+        Ok(())
     }
 
     /// Removes expired trash entries whose manifest is gone or whose tag was pushed again: nothing
