@@ -444,3 +444,60 @@ async fn gc_grace_period_keeps_recent_uploads() {
     assert!(blob_path(&server.root, &orphan).exists());
     server.stop().await;
 }
+
+/// An overwritten tag's old manifest goes with `-m` from every tag history that names it: the tag
+/// pushed over it, and a tag whose current link is gone (only its history is left); the revision
+/// goes too, and the tag's current image still pulls.
+#[tokio::test(flavor = "multi_thread")]
+async fn gc_delete_untagged_clears_every_tag_history() {
+    let server = start().await;
+    let mut p = Pushed::default();
+    let old = p
+        .image(&server, "hist", "v1", "old", &[b"old layer"], None)
+        .await;
+    p.image(&server, "hist", "w", "old", &[b"old layer"], None)
+        .await;
+    let new = p
+        .image(&server, "hist", "v1", "new", &[b"new layer"], None)
+        .await;
+    let other = p
+        .image(&server, "hist", "w", "other", &[b"other layer"], None)
+        .await;
+    let tags = server
+        .root
+        .join("docker/registry/v2/repositories/hist/_manifests/tags");
+    std::fs::remove_file(tags.join("w/current/link")).unwrap();
+    let history = |tag: &str, digest: &str| {
+        tags.join(tag)
+            .join("index/sha256")
+            .join(digest.strip_prefix("sha256:").unwrap())
+            .join("link")
+    };
+    assert!(history("v1", &old).exists() && history("w", &old).exists());
+
+    let out = garbage_collect(&server.root, &["-m", "--grace-period", "0s"]);
+    assert!(
+        out.contains(&format!("hist: deleted untagged manifest {old}")),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("hist: deleted untagged manifest {other}")),
+        "{out}"
+    );
+    for (tag, digest) in [("v1", &old), ("w", &old), ("w", &other)] {
+        assert!(!history(tag, digest).exists(), "{tag} still names {digest}");
+    }
+    assert!(history("v1", &new).exists());
+    let revisions = server
+        .root
+        .join("docker/registry/v2/repositories/hist/_manifests/revisions/sha256");
+    assert!(!revisions
+        .join(old.strip_prefix("sha256:").unwrap())
+        .join("link")
+        .exists());
+    assert_eq!(
+        pull_tree(&client(&server), &server, &p, "hist", &new).await,
+        3
+    );
+    server.stop().await;
+}

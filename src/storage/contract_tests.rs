@@ -37,6 +37,17 @@ async fn contract(s: &dyn Storage) {
     assert_eq!((meta.size, meta.is_dir), (5, false));
     assert!(s.stat("a/b").await.unwrap().is_dir);
 
+    // put_transient: the same atomic write, parents created, read back at once; it replaces too.
+    s.put_transient("t/u/marker", Bytes::from_static(b"first"))
+        .await
+        .unwrap();
+    s.put_transient("t/u/marker", Bytes::from_static(b"second"))
+        .await
+        .unwrap();
+    assert_eq!(s.get("t/u/marker").await.unwrap().as_ref(), b"second");
+    assert_eq!(s.list("t/u").await.unwrap(), vec!["marker"]);
+    s.delete("t").await.unwrap();
+
     // get_many: one result per key, in order, a missing file as NotFound.
     let many = s
         .get_many(&[

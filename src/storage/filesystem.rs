@@ -47,6 +47,37 @@ pub struct Filesystem {
 }
 
 impl Filesystem {
+    /// Writes a small file through a temporary file and a rename, creating parent directories;
+    /// with `durable`, the file and its directory are synced before it returns.
+    async fn write_small(&self, key: &str, content: Bytes, durable: bool) -> Result<()> {
+        let path = self.full(key)?;
+        let write = || async {
+            create_parent(&path).await?;
+            let tmp = path.with_file_name(format!(
+                "{}.{}{TMP_SUFFIX}",
+                path.file_name().and_then(|n| n.to_str()).unwrap_or("file"),
+                uuid::Uuid::new_v4()
+            ));
+            let mut file = fs::File::create(&tmp).await?;
+            file.write_all(&content).await?;
+            if durable {
+                file.sync_all().await?;
+            }
+            drop(file);
+            if let Err(e) = fs::rename(&tmp, &path).await {
+                let _ = fs::remove_file(&tmp).await;
+                return Err(e);
+            }
+            match durable {
+                true => sync_dir(path.parent().unwrap_or(&self.root)).await,
+                false => Ok(()),
+            }
+        };
+        again_if_dir_removed(write, || async { true })
+            .await
+            .map_err(|e| StorageError::from_io(key, e))
+    }
+
     /// A backend rooted at `root` (created on first write).
     pub fn new(root: impl Into<PathBuf>) -> Self {
         Filesystem {
@@ -300,27 +331,11 @@ impl Storage for Filesystem {
     }
 
     async fn put(&self, key: &str, content: Bytes) -> Result<()> {
-        let path = self.full(key)?;
-        let write = || async {
-            create_parent(&path).await?;
-            let tmp = path.with_file_name(format!(
-                "{}.{}{TMP_SUFFIX}",
-                path.file_name().and_then(|n| n.to_str()).unwrap_or("file"),
-                uuid::Uuid::new_v4()
-            ));
-            let mut file = fs::File::create(&tmp).await?;
-            file.write_all(&content).await?;
-            file.sync_all().await?;
-            drop(file);
-            if let Err(e) = fs::rename(&tmp, &path).await {
-                let _ = fs::remove_file(&tmp).await;
-                return Err(e);
-            }
-            sync_dir(path.parent().unwrap_or(&self.root)).await
-        };
-        again_if_dir_removed(write, || async { true })
-            .await
-            .map_err(|e| StorageError::from_io(key, e))
+        self.write_small(key, content, true).await
+    }
+
+    async fn put_transient(&self, key: &str, content: Bytes) -> Result<()> {
+        self.write_small(key, content, false).await
     }
 
     async fn stat(&self, key: &str) -> Result<Meta> {

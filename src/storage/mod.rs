@@ -162,6 +162,13 @@ pub trait Storage: Send + Sync + 'static {
     }
     /// Writes a small file atomically and durably, creating parent directories.
     async fn put(&self, path: &str, content: Bytes) -> Result<()>;
+    /// Writes a small file atomically, creating parent directories, without waiting for it to be
+    /// durable: for markers only running processes read (a collection's sweeping marker), which a
+    /// crash of the machine may lose or leave empty. Every process reads it at once, as after
+    /// [`Storage::put`]. The default is `put`.
+    async fn put_transient(&self, path: &str, content: Bytes) -> Result<()> {
+        self.put(path, content).await
+    }
     /// Size and age of a file or directory.
     async fn stat(&self, path: &str) -> Result<Meta>;
     /// Names of the children of a directory, sorted byte-wise (possibly naming emptied directories).

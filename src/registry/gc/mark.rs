@@ -76,7 +76,7 @@ pub(super) struct Doomed {
     pub subject: Option<Digest>,
 }
 
-/// One repository as a collection read and marked it: the scan (without its revisions), the
+/// One repository as a collection read and marked it: the scan (without its revisions and tags), the
 /// revisions it does not keep, its marks, what decides whether it is left empty, and the blobs of
 /// its doomed revisions when retention weighed it.
 pub(super) type Scanned = (RepoScan, Vec<Doomed>, Marks, Left, Option<HashSet<Digest>>);
@@ -155,9 +155,9 @@ impl Registry {
 
     /// Reads and marks one repository for a collection: its marks, the revisions it does not keep,
     /// what decides whether it is left empty, and (when retention weighed it) the blobs of those
-    /// revisions. Only what the sweep reads is kept of the scan: the revisions and tags of 200,000
-    /// manifests are most of a collection's memory otherwise (tags stay where a revision goes, as
-    /// its tag history goes with it).
+    /// revisions. Only what the sweep reads is kept of the scan (its name, layer links and upload
+    /// sessions): the revisions and tags of 200,000 manifests are most of a collection's memory
+    /// otherwise (the sweep lists a repository's tags again where a revision goes).
     pub(super) async fn scan_and_mark(
         &self,
         name: &RepoName,
@@ -220,9 +220,7 @@ impl Registry {
             recent_link: scan.layer_links.iter().any(|(_, t)| *t > cutoff),
         };
         scan.revisions = Vec::new();
-        if doomed.is_empty() {
-            scan.tags = Vec::new();
-        }
+        scan.tags = Vec::new();
         Ok((scan, doomed, marks, left, used))
     }
 

@@ -58,7 +58,7 @@ const SCAN_REPOSITORIES: usize = 8;
 const SWEEP_BATCH: usize = 64;
 
 /// Deletions per section at full speed (`wharf garbage-collect`): each section writes and removes
-/// the collection's sweeping marker (two `fsync`s), and no request waits on it.
+/// the collection's sweeping marker and reads the touched records, and no request waits on it.
 const SWEEP_BATCH_FULL: usize = 512;
 
 /// How a collection runs.
@@ -361,32 +361,44 @@ impl Registry {
         report.marked = marks.len();
         clock.lap(report, Phase::Mark);
 
-        // Untagged revisions are deleted in sections (across repositories), a few at a time within a
-        // section; each revision's own deletes keep their order.
+        // Untagged revisions are deleted in sections (across repositories), a few repositories at a
+        // time within a section; each lists its tags once, and each revision's deletes keep their
+        // order.
         let sweep_batch = match options.pace.is_full() {
             true => SWEEP_BATCH_FULL,
             false => SWEEP_BATCH,
         };
-        let doomed: Vec<(&mark::RepoScan, &mark::Doomed)> = scans
+        let doomed: Vec<(&RepoName, &mark::Doomed)> = scans
             .iter()
-            .flat_map(|(scan, doomed, _)| doomed.iter().map(move |d| (scan, d)))
+            .flat_map(|(scan, doomed, _)| doomed.iter().map(move |d| (&scan.name, d)))
             .collect();
         for batch in doomed.chunks(sweep_batch) {
             let guard = section().await?;
             let mut deleted = Vec::with_capacity(batch.len());
-            let mut pending = Vec::with_capacity(batch.len());
-            for &(scan, d) in batch {
-                if let Some(g) = &guard {
-                    if g.touched_digest(&d.digest) {
-                        continue;
+            let mut pending = Vec::new();
+            for repo in batch.chunk_by(|a, b| a.0 == b.0) {
+                let name = repo[0].0;
+                let mut revisions = Vec::with_capacity(repo.len());
+                for &(_, d) in repo {
+                    if let Some(g) = &guard {
+                        if g.touched_digest(&d.digest) {
+                            continue;
+                        }
+                        revisions.push(d);
                     }
+                    deleted.push((name.clone(), d.digest.clone()));
+                }
+                if let (Some(g), false) = (&guard, revisions.is_empty()) {
                     pending.push(async move {
-                        pacer.rest().await;
-                        g.may_delete()?;
-                        self.delete_revision(scan, d).await
+                        let tags = self.history_tags(name).await?;
+                        for d in revisions {
+                            pacer.rest().await;
+                            g.may_delete()?;
+                            self.delete_revision(name, &tags, d).await?;
+                        }
+                        Ok::<(), RegistryError>(())
                     });
                 }
-                deleted.push((scan.name.clone(), d.digest.clone()));
             }
             stream::iter(pending)
                 .buffer_unordered(pacer.width(walk::CONCURRENCY))
@@ -397,17 +409,16 @@ impl Registry {
                 g.end().await?;
             }
         }
-
         clock.lap(report, Phase::Manifests);
 
-        let mut linked_by: HashMap<&Digest, Vec<RepoName>> = HashMap::new();
+        let mut linked_by: HashMap<&Digest, Vec<&RepoName>> = HashMap::new();
         let mut recently_linked: HashSet<&Digest> = HashSet::new();
         for (scan, _, _) in &scans {
             for (d, t) in &scan.layer_links {
                 if marks.contains(d) {
                     continue;
                 }
-                linked_by.entry(d).or_default().push(scan.name.clone());
+                linked_by.entry(d).or_default().push(&scan.name);
                 if *t > cutoff {
                     recently_linked.insert(d);
                 }
@@ -419,45 +430,56 @@ impl Registry {
             true => retention_blobs.values().flatten().collect(),
             false => HashSet::new(),
         };
-        let unused = walk::unmarked_blobs(storage, &marks, pacer).await?;
-        let (recent, candidates): (Vec<_>, Vec<_>) = unused.into_iter().partition(|b| {
-            (b.modified > cutoff || recently_linked.contains(&b.digest))
-                && !previewed.contains(&b.digest)
+        let mut candidates = walk::unmarked_blobs(storage, &marks, pacer).await?;
+        let unused = candidates.len();
+        candidates.retain(|b| {
+            !(b.modified > cutoff || recently_linked.contains(&b.digest))
+                || previewed.contains(&b.digest)
         });
-        report.blobs_kept_recent = recent.len();
+        report.blobs_kept_recent = unused - candidates.len();
         clock.lap(report, Phase::ListBlobs);
-        for batch in candidates.chunks(sweep_batch) {
+        // Taken a section at a time, so each digest moves into the report rather than being copied.
+        while !candidates.is_empty() {
+            let batch: Vec<walk::StoredBlob> = candidates
+                .drain(..sweep_batch.min(candidates.len()))
+                .collect();
             let guard = section().await?;
+            let touched: Vec<bool> = batch
+                .iter()
+                .map(|b| guard.as_ref().is_some_and(|g| g.touched_digest(&b.digest)))
+                .collect();
             let mut pending = Vec::with_capacity(batch.len());
-            for blob in batch {
-                let repos = linked_by.get(&blob.digest).cloned().unwrap_or_default();
-                if let Some(g) = &guard {
-                    if g.touched_digest(&blob.digest) {
-                        report.blobs_kept_recent += 1;
-                        continue;
-                    }
-                }
+            for (blob, _) in batch.iter().zip(&touched).filter(|(_, t)| !**t) {
+                let repos = linked_by
+                    .get(&blob.digest)
+                    .map(Vec::as_slice)
+                    .unwrap_or_default();
                 report.layer_links_removed += repos.len();
                 if let Some(g) = &guard {
                     pending.push(async move {
                         pacer.rest().await;
                         g.may_delete()?;
-                        self.delete_blob_everywhere(&blob.digest, &repos).await
+                        self.delete_blob_everywhere(&blob.digest, repos).await
                     });
                 }
-                report.bytes_freed += blob.size;
-                report.blobs_deleted.push((blob.digest.clone(), blob.size));
             }
             // A blob's deletes keep their order (links, then data); blobs go a few at a time.
             stream::iter(pending)
                 .buffer_unordered(pacer.width(walk::CONCURRENCY))
                 .try_collect::<Vec<()>>()
                 .await?;
+            for (blob, touched) in batch.into_iter().zip(touched) {
+                if touched {
+                    report.blobs_kept_recent += 1;
+                    continue;
+                }
+                report.bytes_freed += blob.size;
+                report.blobs_deleted.push((blob.digest, blob.size));
+            }
             if let Some(g) = guard {
                 g.end().await?;
             }
         }
-
         clock.lap(report, Phase::Blobs);
 
         for (scan, _, left) in &scans {

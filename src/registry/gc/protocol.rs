@@ -442,7 +442,7 @@ impl Announced {
     pub async fn begin_sweep(&self) -> Result<()> {
         self.check_lease()?;
         self.storage
-            .put(
+            .put_transient(
                 &paths::gc_sweeping(&self.id),
                 Bytes::from_static(b"sweeping"),
             )

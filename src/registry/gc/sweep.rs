@@ -1,24 +1,36 @@
 //! The sweep phase's deletions. Links go before the data they point at, so a sweep stopped half-way
 //! leaves unreferenced data for the next run, never a link to nothing.
 
-use super::mark::{Doomed, RepoScan};
+use super::mark::Doomed;
 use super::walk;
 use crate::registry::digest::Digest;
 use crate::registry::error::Result;
-use crate::registry::names::RepoName;
+use crate::registry::names::{RepoName, Tag};
 use crate::registry::paths;
 use crate::registry::Registry;
 
 impl Registry {
+    /// The tags of a repository whose history may name a revision: every tag directory, with or
+    /// without a current link, listed afresh.
+    pub(super) async fn history_tags(&self, name: &RepoName) -> Result<Vec<Tag>> {
+        let names = walk::list_or_empty(self.storage.as_ref(), &paths::tags_dir(name)).await?;
+        Ok(names.iter().filter_map(|t| t.parse().ok()).collect())
+    }
+
     /// Removes an untagged manifest from a repository: its referrer link (its subject as marking
-    /// read it), its entries in every tag's history, then its revision link.
-    pub(super) async fn delete_revision(&self, scan: &RepoScan, doomed: &Doomed) -> Result<()> {
-        let (name, digest) = (&scan.name, &doomed.digest);
-        let mut links = Vec::with_capacity(scan.tags.len() + 2);
+    /// read it), its entries in the history of each of `tags`, then its revision link.
+    pub(super) async fn delete_revision(
+        &self,
+        name: &RepoName,
+        tags: &[Tag],
+        doomed: &Doomed,
+    ) -> Result<()> {
+        let digest = &doomed.digest;
+        let mut links = Vec::with_capacity(tags.len() + 2);
         if let Some(subject) = &doomed.subject {
             links.push(paths::referrer_link(name, subject, digest));
         }
-        for (tag, _) in &scan.tags {
+        for tag in tags {
             links.push(paths::tag_index_link(name, tag, digest));
         }
         links.push(paths::revision_link(name, digest));
@@ -29,7 +41,7 @@ impl Registry {
     pub(super) async fn delete_blob_everywhere(
         &self,
         digest: &Digest,
-        repos: &[RepoName],
+        repos: &[&RepoName],
     ) -> Result<()> {
         let mut doomed: Vec<String> = repos.iter().map(|r| paths::layer_link(r, digest)).collect();
         doomed.push(paths::blob_dir(digest));
