@@ -213,7 +213,7 @@ async fn metrics_after_traffic() {
     ])
     .await;
     let (manifest, _) = push_image(&server, "m/app", "v1", "metrics").await;
-    push_blob(&server, "m/app", b"an orphan of 22 bytes!").await;
+    let orphan = push_blob(&server, "m/app", b"an orphan of 22 bytes!").await;
     let got = http()
         .get(format!("{}/v2/m/app/manifests/v1", server.url))
         .send()
@@ -231,6 +231,12 @@ async fn metrics_after_traffic() {
         .await
         .unwrap();
     assert_eq!(gc["bytesFreed"], 22, "{gc}");
+    assert_eq!(
+        gc["blobsDeleted"],
+        serde_json::json!([{"digest": orphan, "size": 22}]),
+        "{gc}"
+    );
+    assert_eq!(gc["manifestsDeleted"], serde_json::json!([]), "{gc}");
     let phases = gc["phases"].as_array().expect("phases");
     assert_eq!(phases[0]["phase"], "settle period", "{gc}");
     assert!(phases[0]["seconds"].as_f64().unwrap() >= 1.0, "{gc}");

@@ -7,20 +7,23 @@
 //!   collection runs to its end even if the client hangs up.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tower_http::set_header::SetResponseHeaderLayer;
 
 use super::{jobs, Ops};
 use crate::api::AppState;
+use crate::registry::digest::Digest;
 use crate::registry::error::RegistryError;
-use crate::registry::gc::{GcOptions, GcReport};
+use crate::registry::gc::{GcOptions, GcReport, Phase};
+use crate::registry::names::RepoName;
 
 type Shared = (Arc<Ops>, Arc<AppState>);
 
@@ -84,7 +87,7 @@ async fn gc(State((ops, app)): State<Shared>, Query(q): Query<GcQuery>) -> Respo
             .into_response();
     };
     match result {
-        Ok(report) => axum::Json(report_json(&report)).into_response(),
+        Ok(report) => axum::Json(ReportBody::of(&report)).into_response(),
         Err(RegistryError::Unsupported(why)) => {
             (StatusCode::CONFLICT, axum::Json(json!({ "error": why }))).into_response()
         }
@@ -96,21 +99,69 @@ async fn gc(State((ops, app)): State<Shared>, Query(q): Query<GcQuery>) -> Respo
     }
 }
 
-fn report_json(r: &GcReport) -> serde_json::Value {
-    json!({
-        "dryRun": r.dry_run,
-        "repositories": r.repositories,
-        "marked": r.marked,
-        "blobsDeleted": r.blobs_deleted.iter()
-            .map(|(d, size)| json!({"digest": d, "size": size})).collect::<Vec<_>>(),
-        "bytesFreed": r.bytes_freed,
-        "manifestsDeleted": r.manifests_deleted.iter()
-            .map(|(repo, d)| json!({"repository": repo.as_str(), "digest": d})).collect::<Vec<_>>(),
-        "layerLinksRemoved": r.layer_links_removed,
-        "blobsKeptRecent": r.blobs_kept_recent,
-        "repositoriesRemoved": r.repositories_removed.iter().map(|n| n.as_str()).collect::<Vec<_>>(),
-        "phases": r.phases.iter()
-            .map(|(phase, took)| json!({"phase": phase.name(), "seconds": took.as_secs_f64()}))
-            .collect::<Vec<_>>(),
-    })
+/// The answer to `POST /debug/gc`, serialized straight from the report: a `serde_json::Value` of
+/// 70,000 deletions held about 40 MB more than the text it became.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ReportBody<'a> {
+    dry_run: bool,
+    repositories: usize,
+    marked: usize,
+    blobs_deleted: Each<'a, (Digest, u64)>,
+    bytes_freed: u64,
+    manifests_deleted: Each<'a, (RepoName, Digest)>,
+    layer_links_removed: usize,
+    blobs_kept_recent: usize,
+    repositories_removed: &'a [RepoName],
+    phases: Each<'a, (Phase, Duration)>,
+}
+
+impl<'a> ReportBody<'a> {
+    fn of(r: &'a GcReport) -> Self {
+        ReportBody {
+            dry_run: r.dry_run,
+            repositories: r.repositories,
+            marked: r.marked,
+            blobs_deleted: Each(&r.blobs_deleted),
+            bytes_freed: r.bytes_freed,
+            manifests_deleted: Each(&r.manifests_deleted),
+            layer_links_removed: r.layer_links_removed,
+            blobs_kept_recent: r.blobs_kept_recent,
+            repositories_removed: &r.repositories_removed,
+            phases: Each(&r.phases),
+        }
+    }
+}
+
+/// A list of the report, serialized one entry at a time as a JSON object.
+struct Each<'a, T>(&'a [T]);
+
+impl Serialize for Each<'_, (Digest, u64)> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(
+            self.0
+                .iter()
+                .map(|(digest, size)| json!({"digest": digest, "size": size})),
+        )
+    }
+}
+
+impl Serialize for Each<'_, (RepoName, Digest)> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(
+            self.0
+                .iter()
+                .map(|(repo, digest)| json!({"repository": repo.as_str(), "digest": digest})),
+        )
+    }
+}
+
+impl Serialize for Each<'_, (Phase, Duration)> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(
+            self.0
+                .iter()
+                .map(|(phase, took)| json!({"phase": phase.name(), "seconds": took.as_secs_f64()})),
+        )
+    }
 }
