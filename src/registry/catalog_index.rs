@@ -64,6 +64,7 @@ use std::time::SystemTime;
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures_util::future::try_join_all;
+use futures_util::stream::{self, StreamExt, TryStreamExt};
 
 use super::catalog::{parse_tags, Catalog, WrittenSince};
 use super::error::Result;
@@ -187,12 +188,16 @@ impl Catalog for Indexed {
     ) -> Result<()> {
         let indexed: BTreeSet<String> = self.repositories().await?.into_iter().collect();
         let mut live = BTreeSet::new();
-        for name in repositories {
-            if self.exists(&paths::manifests_dir(name)).await? {
-                live.insert(name.to_string());
-                if !indexed.contains(name.as_str()) {
-                    self.added(name).await?;
-                }
+        // A request each on object storage: [`BUILD_CONCURRENCY`] in flight.
+        let held: Vec<bool> = stream::iter(repositories.iter().map(paths::manifests_dir))
+            .map(|dir| async move { self.exists(&dir).await })
+            .buffered(BUILD_CONCURRENCY)
+            .try_collect()
+            .await?;
+        for (name, _) in repositories.iter().zip(held).filter(|(_, held)| *held) {
+            live.insert(name.to_string());
+            if !indexed.contains(name.as_str()) {
+                self.added(name).await?;
             }
         }
         for stale in indexed.difference(&live) {
