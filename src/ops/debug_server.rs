@@ -122,46 +122,31 @@ impl<'a> ReportBody<'a> {
             dry_run: r.dry_run,
             repositories: r.repositories,
             marked: r.marked,
-            blobs_deleted: Each(&r.blobs_deleted),
+            blobs_deleted: Each(
+                &r.blobs_deleted,
+                |(digest, size)| json!({"digest": digest, "size": size}),
+            ),
             bytes_freed: r.bytes_freed,
-            manifests_deleted: Each(&r.manifests_deleted),
+            manifests_deleted: Each(
+                &r.manifests_deleted,
+                |(repo, digest)| json!({"repository": repo.as_str(), "digest": digest}),
+            ),
             layer_links_removed: r.layer_links_removed,
             blobs_kept_recent: r.blobs_kept_recent,
             repositories_removed: &r.repositories_removed,
-            phases: Each(&r.phases),
+            phases: Each(
+                &r.phases,
+                |(phase, took)| json!({"phase": phase.name(), "seconds": took.as_secs_f64()}),
+            ),
         }
     }
 }
 
-/// A list of the report, serialized one entry at a time as a JSON object.
-struct Each<'a, T>(&'a [T]);
+/// A list of the report, serialized one entry at a time as the JSON object its function makes.
+struct Each<'a, T>(&'a [T], fn(&T) -> serde_json::Value);
 
-impl Serialize for Each<'_, (Digest, u64)> {
+impl<T> Serialize for Each<'_, T> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(
-            self.0
-                .iter()
-                .map(|(digest, size)| json!({"digest": digest, "size": size})),
-        )
-    }
-}
-
-impl Serialize for Each<'_, (RepoName, Digest)> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(
-            self.0
-                .iter()
-                .map(|(repo, digest)| json!({"repository": repo.as_str(), "digest": digest})),
-        )
-    }
-}
-
-impl Serialize for Each<'_, (Phase, Duration)> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(
-            self.0
-                .iter()
-                .map(|(phase, took)| json!({"phase": phase.name(), "seconds": took.as_secs_f64()})),
-        )
+        s.collect_seq(self.0.iter().map(self.1))
     }
 }
