@@ -439,10 +439,12 @@ impl Registry {
         report.blobs_kept_recent = unused - candidates.len();
         clock.lap(report, Phase::ListBlobs);
         // Taken a section at a time, so each digest moves into the report rather than being copied.
-        while !candidates.is_empty() {
-            let batch: Vec<walk::StoredBlob> = candidates
-                .drain(..sweep_batch.min(candidates.len()))
-                .collect();
+        let mut candidates = candidates.into_iter();
+        loop {
+            let batch: Vec<walk::StoredBlob> = candidates.by_ref().take(sweep_batch).collect();
+            if batch.is_empty() {
+                break;
+            }
             let guard = section().await?;
             let touched: Vec<bool> = batch
                 .iter()
