@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use async_trait::async_trait;
+use sha2::{Digest as _, Sha256};
 
 use super::error::Result;
 use super::listing::Page;
@@ -16,8 +17,37 @@ use super::names::{RepoName, Tag};
 use super::paths;
 use crate::storage::{DirQuery, Storage, StorageError};
 
-/// Whether GC saw a write to a repository since it started.
-pub(super) type WrittenSince<'a> = &'a (dyn Fn(&RepoName) -> bool + Sync);
+/// A fingerprint of a set of tags (SHA-256 of their sorted names), so a garbage collection can tell
+/// whether the tag index still names the tags it read while marking without holding them all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TagSet([u8; 32]);
+
+impl TagSet {
+    /// The fingerprint of `tags`, in any order.
+    pub fn of<'a>(tags: impl IntoIterator<Item = &'a str>) -> TagSet {
+        let mut sorted: Vec<&str> = tags.into_iter().collect();
+        sorted.sort_unstable();
+        let mut hash = Sha256::new();
+        for tag in sorted {
+            hash.update(tag.as_bytes());
+            hash.update(b"\n");
+        }
+        TagSet(hash.finalize().into())
+    }
+}
+
+/// What a garbage collection knows when it reconciles the catalog ([`Catalog::reconcile`]).
+pub(super) struct Collected<'a> {
+    /// Every repository its walk found.
+    pub repositories: &'a [RepoName],
+    /// Content written before this is older than the grace period.
+    pub cutoff: SystemTime,
+    /// Whether the collection saw a write to a repository since it started.
+    pub written_since: &'a (dyn Fn(&RepoName) -> bool + Sync),
+    /// For a repository the collection kept (with tags or manifests left), the tags with a current
+    /// link that marking read; `None` for the others.
+    pub kept_tags: &'a (dyn Fn(&RepoName) -> Option<TagSet> + Sync),
+}
 
 /// Listing repositories and tags, and keeping whatever the listing relies on up to date.
 #[async_trait]
@@ -49,14 +79,9 @@ pub(super) trait Catalog: Send + Sync {
     async fn delete_tag(&self, name: &RepoName, tag: &Tag) -> Result<bool>;
     /// Garbage collection removed the repository `name`.
     async fn removed(&self, name: &RepoName) -> Result<()>;
-    /// After garbage collection walked every repository (`repositories`): repairs what other
-    /// writers left, for repositories older than `cutoff` and not `written_since` the walk began.
-    async fn reconcile(
-        &self,
-        repositories: &[RepoName],
-        cutoff: SystemTime,
-        written_since: WrittenSince<'_>,
-    ) -> Result<()>;
+    /// After garbage collection walked every repository: repairs what other writers left, for
+    /// repositories older than its cutoff and not written since the walk began.
+    async fn reconcile(&self, collected: &Collected<'_>) -> Result<()>;
 }
 
 /// The catalog that walks `storage`'s directories.
@@ -134,7 +159,7 @@ impl Catalog for Walked {
         Ok(())
     }
 
-    async fn reconcile(&self, _: &[RepoName], _: SystemTime, _: WrittenSince<'_>) -> Result<()> {
+    async fn reconcile(&self, _: &Collected<'_>) -> Result<()> {
         Ok(())
     }
 }

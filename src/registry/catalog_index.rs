@@ -46,7 +46,9 @@
 //!   - garbage collection reconciles each repository's entries with its tags directory (an exact flat
 //!     listing): entries are added for tags with a current link (and taken back if the link is gone
 //!     right after), entries older than the grace period of tags without one are removed; then it
-//!     marks the index complete (`_wharf/tag-index-complete`).
+//!     marks the index complete (`_wharf/tag-index-complete`). Marking already read every current
+//!     link, so for a repository nobody wrote since the collection began, an index naming exactly
+//!     the tags marking read ([`super::catalog::TagSet`]) is left as it is without that listing.
 //! - Until the index is complete (a bucket written by distribution or an older Wharf that no garbage
 //!   collection has reconciled yet), tag lists use the exact flat listing. A bucket that holds no
 //!   repository when Wharf starts is marked complete at once.
@@ -66,7 +68,7 @@ use bytes::Bytes;
 use futures_util::future::try_join_all;
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 
-use super::catalog::{parse_tags, Catalog, WrittenSince};
+use super::catalog::{parse_tags, Catalog, Collected, TagSet};
 use super::error::Result;
 use super::gc::walk;
 use super::listing::Page;
@@ -177,20 +179,31 @@ impl Catalog for Indexed {
         self.delete_if_present(&paths::catalog_entry(name)).await
     }
 
-    /// Adds entries for the repositories holding `_manifests`, removes entries older than `cutoff` of
-    /// repositories without; then reconciles the tag index of each repository holding `_manifests`
-    /// and marks it complete.
-    async fn reconcile(
-        &self,
-        repositories: &[RepoName],
-        cutoff: SystemTime,
-        written_since: WrittenSince<'_>,
-    ) -> Result<()> {
+    /// Adds entries for the repositories holding `_manifests`, removes entries older than the cutoff
+    /// of repositories without; then reconciles the tag index of each repository holding `_manifests`
+    /// and marks it complete. A repository the collection kept and nobody wrote since holds
+    /// `_manifests` without asking storage.
+    async fn reconcile(&self, collected: &Collected<'_>) -> Result<()> {
+        let written_since = collected.written_since;
+        let kept = |name: &RepoName| match written_since(name) {
+            true => None,
+            false => (collected.kept_tags)(name),
+        };
         let indexed: BTreeSet<String> = self.repositories().await?.into_iter().collect();
         let mut live = BTreeSet::new();
         // A request each on object storage: [`BUILD_CONCURRENCY`] in flight.
-        let held: Vec<bool> = stream::iter(repositories.iter().map(paths::manifests_dir))
-            .map(|dir| async move { self.exists(&dir).await })
+        // By index: a closure over `&RepoName` is not general enough for the future to be `Send`.
+        let repositories = collected.repositories;
+        let held: Vec<bool> = stream::iter(0..repositories.len())
+            .map(|i| {
+                let (name, kept) = (&repositories[i], kept(&repositories[i]));
+                async move {
+                    match kept {
+                        Some(_) => Ok(true),
+                        None => self.exists(&paths::manifests_dir(name)).await,
+                    }
+                }
+            })
             .buffered(BUILD_CONCURRENCY)
             .try_collect()
             .await?;
@@ -210,20 +223,17 @@ impl Catalog for Indexed {
             let entry = paths::catalog_entry(&name);
             let old = walk::modified(self.storage.as_ref(), &entry)
                 .await?
-                .is_some_and(|t| t < cutoff);
+                .is_some_and(|t| t < collected.cutoff);
             if old && !self.exists(&paths::manifests_dir(&name)).await? {
                 self.delete_if_present(&entry).await?;
             }
         }
         let live: Vec<RepoName> = live.iter().filter_map(|n| n.parse().ok()).collect();
-        for batch in live.chunks(BUILD_CONCURRENCY) {
-            try_join_all(
-                batch
-                    .iter()
-                    .map(|name| self.reconcile_tags(name, cutoff, written_since)),
-            )
+        stream::iter(0..live.len())
+            .map(|i| self.reconcile_tags(&live[i], kept(&live[i]), collected))
+            .buffer_unordered(BUILD_CONCURRENCY)
+            .try_collect::<Vec<()>>()
             .await?;
-        }
         if !self.tag_index_complete().await? {
             self.mark(&paths::tag_index_complete()).await?;
             self.tags_complete.store(true, Ordering::Relaxed);
@@ -269,20 +279,25 @@ impl Indexed {
 
     /// Makes a repository's tag index name the tags with a current link: adds the missing entries
     /// (taking one back when its current link is gone right after: a delete ran meanwhile), removes
-    /// those of tags without one that are older than `cutoff`, unless the repository was written
+    /// those of tags without one that are older than the cutoff, unless the repository was written
     /// since the collection began (putting one back when its current link appears right after: a
-    /// push on another replica ran meanwhile).
+    /// push on another replica ran meanwhile). When the index names exactly the tags marking read
+    /// (`kept`, for a repository nobody wrote since), it is left as it is without listing the tags
+    /// directory (on S3 the costliest listing of a repository).
     async fn reconcile_tags(
         &self,
         name: &RepoName,
-        cutoff: SystemTime,
-        written_since: WrittenSince<'_>,
+        kept: Option<TagSet>,
+        collected: &Collected<'_>,
     ) -> Result<()> {
-        let tagged: BTreeSet<Tag> = self.tags_on_storage(name).await?.into_iter().collect();
         let indexed: BTreeSet<Tag> =
             parse_tags(self.storage.walk(&paths::tag_index_dir(name)).await)?
                 .into_iter()
                 .collect();
+        if kept.is_some() && kept == Some(TagSet::of(indexed.iter().map(Tag::as_str))) {
+            return Ok(());
+        }
+        let tagged: BTreeSet<Tag> = self.tags_on_storage(name).await?.into_iter().collect();
         for tag in tagged.difference(&indexed) {
             self.tagged(name, tag).await?;
             if !self.exists(&paths::tag_current_link(name, tag)).await? {
@@ -290,13 +305,13 @@ impl Indexed {
             }
         }
         for tag in indexed.difference(&tagged) {
-            if written_since(name) {
+            if (collected.written_since)(name) {
                 return Ok(());
             }
             let entry = paths::tag_entry(name, tag);
             let old = walk::modified(self.storage.as_ref(), &entry)
                 .await?
-                .is_some_and(|t| t < cutoff);
+                .is_some_and(|t| t < collected.cutoff);
             let current = paths::tag_current_link(name, tag);
             if old && !self.exists(&current).await? {
                 self.delete_if_present(&entry).await?;

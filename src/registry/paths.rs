@@ -345,6 +345,10 @@ pub fn referrer_link(name: &RepoName, subject: &Digest, referrer: &Digest) -> St
 /// a scan reads them without entering the tags' histories (`tags/<tag>/index/<alg>/<hex>/link`).
 pub const TAG_CURRENT_LINKS: &str = "tags/*/current/link";
 
+/// The tags' history links (`tags/<tag>/index/<alg>/<hex>/link`, one per manifest the tag has
+/// pointed at), relative to [`manifests_dir`] (a [`crate::storage::ScanPattern`] key).
+pub const TAG_HISTORY_LINKS: &str = "tags/*/index/*/*/link";
+
 /// The revision links, relative to [`manifests_dir`] (a [`crate::storage::ScanPattern`] key).
 pub const REVISION_LINKS: &str = "revisions/*/*/link";
 
@@ -358,7 +362,9 @@ pub enum ManifestsFile {
     Revision(Digest),
     /// `tags/<tag>/current/link`: the tag's current link.
     TagCurrent(Tag),
-    /// Any other file of a tag (its history).
+    /// `tags/<tag>/index/<alg>/<hex>/link`: the tag has pointed at that manifest.
+    TagHistory(Tag, Digest),
+    /// Any other file of a tag.
     TagOther(Tag),
     /// Anything else.
     Other,
@@ -373,7 +379,13 @@ pub fn manifests_file(rel: &str) -> ManifestsFile {
         }
         ["tags", tag, rest @ ..] => match tag.parse() {
             Ok(tag) if rest == ["current", "link"] => ManifestsFile::TagCurrent(tag),
-            Ok(tag) => ManifestsFile::TagOther(tag),
+            Ok(tag) => match rest {
+                ["index", link @ ..] => match link_digest(link) {
+                    Some(d) => ManifestsFile::TagHistory(tag, d),
+                    None => ManifestsFile::TagOther(tag),
+                },
+                _ => ManifestsFile::TagOther(tag),
+            },
             Err(_) => ManifestsFile::Other,
         },
         _ => ManifestsFile::Other,
@@ -413,6 +425,10 @@ mod tests {
         );
         assert_eq!(
             manifests_file(&format!("tags/v1/index/sha256/{hex}/link")),
+            ManifestsFile::TagHistory(tag.clone(), d.clone())
+        );
+        assert_eq!(
+            manifests_file("tags/v1/index/sha256/zz/link"),
             ManifestsFile::TagOther(tag)
         );
         assert_eq!(

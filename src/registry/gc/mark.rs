@@ -15,6 +15,7 @@ use bytes::Bytes;
 use super::marks::Marks;
 use super::pace::Pacer;
 use super::{walk, GcOptions};
+use crate::registry::catalog::TagSet;
 use crate::registry::digest::Digest;
 use crate::registry::error::Result;
 use crate::registry::manifest_format::{self, Reference};
@@ -34,6 +35,8 @@ pub struct RepoScan {
     pub revisions: Vec<(Digest, SystemTime)>,
     /// Tags and the digest each points at now (none when its link is missing).
     pub tags: Vec<(Tag, Option<Digest>)>,
+    /// The tags with a current link, when there are any.
+    pub current_tags: Option<TagSet>,
     /// Linked blobs and when their links were written.
     pub layer_links: Vec<(Digest, SystemTime)>,
     /// Whether an upload session is open.
@@ -64,6 +67,8 @@ pub(super) struct Left {
     pub revisions: usize,
     /// Whether a blob was linked within the grace period.
     pub recent_link: bool,
+    /// The tags with a current link, when there are any (for the catalog's reconciliation).
+    pub current_tags: Option<TagSet>,
 }
 
 /// A revision a collection does not keep, with the manifest its `subject` names as marking read
@@ -118,14 +123,15 @@ impl Registry {
             .await?;
         let mut revisions = Vec::new();
         let mut tags: BTreeMap<Tag, Option<Digest>> = BTreeMap::new();
+        let mut current = Vec::new();
         for file in manifests {
             match paths::manifests_file(&file.key) {
                 ManifestsFile::Revision(d) => revisions.push((d, file.modified)),
                 ManifestsFile::TagCurrent(tag) => {
-                    let current = file.content.as_deref().and_then(parse_link);
-                    tags.insert(tag, current);
+                    current.push(tag.clone());
+                    tags.insert(tag, file.content.as_deref().and_then(parse_link));
                 }
-                ManifestsFile::TagOther(tag) => {
+                ManifestsFile::TagHistory(tag, _) | ManifestsFile::TagOther(tag) => {
                     tags.entry(tag).or_insert(None);
                 }
                 ManifestsFile::Other => {}
@@ -144,10 +150,15 @@ impl Registry {
             .filter_map(|f| paths::link_file_digest(&f.key).map(|d| (d, f.modified)))
             .collect();
         let has_uploads = walk::has_files(storage, &paths::uploads_dir(name)).await?;
+        let current_tags = match current.is_empty() {
+            true => None,
+            false => Some(TagSet::of(current.iter().map(Tag::as_str))),
+        };
         Ok(RepoScan {
             name: name.clone(),
             revisions,
             tags: tags.into_iter().collect(),
+            current_tags,
             layer_links,
             has_uploads,
         })
@@ -218,6 +229,7 @@ impl Registry {
             tagged: !scan.tags.is_empty(),
             revisions: scan.revisions.len() - doomed.len(),
             recent_link: scan.layer_links.iter().any(|(_, t)| *t > cutoff),
+            current_tags: scan.current_tags,
         };
         scan.revisions = Vec::new();
         scan.tags = Vec::new();

@@ -39,6 +39,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 
+use super::catalog::{Collected, TagSet};
 use super::digest::Digest;
 use super::error::{RegistryError, Result};
 use super::names::RepoName;
@@ -362,7 +363,7 @@ impl Registry {
         clock.lap(report, Phase::Mark);
 
         // Untagged revisions are deleted in sections (across repositories), a few repositories at a
-        // time within a section; each lists its tags once, and each revision's deletes keep their
+        // time within a section; each scans its tags' histories once, and each revision's deletes keep their
         // order.
         let sweep_batch = match options.pace.is_full() {
             true => SWEEP_BATCH_FULL,
@@ -390,11 +391,11 @@ impl Registry {
                 }
                 if let (Some(g), false) = (&guard, revisions.is_empty()) {
                     pending.push(async move {
-                        let tags = self.history_tags(name).await?;
+                        let histories = self.tag_histories(name).await?;
                         for d in revisions {
                             pacer.rest().await;
                             g.may_delete()?;
-                            self.delete_revision(name, &tags, d).await?;
+                            self.delete_revision(name, &histories, d).await?;
                         }
                         Ok::<(), RegistryError>(())
                     });
@@ -503,8 +504,21 @@ impl Registry {
         }
         if let Some(g) = section().await? {
             g.may_delete()?;
+            let kept: HashMap<&RepoName, TagSet> = scans
+                .iter()
+                .filter(|(_, _, left)| left.revisions > 0 || left.current_tags.is_some())
+                .map(|(scan, _, left)| {
+                    let tags = left.current_tags.unwrap_or_else(|| TagSet::of([]));
+                    (&scan.name, tags)
+                })
+                .collect();
             self.catalog
-                .reconcile(&repositories, cutoff, &|r| g.touched_repo(r))
+                .reconcile(&Collected {
+                    repositories: &repositories,
+                    cutoff,
+                    written_since: &|r| g.touched_repo(r),
+                    kept_tags: &|r| kept.get(r).copied(),
+                })
                 .await?;
             g.end().await?;
         }

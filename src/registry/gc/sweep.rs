@@ -1,31 +1,48 @@
 //! The sweep phase's deletions. Links go before the data they point at, so a sweep stopped half-way
 //! leaves unreferenced data for the next run, never a link to nothing.
 
+use std::collections::HashMap;
+
 use super::mark::Doomed;
 use super::walk;
 use crate::registry::digest::Digest;
 use crate::registry::error::Result;
 use crate::registry::names::{RepoName, Tag};
-use crate::registry::paths;
+use crate::registry::paths::{self, ManifestsFile};
 use crate::registry::Registry;
+use crate::storage::ScanPattern;
 
 impl Registry {
-    /// The tags of a repository whose history may name a revision: every tag directory, with or
-    /// without a current link, listed afresh.
-    pub(super) async fn history_tags(&self, name: &RepoName) -> Result<Vec<Tag>> {
-        let names = walk::list_or_empty(self.storage.as_ref(), &paths::tags_dir(name)).await?;
-        Ok(names.iter().filter_map(|t| t.parse().ok()).collect())
+    /// The tags whose history names each manifest of a repository, from one scan of its tags'
+    /// histories (every tag directory, with or without a current link), read afresh.
+    pub(super) async fn tag_histories(&self, name: &RepoName) -> Result<HashMap<Digest, Vec<Tag>>> {
+        let pattern = ScanPattern {
+            key: paths::TAG_HISTORY_LINKS,
+            read: false,
+        };
+        let files = self
+            .storage
+            .scan(&paths::manifests_dir(name), &[pattern])
+            .await?;
+        let mut histories: HashMap<Digest, Vec<Tag>> = HashMap::new();
+        for file in files {
+            if let ManifestsFile::TagHistory(tag, d) = paths::manifests_file(&file.key) {
+                histories.entry(d).or_default().push(tag);
+            }
+        }
+        Ok(histories)
     }
 
     /// Removes an untagged manifest from a repository: its referrer link (its subject as marking
-    /// read it), its entries in the history of each of `tags`, then its revision link.
+    /// read it), its entries in the tags' `histories`, then its revision link.
     pub(super) async fn delete_revision(
         &self,
         name: &RepoName,
-        tags: &[Tag],
+        histories: &HashMap<Digest, Vec<Tag>>,
         doomed: &Doomed,
     ) -> Result<()> {
         let digest = &doomed.digest;
+        let tags = histories.get(digest).map(Vec::as_slice).unwrap_or_default();
         let mut links = Vec::with_capacity(tags.len() + 2);
         if let Some(subject) = &doomed.subject {
             links.push(paths::referrer_link(name, subject, digest));
