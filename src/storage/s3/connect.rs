@@ -9,6 +9,10 @@ use object_store::{ClientOptions, RetryConfig};
 use super::endpoint;
 use crate::config::S3Config;
 
+/// Connections to the endpoint kept open between requests, each with its read buffer (8–800 KiB as
+/// its largest response grew it): as many as any one maintenance step keeps in flight.
+const IDLE_CONNECTIONS: usize = 16;
+
 /// A problem with `storage.s3`, naming the setting to fix.
 #[derive(Debug, thiserror::Error)]
 #[error("{setting}: {message}")]
@@ -54,7 +58,8 @@ fn build(
         .with_connect_timeout(Duration::from_secs(5))
         // Blob streams last as long as the client reads: no whole-request deadline, only a stall limit.
         .with_timeout_disabled()
-        .with_read_timeout(Duration::from_secs(60));
+        .with_read_timeout(Duration::from_secs(60))
+        .with_pool_max_idle_per_host(IDLE_CONNECTIONS);
     if let Some(agent) = config.user_agent().map_err(invalid)? {
         options = options.with_user_agent(agent);
     }
