@@ -294,7 +294,7 @@ impl Indexed {
             parse_tags(self.storage.walk(&paths::tag_index_dir(name)).await)?
                 .into_iter()
                 .collect();
-        if kept.is_some() && kept == Some(TagSet::of(indexed.iter().map(Tag::as_str))) {
+        if kept.is_some_and(|k| k == TagSet::of(indexed.iter().map(Tag::as_str))) {
             return Ok(());
         }
         let tagged: BTreeSet<Tag> = self.tags_on_storage(name).await?.into_iter().collect();

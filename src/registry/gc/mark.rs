@@ -67,8 +67,6 @@ pub(super) struct Left {
     pub revisions: usize,
     /// Whether a blob was linked within the grace period.
     pub recent_link: bool,
-    /// The tags with a current link, when there are any (for the catalog's reconciliation).
-    pub current_tags: Option<TagSet>,
 }
 
 /// A revision a collection does not keep, with the manifest its `subject` names as marking read
@@ -166,9 +164,10 @@ impl Registry {
 
     /// Reads and marks one repository for a collection: its marks, the revisions it does not keep,
     /// what decides whether it is left empty, and (when retention weighed it) the blobs of those
-    /// revisions. Only what the sweep reads is kept of the scan (its name, layer links and upload
-    /// sessions): the revisions and tags of 200,000 manifests are most of a collection's memory
-    /// otherwise (the sweep lists a repository's tags again where a revision goes).
+    /// revisions. Only what the sweep reads is kept of the scan (its name, layer links, upload
+    /// sessions and the fingerprint of its tags): the revisions and tags of 200,000 manifests are
+    /// most of a collection's memory otherwise (the sweep scans a repository's tag histories again
+    /// where a revision goes).
     pub(super) async fn scan_and_mark(
         &self,
         name: &RepoName,
@@ -229,7 +228,6 @@ impl Registry {
             tagged: !scan.tags.is_empty(),
             revisions: scan.revisions.len() - doomed.len(),
             recent_link: scan.layer_links.iter().any(|(_, t)| *t > cutoff),
-            current_tags: scan.current_tags,
         };
         scan.revisions = Vec::new();
         scan.tags = Vec::new();

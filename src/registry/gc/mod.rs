@@ -363,8 +363,8 @@ impl Registry {
         clock.lap(report, Phase::Mark);
 
         // Untagged revisions are deleted in sections (across repositories), a few repositories at a
-        // time within a section; each scans its tags' histories once, and each revision's deletes keep their
-        // order.
+        // time within a section; each scans its tags' histories once, and each revision's deletes
+        // keep their order.
         let sweep_batch = match options.pace.is_full() {
             true => SWEEP_BATCH_FULL,
             false => SWEEP_BATCH,
@@ -506,9 +506,9 @@ impl Registry {
             g.may_delete()?;
             let kept: HashMap<&RepoName, TagSet> = scans
                 .iter()
-                .filter(|(_, _, left)| left.revisions > 0 || left.current_tags.is_some())
-                .map(|(scan, _, left)| {
-                    let tags = left.current_tags.unwrap_or_else(|| TagSet::of([]));
+                .filter(|(scan, _, left)| left.revisions > 0 || scan.current_tags.is_some())
+                .map(|(scan, _, _)| {
+                    let tags = scan.current_tags.unwrap_or_else(|| TagSet::of([]));
                     (&scan.name, tags)
                 })
                 .collect();
