@@ -185,6 +185,12 @@ fn find_leftovers(
 /// The buffer [`Storage::get_many`] starts each read with (manifests and links are smaller).
 const GET_MANY_BUFFER: usize = 8192;
 
+/// Batches of reads a maintenance job keeps in flight ([`Storage::read_width`]): each is one blocking
+/// thread reading one file at a time, and a cold page cache makes every read a disk request (at
+/// 10,000 repositories, marking 64 at once takes a cold collection's mark from 76 to 30 s; 128 adds
+/// little and 11 MiB).
+const READ_WIDTH: usize = 64;
+
 /// Removes a file, or a whole tree where `unlink` finds a directory: most deletes (links, and a
 /// collection's attempts at history entries that are not there) cost one system call, not a `stat`
 /// first.
@@ -414,6 +420,14 @@ impl Storage for Filesystem {
         }
         files.sort();
         Ok(files)
+    }
+
+    fn read_width(&self) -> usize {
+        READ_WIDTH
+    }
+
+    fn read_ahead_helps(&self) -> bool {
+        true
     }
 
     async fn scan(&self, key: &str, patterns: &[ScanPattern<'_>]) -> Result<Vec<ScannedFile>> {

@@ -77,6 +77,9 @@ pub struct Meta {
 /// Reads [`Storage::get_many`] keeps in flight where each is a request of its own.
 pub const GET_MANY_WIDTH: usize = 16;
 
+/// Batches of reads a maintenance job keeps in flight by default ([`Storage::read_width`]).
+pub const DEFAULT_READ_WIDTH: usize = 8;
+
 /// The largest file whose contents [`Storage::scan`] returns.
 pub const SCAN_READ_MAX: u64 = 4096;
 
@@ -159,6 +162,19 @@ pub trait Storage: Send + Sync + 'static {
     async fn get_many(&self, paths: &[String]) -> Vec<Result<Bytes>> {
         let reads: Vec<_> = paths.iter().map(|p| self.get(p)).collect();
         stream::iter(reads).buffered(GET_MANY_WIDTH).collect().await
+    }
+    /// How many independent batches of reads ([`Storage::scan`], [`Storage::get_many`]) a maintenance
+    /// job keeps in flight, such as a collection marking repositories. The default suits a backend
+    /// whose batches fan out by themselves (S3: each is many requests at once); the filesystem reads a
+    /// batch on one blocking thread, one disk read at a time, so on a cold page cache only many batches
+    /// at once keep the disk's queue full.
+    fn read_width(&self) -> usize {
+        DEFAULT_READ_WIDTH
+    }
+    /// Whether reading a file makes reading it again soon cheaper (the filesystem's page cache), so
+    /// that a job with time to wait may read ahead what it reads next. The default is no.
+    fn read_ahead_helps(&self) -> bool {
+        false
     }
     /// Writes a small file atomically and durably, creating parent directories.
     async fn put(&self, path: &str, content: Bytes) -> Result<()>;

@@ -11,9 +11,10 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::SystemTime;
 
 use bytes::Bytes;
+use futures_util::stream::{self, StreamExt};
 
 use super::marks::Marks;
-use super::pace::Pacer;
+use super::pace::{Pace, Pacer};
 use super::{walk, GcOptions};
 use crate::registry::catalog::TagSet;
 use crate::registry::digest::Digest;
@@ -160,6 +161,41 @@ impl Registry {
             layer_links,
             has_uploads,
         })
+    }
+
+    /// Reads what marking reads, in the order it reads it, and forgets it: what a collection does
+    /// with its settle period on a storage whose reads warm a cache
+    /// ([`crate::storage::Storage::read_ahead_helps`]), so that marking starts on a warm page cache
+    /// instead of a cold disk (at 10,000 repositories, the 10 s of the default settle period read a
+    /// third of what a cold mark reads). It decides nothing: its errors are left for marking to meet,
+    /// and it is cut off wherever it is when the period ends.
+    pub(super) async fn read_ahead(&self, pace: Pace) {
+        let storage = self.storage.as_ref();
+        if !storage.read_ahead_helps() {
+            return;
+        }
+        let Ok(repositories) = walk::all_repositories(storage).await else {
+            return;
+        };
+        let pacer = &Pacer::new(pace);
+        let repositories = &repositories;
+        // By index, as marking does: a closure over borrowed names is not `Send` for every lifetime.
+        stream::iter(0..repositories.len())
+            .map(|i| async move {
+                pacer.rest().await;
+                let Ok(scan) = self.scan_repo(&repositories[i]).await else {
+                    return;
+                };
+                for batch in scan.revisions.chunks(MANIFEST_BATCH) {
+                    pacer.rest().await;
+                    let keys: Vec<String> =
+                        batch.iter().map(|(d, _)| paths::blob_data(d)).collect();
+                    storage.get_many(&keys).await;
+                }
+            })
+            .buffer_unordered(pacer.width(storage.read_width()))
+            .for_each(|()| async {})
+            .await;
     }
 
     /// Reads and marks one repository for a collection: its marks, the revisions it does not keep,

@@ -50,10 +50,6 @@ use marks::Marks;
 pub use pace::Pace;
 use pace::Pacer;
 
-/// Repositories a collection reads at once (each also keeps up to [`walk::CONCURRENCY`] reads of
-/// its own in flight).
-const SCAN_REPOSITORIES: usize = 8;
-
 /// Deletions per section of a paced collection (inside a serving registry); writes wait for at
 /// most one section.
 const SWEEP_BATCH: usize = 64;
@@ -235,7 +231,8 @@ impl<'a> Section<'a> {
 impl Registry {
     /// Runs one garbage collection. Fails with `Unsupported` when one is already running in this
     /// process. Unless it is a dry run, the collection announces itself in storage first and waits
-    /// the settle period ([`protocol`]).
+    /// the settle period ([`protocol`]), reading ahead meanwhile what marking reads where that
+    /// warms a cache ([`Registry::read_ahead`]).
     pub async fn collect_garbage(&self, options: &GcOptions) -> Result<GcReport> {
         let collection = self.gc.begin().await.ok_or(RegistryError::Unsupported(
             "a garbage collection is already running",
@@ -250,7 +247,10 @@ impl Registry {
                 .await?;
             return Ok(report);
         }
-        let announced = self.coordinator.announce().await?;
+        let announced = self
+            .coordinator
+            .announce(self.read_ahead(options.pace))
+            .await?;
         clock.lap(&mut report, Phase::Settle);
         let result = self
             .collect(&collection, Some(&announced), options, &mut report, clock)
@@ -326,8 +326,9 @@ impl Registry {
         let mut marks = Marks::default();
         let mut scans = Vec::new();
         let mut retention_blobs: HashMap<RepoName, HashSet<Digest>> = HashMap::new();
-        // Repositories are read and marked a few at a time (each with marks of its own, merged in
-        // order): the reads are independent, and on S3 each one is a round trip. Retention has
+        // Repositories are read and marked several at a time, as many as the storage's read width
+        // (each with marks of its own, merged in order): the reads are independent, and each is a
+        // round trip on S3 or a disk read on a cold filesystem. Retention has
         // already deleted its tags, so each repository is read afresh here.
         let run = mark::Run {
             options,
@@ -344,7 +345,7 @@ impl Registry {
                 let retained = retention.iter().find(|r| r.repository == *name);
                 self.scan_and_mark(name, trash_of(name), retained, run)
             })
-            .buffered(pacer.width(SCAN_REPOSITORIES));
+            .buffered(pacer.width(storage.read_width()));
         while let Some(next) = scanned.next().await {
             let (mut scan, doomed, own, left, used) = next?;
             marks.merge(own);

@@ -36,6 +36,7 @@
 //! collections are removed by the next collection that starts.
 
 use std::collections::{HashMap, HashSet};
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
@@ -319,8 +320,9 @@ impl Coordinator {
     }
 
     /// Announces a collection, removes what finished collections left, and returns once the settle
-    /// period has passed.
-    pub async fn announce(&self) -> Result<Announced> {
+    /// period has passed, running `meanwhile` until then at most (it is dropped unfinished when the
+    /// period ends; nothing it reads may decide what the collection deletes).
+    pub async fn announce(&self, meanwhile: impl Future<Output = ()>) -> Result<Announced> {
         let storage = self.storage.as_ref();
         let mut leftovers = ids_with_files(storage, &paths::gc_touched_root()).await?;
         leftovers.extend(ids_with_files(storage, &paths::gc_sweeping_dir()).await?);
@@ -377,7 +379,10 @@ impl Coordinator {
             beat,
             touched: Default::default(),
         };
-        tokio::time::sleep_until((visible + self.timing.settle).into()).await;
+        let settled = (visible + self.timing.settle).into();
+        // Whether `meanwhile` finishes or is cut off, the collection reads nothing before `settled`.
+        let _ = tokio::time::timeout_at(settled, meanwhile).await;
+        tokio::time::sleep_until(settled).await;
         Ok(announced)
     }
 }
@@ -544,7 +549,7 @@ mod tests {
         let storage = Arc::new(Memory::new());
         let collector = coordinator(&storage, 20, 10_000);
         let writer = coordinator(&storage, 20, 10_000);
-        let announced = collector.announce().await.unwrap();
+        let announced = collector.announce(async {}).await.unwrap();
         let (app, layer) = (repo("new/app"), digest("layer"));
         let entered = writer
             .enter(&app, std::slice::from_ref(&layer))
@@ -560,6 +565,20 @@ mod tests {
         assert!(storage.walk("docker/registry/v2/_wharf/gc").await.is_err());
     }
 
+    /// What a collection does while it settles is cut off when the settle period ends, and a part
+    /// that ends early does not end the settle period early.
+    #[tokio::test]
+    async fn the_settle_period_bounds_what_runs_meanwhile() {
+        let storage = Arc::new(Memory::new());
+        let collector = coordinator(&storage, 50, 10_000);
+        let endless = collector.announce(std::future::pending()).await.unwrap();
+        endless.withdraw().await.unwrap();
+        let started = Instant::now();
+        let quick = collector.announce(async {}).await.unwrap();
+        assert!(started.elapsed() >= Duration::from_millis(50));
+        quick.withdraw().await.unwrap();
+    }
+
     /// A write that finds a section of deletions in progress records itself first, and enters only
     /// once the section has ended.
     #[tokio::test]
@@ -567,7 +586,7 @@ mod tests {
         let storage = Arc::new(Memory::new());
         let collector = coordinator(&storage, 20, 10_000);
         let writer = Arc::new(coordinator(&storage, 20, 10_000));
-        let announced = collector.announce().await.unwrap();
+        let announced = collector.announce(async {}).await.unwrap();
         announced.begin_sweep().await.unwrap();
         let waiting = tokio::spawn({
             let writer = writer.clone();
@@ -595,7 +614,7 @@ mod tests {
         let storage = Arc::new(Memory::new());
         let collector = coordinator(&storage, 20, 300);
         let writer = coordinator(&storage, 20, 300);
-        let announced = collector.announce().await.unwrap();
+        let announced = collector.announce(async {}).await.unwrap();
         announced.begin_sweep().await.unwrap();
         let id = announced.id;
         drop(announced);
@@ -616,7 +635,7 @@ mod tests {
     async fn a_collection_that_cannot_beat_stops_deleting() {
         let storage = Arc::new(Memory::new());
         let collector = coordinator(&storage, 10, 3000);
-        let announced = collector.announce().await.unwrap();
+        let announced = collector.announce(async {}).await.unwrap();
         let key = paths::gc_announcement(&announced.id);
         let first = storage.get(&key).await.unwrap();
         while storage.get(&key).await.unwrap() == first {
@@ -647,7 +666,7 @@ mod tests {
             .put(&paths::gc_touched(&stale, &Uuid::new_v4()), Bytes::new())
             .await
             .unwrap();
-        let announced = collector.announce().await.unwrap();
+        let announced = collector.announce(async {}).await.unwrap();
         assert!(storage.walk(&paths::gc_touched_dir(&stale)).await.is_err());
         announced.withdraw().await.unwrap();
 
