@@ -231,7 +231,7 @@ impl<'a> Section<'a> {
 impl Registry {
     /// Runs one garbage collection. Fails with `Unsupported` when one is already running in this
     /// process. Unless it is a dry run, the collection announces itself in storage first and waits
-    /// the settle period ([`protocol`]), reading ahead meanwhile what marking reads where that
+    /// the settle period ([`protocol`]), reading ahead meanwhile the repositories' links where that
     /// warms a cache ([`Registry::read_ahead`]).
     pub async fn collect_garbage(&self, options: &GcOptions) -> Result<GcReport> {
         let collection = self.gc.begin().await.ok_or(RegistryError::Unsupported(
@@ -328,8 +328,8 @@ impl Registry {
         let mut retention_blobs: HashMap<RepoName, HashSet<Digest>> = HashMap::new();
         // Repositories are read and marked several at a time, as many as the storage's read width
         // (each with marks of its own, merged in order): the reads are independent, and each is a
-        // round trip on S3 or a disk read on a cold filesystem. Retention has
-        // already deleted its tags, so each repository is read afresh here.
+        // round trip on S3 or a disk read on a cold filesystem. Retention has already deleted its
+        // tags, so each repository is read afresh here.
         let run = mark::Run {
             options,
             pacer,
