@@ -296,6 +296,13 @@ pub async fn serve_registry(
             tracing::warn!(error = %e, "writing last-pull records at shutdown failed");
         }
     }
+    match registry_state.registry.retire_writer().await {
+        Ok(true) => {}
+        Ok(false) => tracing::warn!(
+            "writes still in flight at shutdown: this process's writer record stays, and garbage collections settle for it until it is taken for dead"
+        ),
+        Err(e) => tracing::warn!(error = %e, "removing this process's writer record at shutdown failed"),
+    }
     served
 }
 

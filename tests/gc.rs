@@ -3,6 +3,8 @@
 //! repositories emptied by deletes. Everything still reachable pulls back byte for byte with
 //! `oci-client`; everything freed is gone from disk.
 mod common;
+#[path = "common/wharf_process.rs"]
+mod wharf_process;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -13,6 +15,7 @@ use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
 use serde_json::{json, Value};
+use wharf_process::WharfProcess;
 
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
@@ -413,7 +416,11 @@ async fn gc_without_delete_untagged_keeps_untagged_manifests() {
     assert_eq!(pull_tree(&client, &server, &p, "app", &u).await, 3);
     let again = garbage_collect(&server.root, &["-q", "--grace-period", "0s"]);
     let lines: Vec<&str> = again.lines().collect();
-    assert_eq!(lines.len(), 2, "{again}");
+    assert_eq!(lines.len(), 3, "{again}");
+    assert_eq!(
+        lines[2], "settle period waited for 1 process writing to this storage",
+        "{again}"
+    );
     assert!(lines[0].contains("deleted 0 blobs"), "{again}");
     let mut rest = lines[1].strip_prefix("took ").expect(&again);
     for phase in [
@@ -500,4 +507,80 @@ async fn gc_delete_untagged_clears_every_tag_history() {
         3
     );
     server.stop().await;
+}
+
+/// The writer records under `root`.
+fn writer_records(root: &Path) -> usize {
+    std::fs::read_dir(root.join("docker/registry/v2/_wharf/gc/writers"))
+        .map(|entries| entries.count())
+        .unwrap_or(0)
+}
+
+/// A collection waits the settle period only for processes that wrote to the storage: beside a
+/// server that took a push it waits; once that server has shut down (its record removed at the end
+/// of its drain) and beside a server that only serves pulls, it marks at once, and the image still
+/// pulls afterwards; a server killed with SIGKILL after a write leaves its record, and collections
+/// wait for it again.
+#[tokio::test(flavor = "multi_thread")]
+async fn gc_settles_only_for_processes_that_write() {
+    let server = start().await;
+    let mut p = Pushed::default();
+    let kept = p
+        .image(&server, "app", "v1", "kept", &[b"kept layer"], None)
+        .await;
+    assert_eq!(writer_records(&server.root), 1);
+    let beside = garbage_collect(&server.root, &["-q"]);
+    assert!(
+        beside.contains("settle period waited for 1 process writing to this storage"),
+        "{beside}"
+    );
+    let dir = server.stop_keep_dir().await;
+    let root = dir.path().to_path_buf();
+    assert_eq!(
+        writer_records(&root),
+        0,
+        "record left after a clean shutdown"
+    );
+    let alone = garbage_collect(&root, &["-q"]);
+    assert!(
+        alone.contains("no process writes to this storage: no settle period"),
+        "{alone}"
+    );
+
+    let reader = TestServer::start_at(&root, &[SETTLE]).await;
+    assert_eq!(
+        pull_tree(&client(&reader), &reader, &p, "app", &kept).await,
+        3
+    );
+    let beside_reader = garbage_collect(&root, &["-q"]);
+    assert!(
+        beside_reader.contains("no process writes to this storage: no settle period"),
+        "{beside_reader}"
+    );
+    assert_eq!(
+        pull_tree(&client(&reader), &reader, &p, "app", &kept).await,
+        3
+    );
+    reader.stop().await;
+
+    let killed = WharfProcess::start(&root, &[SETTLE]).await;
+    let blob = b"pushed before SIGKILL";
+    let r = http()
+        .post(format!(
+            "{}/v2/app/blobs/uploads/?digest={}",
+            killed.url,
+            sha256(blob)
+        ))
+        .body(blob.to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    killed.kill();
+    assert_eq!(writer_records(&root), 1, "a killed writer's record is gone");
+    let after_kill = garbage_collect(&root, &["-q"]);
+    assert!(
+        after_kill.contains("settle period waited for 1 process writing to this storage"),
+        "{after_kill}"
+    );
 }

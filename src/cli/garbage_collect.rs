@@ -83,6 +83,15 @@ pub fn print_report(report: &GcReport, quiet: bool, out: &mut dyn Write) -> std:
         .map(|(phase, took)| format!("{} {:.1} s", phase.name(), took.as_secs_f64()))
         .collect();
     let total: Duration = report.phases.iter().map(|(_, took)| *took).sum();
+    match report.writers {
+        Some(0) => writeln!(out, "no process writes to this storage: no settle period")?,
+        Some(n) => writeln!(
+            out,
+            "settle period waited for {n} process{} writing to this storage",
+            if n == 1 { "" } else { "es" }
+        )?,
+        None => {}
+    }
     writeln!(
         out,
         "took {:.1} s: {}",

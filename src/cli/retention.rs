@@ -214,7 +214,14 @@ pub fn trash(config: &Config, action: &TrashAction, format: Format, out: &mut dy
             }
         },
         TrashAction::Restore(name, tag) => {
-            match runtime.block_on(registry.restore_tag(name, tag)) {
+            let restored = runtime.block_on(async {
+                let restored = registry.restore_tag(name, tag).await;
+                if let Err(e) = registry.retire_writer().await {
+                    eprintln!("wharf: removing this command's writer record failed: {e}");
+                }
+                restored
+            });
+            match restored {
                 Ok(entry) => {
                     let _ = writeln!(out, "restored {name}:{tag} -> {}", entry.digest);
                     0

@@ -19,8 +19,9 @@ pub struct GcConfig {
     pub dryrun: bool,
     /// How long a collection (in-server or `wharf garbage-collect`) waits between announcing itself
     /// in storage and marking, so that writes in other processes that started before they could see
-    /// it are finished and marked. Writes that take longer than half of it check their content
-    /// before answering. Every process on one storage must use the same value.
+    /// it are finished and marked; it does not wait when no process is registered as writing to
+    /// the storage. Writes that take longer than half of it check their content before answering.
+    /// Every process on one storage must use the same value.
     pub settleperiod: GoDuration,
     /// The share of the wall time, in percent (1 to 100), that a collection inside the server
     /// (scheduled, after retention, or `POST /debug/gc`) may spend working: after each few

@@ -113,6 +113,7 @@ struct ReportBody<'a> {
     layer_links_removed: usize,
     blobs_kept_recent: usize,
     repositories_removed: &'a [RepoName],
+    writers: Option<usize>,
     phases: Each<'a, (Phase, Duration)>,
 }
 
@@ -134,6 +135,7 @@ impl<'a> ReportBody<'a> {
             layer_links_removed: r.layer_links_removed,
             blobs_kept_recent: r.blobs_kept_recent,
             repositories_removed: &r.repositories_removed,
+            writers: r.writers,
             phases: Each(
                 &r.phases,
                 |(phase, took)| json!({"phase": phase.name(), "seconds": took.as_secs_f64()}),

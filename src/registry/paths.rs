@@ -205,6 +205,17 @@ pub fn gc_announcement(id: &Uuid) -> String {
     format!("{}/{id}", gc_announcements_dir())
 }
 
+/// Directory of the records of processes that write to the storage (see
+/// [`crate::registry::gc::writers`]).
+pub fn gc_writers_dir() -> String {
+    format!("{ROOT}/_wharf/gc/writers")
+}
+
+/// The record of a process that writes to the storage.
+pub fn gc_writer(id: &Uuid) -> String {
+    format!("{}/{id}", gc_writers_dir())
+}
+
 /// Directory of the markers of garbage collections that are deleting.
 pub fn gc_sweeping_dir() -> String {
     format!("{ROOT}/_wharf/gc/sweeping")

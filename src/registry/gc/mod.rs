@@ -2,7 +2,8 @@
 //! or in other processes on the same storage.
 //!
 //! 0. Unless it is a dry run, the collection announces itself in storage and waits the settle period
-//!    ([`protocol`]), so writers everywhere record what they make reachable from then on.
+//!    ([`protocol`]), so writers everywhere record what they make reachable from then on; with no
+//!    process registered as a writer ([`writers`]) there is nothing to wait for.
 //! 1. With retention policies ([`retain`]), each governed repository's doomed tags are deleted into
 //!    the trash ([`super::retention`]).
 //! 2. Mark ([`mark`]): every repository (including those that never held a manifest) is scanned, a
@@ -32,6 +33,7 @@ pub mod protocol;
 mod retain;
 mod sweep;
 pub(super) mod walk;
+pub mod writers;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -100,6 +102,9 @@ pub struct GcReport {
     pub repositories_removed: Vec<RepoName>,
     /// What retention policies deleted, per governed repository with anything to delete.
     pub retention: Vec<RepoRetention>,
+    /// Processes registered as writing to the storage when the collection announced itself
+    /// ([`writers`]): it waited the settle period only when there were any. `None` in a dry run.
+    pub writers: Option<usize>,
     /// How long each phase took, in order (see [`Phase`]).
     pub phases: Vec<(Phase, Duration)>,
 }
@@ -252,6 +257,7 @@ impl Registry {
             .announce(self.read_ahead(options.pace))
             .await?;
         clock.lap(&mut report, Phase::Settle);
+        report.writers = Some(announced.writers());
         let result = self
             .collect(&collection, Some(&announced), options, &mut report, clock)
             .await;
@@ -259,6 +265,13 @@ impl Registry {
         result?;
         withdrawn?;
         Ok(report)
+    }
+
+    /// Removes this process's record as a writer to the storage ([`writers`]) once no write is in
+    /// flight, so that collections no longer settle for it: what a process done writing calls
+    /// (a server after its drain, a command at its end). Returns whether the record is gone.
+    pub async fn retire_writer(&self) -> Result<bool> {
+        self.coordinator.retire().await
     }
 
     async fn collect(

@@ -47,6 +47,7 @@ use tokio::task::JoinHandle;
 use uuid::Uuid;
 
 use super::walk::list_or_empty;
+use super::writers::{self, Active, Registration};
 use crate::registry::digest::Digest;
 use crate::registry::error::{RegistryError, Result};
 use crate::registry::names::RepoName;
@@ -56,6 +57,10 @@ use crate::storage::{Storage, StorageError};
 /// How long a collection's record may stay unchanged before others take the collection for dead.
 pub const LEASE: Duration = Duration::from_secs(30);
 
+/// How long a writer's record may stay unchanged before others take the writer for dead
+/// ([`writers`]): writers rewrite theirs every 2 minutes, a few requests an hour on object storage.
+pub const WRITER_LEASE: Duration = Duration::from_secs(600);
+
 /// The protocol's durations. Every process on one storage must use the same `settle`.
 #[derive(Debug, Clone, Copy)]
 pub struct Timing {
@@ -63,14 +68,19 @@ pub struct Timing {
     pub settle: Duration,
     /// How long a collection's record may stay unchanged before it is taken for dead.
     pub lease: Duration,
+    /// How long a writer's record may stay unchanged before it is taken for dead; at least
+    /// `settle`, so that a write in flight when its writer's record is taken for dead has outlasted
+    /// half a settle period and takes the slow path.
+    pub writer_lease: Duration,
 }
 
 impl Timing {
-    /// The timing for a settle period, with the standard [`LEASE`].
+    /// The timing for a settle period, with the standard [`LEASE`] and [`WRITER_LEASE`].
     pub fn new(settle: Duration) -> Self {
         Timing {
             settle,
             lease: LEASE,
+            writer_lease: WRITER_LEASE.max(settle),
         }
     }
 
@@ -143,12 +153,16 @@ pub struct Coordinator {
     storage: Arc<dyn Storage>,
     timing: Timing,
     view: tokio::sync::Mutex<View>,
+    /// This process's record as a writer, made at its first write.
+    writers: Registration,
 }
 
 /// What a write saw of collections when it started; given back to [`Coordinator::leave`].
 #[must_use = "a write must leave the protocol before it is acknowledged"]
 pub struct Entered {
     read_at: Instant,
+    /// Counts the write in until it leaves (or is dropped), so the writer's record stays meanwhile.
+    active: Active,
 }
 
 async fn delete_if_present(storage: &dyn Storage, key: &str) -> Result<()> {
@@ -209,6 +223,7 @@ impl Coordinator {
             storage,
             timing,
             view: Default::default(),
+            writers: Default::default(),
         }
     }
 
@@ -284,12 +299,27 @@ impl Coordinator {
     }
 
     /// Enters a write to `repo` that may make `digests` reachable: before its checks and writes.
+    /// The process registers as a writer first ([`writers`]), and reads the announcements afresh
+    /// when it has just (re)written its record.
     pub async fn enter(&self, repo: &RepoName, digests: &[Digest]) -> Result<Entered> {
-        let (read_at, live) = self.live(false).await?;
+        let (active, registered) = self
+            .writers
+            .enter(&self.storage, self.timing.writer_lease)
+            .await?;
+        let (read_at, live) = self.live(registered).await?;
         if !live.is_empty() {
             self.record(&live, repo, digests).await?;
         }
-        Ok(Entered { read_at })
+        Ok(Entered { read_at, active })
+    }
+
+    /// Removes this process's writer record once no write is in flight, waiting at most a settle
+    /// period for that: a process done writing (a server after its drain, a command at its end)
+    /// lets collections mark without settling. Returns whether the record is gone.
+    pub async fn retire(&self) -> Result<bool> {
+        self.writers
+            .retire(self.storage.as_ref(), self.timing.settle)
+            .await
     }
 
     /// Leaves a write, after its writes and before it is acknowledged. When it took longer than the
@@ -302,7 +332,8 @@ impl Coordinator {
         digests: &[Digest],
         must_exist: &[String],
     ) -> Result<()> {
-        if entered.read_at.elapsed() <= self.timing.write_bound() {
+        let Entered { read_at, active } = entered;
+        if read_at.elapsed() <= self.timing.write_bound() {
             return Ok(());
         }
         let (_, live) = self.live(true).await?;
@@ -316,12 +347,16 @@ impl Coordinator {
                 )));
             }
         }
+        drop(active);
         Ok(())
     }
 
     /// Announces a collection, removes what finished collections left, and returns once the settle
     /// period has passed, running `meanwhile` until then at most (it is dropped unfinished when the
-    /// period ends; nothing it reads may decide what the collection deletes).
+    /// period ends; nothing it reads may decide what the collection deletes). With no writer
+    /// registered once the announcement is visible ([`writers`]), there is no settle period: a
+    /// writer registering later reads the announcements after its record is written, so sees this
+    /// one before it writes.
     pub async fn announce(&self, meanwhile: impl Future<Output = ()>) -> Result<Announced> {
         let storage = self.storage.as_ref();
         let mut leftovers = ids_with_files(storage, &paths::gc_touched_root()).await?;
@@ -345,7 +380,12 @@ impl Coordinator {
             .put(&paths::gc_announcement(&id), announcement_bytes(&record))
             .await?;
         let visible = Instant::now();
-        tracing::info!(collection = %id, settle = %humantime::format_duration(self.timing.settle), "garbage collection announced; settling");
+        let writers = writers::registered(storage).await?.len();
+        let settle = match writers {
+            0 => Duration::ZERO,
+            _ => self.timing.settle,
+        };
+        tracing::info!(collection = %id, writers, settle = %humantime::format_duration(settle), "garbage collection announced");
         let lease = Arc::new(Lease {
             last_ok: Mutex::new(started),
             lost: AtomicBool::new(false),
@@ -378,11 +418,14 @@ impl Coordinator {
             lease,
             beat,
             touched: Default::default(),
+            writers,
         };
-        let settled = (visible + self.timing.settle).into();
+        let settled = (visible + settle).into();
         // Whether `meanwhile` finishes or is cut off, the collection reads nothing before `settled`.
-        let _ = tokio::time::timeout_at(settled, meanwhile).await;
-        tokio::time::sleep_until(settled).await;
+        if !settle.is_zero() {
+            let _ = tokio::time::timeout_at(settled, meanwhile).await;
+            tokio::time::sleep_until(settled).await;
+        }
         Ok(announced)
     }
 }
@@ -422,9 +465,16 @@ pub struct Announced {
     lease: Arc<Lease>,
     beat: JoinHandle<()>,
     touched: Mutex<Touched>,
+    writers: usize,
 }
 
 impl Announced {
+    /// How many processes were registered as writers when the announcement was visible (the
+    /// collection settled only when there were any).
+    pub fn writers(&self) -> usize {
+        self.writers
+    }
+
     fn touched(&self) -> std::sync::MutexGuard<'_, Touched> {
         // A poisoned lock only means a panic elsewhere; the sets stay usable.
         self.touched.lock().unwrap_or_else(|p| p.into_inner())
@@ -538,8 +588,15 @@ mod tests {
             Timing {
                 settle: Duration::from_millis(settle_ms),
                 lease: Duration::from_millis(lease_ms),
+                writer_lease: WRITER_LEASE,
             },
         )
+    }
+
+    /// Registers `writer` as a writer, as its first write does.
+    async fn register(writer: &Coordinator) {
+        let entered = writer.enter(&repo("app"), &[]).await.unwrap();
+        writer.leave(entered, &repo("app"), &[], &[]).await.unwrap();
     }
 
     /// A write entered while a collection is announced is recorded, and the collection's next
@@ -562,6 +619,7 @@ mod tests {
         assert!(!announced.touched_digest(&digest("other")));
         announced.end_sweep().await.unwrap();
         announced.withdraw().await.unwrap();
+        assert!(writer.retire().await.unwrap());
         assert!(storage.walk("docker/registry/v2/_wharf/gc").await.is_err());
     }
 
@@ -571,6 +629,7 @@ mod tests {
     async fn the_settle_period_bounds_what_runs_meanwhile() {
         let storage = Arc::new(Memory::new());
         let collector = coordinator(&storage, 50, 10_000);
+        register(&coordinator(&storage, 50, 10_000)).await;
         let endless = collector.announce(std::future::pending()).await.unwrap();
         endless.withdraw().await.unwrap();
         let started = Instant::now();
@@ -687,5 +746,101 @@ mod tests {
             writer.leave(entered, &app, &[], &[gone]).await,
             Err(RegistryError::Unavailable(_))
         ));
+    }
+
+    /// With no writer registered, a collection marks at once: no settle period (one of an hour
+    /// would hang the test), and what it does meanwhile is not started. A writer that registers
+    /// afterwards reads the announcements afresh, so its first write is recorded in the collection.
+    #[tokio::test]
+    async fn without_writers_a_collection_does_not_settle() {
+        let storage = Arc::new(Memory::new());
+        let collector = coordinator(&storage, 3_600_000, 10_000);
+        let meanwhile_ran = AtomicBool::new(false);
+        let announced = collector
+            .announce(async { meanwhile_ran.store(true, Ordering::SeqCst) })
+            .await
+            .unwrap();
+        assert_eq!(announced.writers(), 0);
+        assert!(!meanwhile_ran.load(Ordering::SeqCst));
+        let writer = coordinator(&storage, 3_600_000, 10_000);
+        let entered = writer.enter(&repo("app"), &[digest("d")]).await.unwrap();
+        writer.leave(entered, &repo("app"), &[], &[]).await.unwrap();
+        announced.begin_sweep().await.unwrap();
+        assert!(announced.touched_digest(&digest("d")));
+        announced.end_sweep().await.unwrap();
+        announced.withdraw().await.unwrap();
+    }
+
+    /// A process's first write registers it; a collection then settles for it. Retiring waits for
+    /// the write in flight (and keeps the record while one is), then removes the record, and the
+    /// next collection does not settle.
+    #[tokio::test]
+    async fn a_registered_writer_makes_collections_settle_until_it_retires() {
+        let storage = Arc::new(Memory::new());
+        let collector = coordinator(&storage, 50, 10_000);
+        let writer = coordinator(&storage, 50, 10_000);
+        assert!(writers::registered(storage.as_ref())
+            .await
+            .unwrap()
+            .is_empty());
+        let entered = writer.enter(&repo("app"), &[]).await.unwrap();
+        assert_eq!(
+            writers::registered(storage.as_ref()).await.unwrap().len(),
+            1
+        );
+        let started = Instant::now();
+        let announced = collector.announce(async {}).await.unwrap();
+        assert_eq!(announced.writers(), 1);
+        assert!(started.elapsed() >= Duration::from_millis(50));
+        announced.withdraw().await.unwrap();
+        assert!(
+            !writer.retire().await.unwrap(),
+            "retired with a write in flight"
+        );
+        assert_eq!(
+            writers::registered(storage.as_ref()).await.unwrap().len(),
+            1
+        );
+        writer.leave(entered, &repo("app"), &[], &[]).await.unwrap();
+        assert!(writer.retire().await.unwrap());
+        assert!(writers::registered(storage.as_ref())
+            .await
+            .unwrap()
+            .is_empty());
+        let announced = collector.announce(std::future::pending()).await.unwrap();
+        assert_eq!(announced.writers(), 0);
+        announced.withdraw().await.unwrap();
+    }
+
+    /// A live writer rewrites its record, and removes a record that stays unchanged for a whole
+    /// writer lease (its process died); its own record stays.
+    #[tokio::test]
+    async fn a_dead_writers_record_is_removed_by_a_live_one() {
+        let storage = Arc::new(Memory::new());
+        let dyn_storage: Arc<dyn Storage> = storage.clone();
+        let timing = Timing {
+            settle: Duration::from_millis(20),
+            lease: Duration::from_millis(10_000),
+            writer_lease: Duration::from_millis(200),
+        };
+        let dead = paths::gc_writer(&Uuid::new_v4());
+        storage.put(&dead, Bytes::from_static(b"{}")).await.unwrap();
+        let writer = Coordinator::new(dyn_storage, timing);
+        register(&writer).await;
+        let own = paths::gc_writer(&writer.writers.id());
+        let first = storage.get(&own).await.unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while storage.stat(&dead).await.is_ok() {
+            assert!(
+                Instant::now() < deadline,
+                "the dead writer's record was never removed"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_ne!(
+            storage.get(&own).await.unwrap(),
+            first,
+            "own record not rewritten"
+        );
     }
 }
