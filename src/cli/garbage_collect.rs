@@ -10,7 +10,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use crate::config::Config;
-use crate::registry::gc::{GcOptions, GcReport};
+use crate::registry::gc::{GcOptions, GcReport, Phase};
 
 /// What to collect and how to report it.
 #[derive(Debug, Clone)]
@@ -77,21 +77,26 @@ pub fn print_report(report: &GcReport, quiet: bool, out: &mut dyn Write) -> std:
         report.repositories_removed.len(),
         report.blobs_kept_recent,
     )?;
+    let settle_note = match report.writers {
+        Some(0) => " (no process writes to this storage)".to_string(),
+        Some(n) => format!(
+            " (waited for {n} process{} writing to this storage)",
+            if n == 1 { "" } else { "es" }
+        ),
+        None => String::new(),
+    };
     let phases: Vec<String> = report
         .phases
         .iter()
-        .map(|(phase, took)| format!("{} {:.1} s", phase.name(), took.as_secs_f64()))
+        .map(|(phase, took)| {
+            let note = match phase {
+                Phase::Settle => settle_note.as_str(),
+                _ => "",
+            };
+            format!("{} {:.1} s{note}", phase.name(), took.as_secs_f64())
+        })
         .collect();
     let total: Duration = report.phases.iter().map(|(_, took)| *took).sum();
-    match report.writers {
-        Some(0) => writeln!(out, "no process writes to this storage: no settle period")?,
-        Some(n) => writeln!(
-            out,
-            "settle period waited for {n} process{} writing to this storage",
-            if n == 1 { "" } else { "es" }
-        )?,
-        None => {}
-    }
     writeln!(
         out,
         "took {:.1} s: {}",

@@ -120,7 +120,8 @@ pub enum Phase {
     Mark,
     /// Deleting the revisions nothing keeps.
     Manifests,
-    /// Listing the blobs nothing marked.
+    /// Listing the blobs nothing marked: what is left of it once the untagged manifests are
+    /// deleted (it runs beside them).
     ListBlobs,
     /// Deleting unused blobs and their links.
     Blobs,
@@ -153,9 +154,15 @@ impl Clock {
 
     /// Records the phase that ends now in `report`.
     fn lap(&mut self, report: &mut GcReport, phase: Phase) {
-        let now = Instant::now();
-        report.phases.push((phase, now - self.0));
-        self.0 = now;
+        self.lap_at(report, phase, Instant::now());
+    }
+
+    /// Records the phase that ended at `at` in `report` (the next one overlapped it until then).
+    fn lap_at(&mut self, report: &mut GcReport, phase: Phase, at: Instant) {
+        report
+            .phases
+            .push((phase, at.saturating_duration_since(self.0)));
+        self.0 = at;
     }
 }
 
@@ -378,7 +385,8 @@ impl Registry {
 
         // Untagged revisions are deleted in sections (across repositories), a few repositories at a
         // time within a section; each scans its tags' histories once, and each revision's deletes
-        // keep their order.
+        // keep their order. Meanwhile the blobs nothing marked are listed: deleting revisions
+        // changes no mark, and the listing reads only the blob store.
         let sweep_batch = match options.pace.is_full() {
             true => SWEEP_BATCH_FULL,
             false => SWEEP_BATCH,
@@ -387,44 +395,53 @@ impl Registry {
             .iter()
             .flat_map(|(scan, doomed, _)| doomed.iter().map(move |d| (&scan.name, d)))
             .collect();
-        for batch in doomed.chunks(sweep_batch) {
-            let guard = section().await?;
-            let mut deleted = Vec::with_capacity(batch.len());
-            let mut pending = Vec::new();
-            for repo in batch.chunk_by(|a, b| a.0 == b.0) {
-                let name = repo[0].0;
-                let mut revisions = Vec::with_capacity(repo.len());
-                for &(_, d) in repo {
-                    if let Some(g) = &guard {
-                        if g.touched_digest(&d.digest) {
-                            continue;
+        let manifests_deleted = &mut report.manifests_deleted;
+        let delete_untagged = async {
+            for batch in doomed.chunks(sweep_batch) {
+                let guard = section().await?;
+                let mut deleted = Vec::with_capacity(batch.len());
+                let mut pending = Vec::new();
+                for repo in batch.chunk_by(|a, b| a.0 == b.0) {
+                    let name = repo[0].0;
+                    let mut revisions = Vec::with_capacity(repo.len());
+                    for &(_, d) in repo {
+                        if let Some(g) = &guard {
+                            if g.touched_digest(&d.digest) {
+                                continue;
+                            }
+                            revisions.push(d);
                         }
-                        revisions.push(d);
+                        deleted.push((name.clone(), d.digest.clone()));
                     }
-                    deleted.push((name.clone(), d.digest.clone()));
+                    if let (Some(g), false) = (&guard, revisions.is_empty()) {
+                        pending.push(async move {
+                            let histories = self.tag_histories(name).await?;
+                            for d in revisions {
+                                pacer.rest().await;
+                                g.may_delete()?;
+                                self.delete_revision(name, &histories, d).await?;
+                            }
+                            Ok::<(), RegistryError>(())
+                        });
+                    }
                 }
-                if let (Some(g), false) = (&guard, revisions.is_empty()) {
-                    pending.push(async move {
-                        let histories = self.tag_histories(name).await?;
-                        for d in revisions {
-                            pacer.rest().await;
-                            g.may_delete()?;
-                            self.delete_revision(name, &histories, d).await?;
-                        }
-                        Ok::<(), RegistryError>(())
-                    });
+                stream::iter(pending)
+                    .buffer_unordered(pacer.width(walk::CONCURRENCY))
+                    .try_collect::<Vec<()>>()
+                    .await?;
+                manifests_deleted.extend(deleted);
+                if let Some(g) = guard {
+                    g.end().await?;
                 }
             }
-            stream::iter(pending)
-                .buffer_unordered(pacer.width(walk::CONCURRENCY))
-                .try_collect::<Vec<()>>()
-                .await?;
-            report.manifests_deleted.extend(deleted);
-            if let Some(g) = guard {
-                g.end().await?;
-            }
-        }
-        clock.lap(report, Phase::Manifests);
+            Ok::<Instant, RegistryError>(Instant::now())
+        };
+        let (listed, deleted) = tokio::join!(
+            walk::unmarked_blobs(storage, &marks, pacer),
+            delete_untagged
+        );
+        clock.lap_at(report, Phase::Manifests, deleted?);
+        let mut candidates = listed?;
 
         let mut linked_by: HashMap<&Digest, Vec<&RepoName>> = HashMap::new();
         let mut recently_linked: HashSet<&Digest> = HashSet::new();
@@ -445,7 +462,6 @@ impl Registry {
             true => retention_blobs.values().flatten().collect(),
             false => HashSet::new(),
         };
-        let mut candidates = walk::unmarked_blobs(storage, &marks, pacer).await?;
         let unused = candidates.len();
         candidates.retain(|b| {
             !(b.modified > cutoff || recently_linked.contains(&b.digest))
