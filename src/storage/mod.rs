@@ -260,7 +260,9 @@ pub trait Storage: Send + Sync + 'static {
     async fn delete(&self, path: &str) -> Result<()>;
     /// Deletes each of `paths` in order, as [`Storage::delete`], passing over those absent; stops at
     /// the first failure, leaving the rest. For maintenance jobs whose deletes must keep their order
-    /// (links before what they point at): the filesystem makes them all in one blocking task.
+    /// (links before what they point at): the filesystem makes them all in one blocking task, and
+    /// removes the directory of a deleted file when that leaves it empty (a link's, a blob's), so
+    /// that later walks do not list it.
     async fn delete_present(&self, paths: &[String]) -> Result<()> {
         for path in paths {
             match self.delete(path).await {

@@ -54,13 +54,16 @@ impl Registry {
         Ok(self.storage.delete_present(&links).await?)
     }
 
-    /// Deletes a blob's links from `repos`, then the blob.
+    /// Deletes a blob's links from `repos`, then the blob: its data, then whatever else its
+    /// directory holds (on a filesystem, deleting the data removes the directory it leaves empty, so
+    /// the directory's own delete finds nothing).
     pub(super) async fn delete_blob_everywhere(
         &self,
         digest: &Digest,
         repos: &[&RepoName],
     ) -> Result<()> {
         let mut doomed: Vec<String> = repos.iter().map(|r| paths::layer_link(r, digest)).collect();
+        doomed.push(paths::blob_data(digest));
         doomed.push(paths::blob_dir(digest));
         Ok(self.storage.delete_present(&doomed).await?)
     }
