@@ -382,8 +382,9 @@ async fn serves_a_distribution_tree() {
 }
 
 /// A push over raw HTTP (chunked upload, monolithic upload, manifest by tag) leaves exactly
-/// distribution's files: blob data including the manifest's, `_layers`, revision and tag links
-/// holding the bare digest, no upload directory and no temporary file.
+/// distribution's files once the server has stopped: blob data including the manifest's, `_layers`,
+/// revision and tag links holding the bare digest, no upload directory, no temporary file, and none
+/// of Wharf's own (its writer record, there while it runs, goes at shutdown).
 #[tokio::test(flavor = "multi_thread")]
 async fn writes_the_distribution_layout() {
     let server = TestServer::start().await;
@@ -470,6 +471,11 @@ async fn writes_the_distribution_layout() {
     assert_eq!(r.status(), 201);
     assert_eq!(header(&r, "docker-content-digest"), manifest_digest);
 
+    let running = files(&root);
+    let wharf_own: Vec<&String> = running.keys().filter(|k| k.contains("/_wharf/")).collect();
+    assert_eq!(wharf_own.len(), 1, "{wharf_own:?}");
+    assert!(wharf_own[0].starts_with("docker/registry/v2/_wharf/gc/writers/"));
+    let _dir = server.stop_keep_dir().await;
     let on_disk = files(&root);
     let expected: BTreeMap<String, Vec<u8>> = [
         (blob_path(&layer_digest), layer.clone()),
@@ -517,7 +523,6 @@ async fn writes_the_distribution_layout() {
         .join(format!("{}/_uploads/{upload_id}", repo_path(repo)))
         .exists());
     assert_eq!(tmp_entries(&root), Vec::<PathBuf>::new());
-    server.stop().await;
 }
 
 /// A half-finished chunked upload and a pushed image survive a restart over the same root: the new
