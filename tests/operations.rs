@@ -203,7 +203,8 @@ async fn failing_storage_check_answers_503() {
 
 /// After pushes, pulls, a 404 and an on-demand GC, the metrics endpoint reports requests by route
 /// kind, method and status, latency, bytes in and out, uploads in flight and GC runs and bytes freed;
-/// the collection's answer times its phases, the settle period first.
+/// the collection's answer times its phases, the settle period first (waited for the one writer, the
+/// server itself, which took the pushes).
 #[tokio::test(flavor = "multi_thread")]
 async fn metrics_after_traffic() {
     let (server, debug) = TestServer::start_with_debug(&[
@@ -240,6 +241,7 @@ async fn metrics_after_traffic() {
     let phases = gc["phases"].as_array().expect("phases");
     assert_eq!(phases[0]["phase"], "settle period", "{gc}");
     assert!(phases[0]["seconds"].as_f64().unwrap() >= 1.0, "{gc}");
+    assert_eq!(gc["writers"], 1, "{gc}");
     assert_eq!(phases.last().unwrap()["phase"], "repositories", "{gc}");
 
     let text = metrics_text(&debug).await;
