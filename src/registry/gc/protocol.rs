@@ -20,7 +20,10 @@
 //!   see its deletions: a blob deleted is uploaded again, a manifest over it is refused.
 //! - W saw no announcement. Its read started before C's announcement was visible, and W's writes
 //!   completed within `settle/2` of that read start, else W takes the slow path below. C waits
-//!   `settle` after announcing before it marks, so its mark reads W's writes.
+//!   `settle` after announcing before it marks, so its mark reads W's writes. C skips the wait only
+//!   when it lists no writer record once its announcement is visible; but W's process wrote its
+//!   record ([`writers`]) before W's read and keeps it while W is in flight (else W has outlasted
+//!   `settle/2`: the slow path), so that cannot happen to a W that saw no announcement.
 //! - W took longer than `settle/2` (a slow disk, a slow request). Before acknowledging, W reads the
 //!   announcements afresh, records a touch in each live one and waits as above, then checks that
 //!   what it wrote and relies on still exists; if not, the client gets a retryable error
@@ -58,7 +61,8 @@ use crate::storage::{Storage, StorageError};
 pub const LEASE: Duration = Duration::from_secs(30);
 
 /// How long a writer's record may stay unchanged before others take the writer for dead
-/// ([`writers`]): writers rewrite theirs every 2 minutes, a few requests an hour on object storage.
+/// ([`writers`]): writers rewrite theirs every 2 minutes (on object storage, about 30 writes and 30
+/// listings an hour per writer).
 pub const WRITER_LEASE: Duration = Duration::from_secs(600);
 
 /// The protocol's durations. Every process on one storage must use the same `settle`.
