@@ -30,6 +30,7 @@ mod mark;
 mod marks;
 pub mod pace;
 pub mod protocol;
+mod records;
 mod retain;
 mod sweep;
 pub(super) mod walk;

@@ -38,7 +38,7 @@
 //! most a touched record, which only keeps something one collection longer; records of finished
 //! collections are removed by the next collection that starts.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -49,7 +49,7 @@ use serde::{Deserialize, Serialize};
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
-use super::walk::list_or_empty;
+use super::records::{ids_in, Seen};
 use super::writers::{self, Active, Registration};
 use crate::registry::digest::Digest;
 use crate::registry::error::{RegistryError, Result};
@@ -137,19 +137,7 @@ struct Touch {
 struct View {
     read_at: Option<Instant>,
     live: Vec<Uuid>,
-    seen: HashMap<Uuid, (Bytes, Instant)>,
-}
-
-impl View {
-    /// Notes a collection's record as read now; whether the collection is alive.
-    fn alive(&mut self, id: Uuid, record: Bytes, lease: Duration) -> bool {
-        let now = Instant::now();
-        let entry = self.seen.entry(id).or_insert_with(|| (record.clone(), now));
-        if entry.0 != record {
-            *entry = (record, now);
-        }
-        now.duration_since(entry.1) < lease
-    }
+    seen: Seen,
 }
 
 /// One process's side of the protocol: writers' checks and records, and announcing collections.
@@ -182,15 +170,6 @@ async fn exists(storage: &dyn Storage, key: &str) -> Result<bool> {
         Err(StorageError::NotFound(_)) => Ok(false),
         Err(e) => Err(e.into()),
     }
-}
-
-/// The collection ids named in a directory.
-async fn ids_in(storage: &dyn Storage, dir: &str) -> Result<Vec<Uuid>> {
-    Ok(list_or_empty(storage, dir)
-        .await?
-        .iter()
-        .filter_map(|n| Uuid::try_parse(n).ok())
-        .collect())
 }
 
 /// The collection ids that files below a directory are named after (`<id>` or `<id>/...`). Exact
@@ -250,14 +229,14 @@ impl Coordinator {
                 Err(StorageError::NotFound(_)) => continue,
                 Err(e) => return Err(e.into()),
             };
-            if view.alive(*id, record, self.timing.lease) {
+            if view.seen.alive(*id, record, self.timing.lease) {
                 live.push(*id);
             } else {
                 tracing::warn!(collection = %id, "a garbage collection stopped renewing its lease: removing its records");
                 remove_collection(storage, id).await?;
             }
         }
-        view.seen.retain(|id, _| listed.contains(id));
+        view.seen.keep_only(&listed);
         view.read_at = Some(at);
         view.live = live.clone();
         Ok((at, live))
@@ -295,7 +274,13 @@ impl Coordinator {
                 Err(StorageError::NotFound(_)) => return Ok(()),
                 Err(e) => return Err(e.into()),
             };
-            if !self.view.lock().await.alive(*id, record, self.timing.lease) {
+            if !self
+                .view
+                .lock()
+                .await
+                .seen
+                .alive(*id, record, self.timing.lease)
+            {
                 return Ok(());
             }
             tokio::time::sleep(self.timing.poll()).await;

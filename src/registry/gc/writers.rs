@@ -16,7 +16,6 @@
 //!   next write registers again, and a write it had in flight has outlasted half a writer lease
 //!   (at least half a settle period), so it takes the protocol's slow path.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
@@ -26,7 +25,7 @@ use serde::Serialize;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
-use super::walk::list_or_empty;
+use super::records::{ids_in, Seen};
 use crate::registry::error::Result;
 use crate::registry::paths;
 use crate::storage::{Storage, StorageError};
@@ -50,11 +49,7 @@ impl Record {
 /// The processes registered as writers now, by id (a record being removed may still be listed:
 /// it only makes a collection settle).
 pub(super) async fn registered(storage: &dyn Storage) -> Result<Vec<Uuid>> {
-    Ok(list_or_empty(storage, &paths::gc_writers_dir())
-        .await?
-        .iter()
-        .filter_map(|n| Uuid::try_parse(n).ok())
-        .collect())
+    ids_in(storage, &paths::gc_writers_dir()).await
 }
 
 /// One process's registration as a writer, made at its first write.
@@ -197,7 +192,7 @@ async fn beat(
     last_ok: Arc<Mutex<Instant>>,
     lease: Duration,
 ) {
-    let mut seen: HashMap<Uuid, (Bytes, Instant)> = HashMap::new();
+    let mut seen = Seen::default();
     loop {
         tokio::time::sleep(lease / 5).await;
         record.beat += 1;
@@ -214,12 +209,11 @@ async fn beat(
     }
 }
 
-/// Removes the records of other writers seen unchanged for a whole `lease`; `seen` holds each
-/// record as last read and since when it has been seen so.
+/// Removes the records of other writers seen unchanged for a whole `lease`.
 async fn remove_dead(
     storage: &dyn Storage,
     own: &Uuid,
-    seen: &mut HashMap<Uuid, (Bytes, Instant)>,
+    seen: &mut Seen,
     lease: Duration,
 ) -> Result<()> {
     let listed = registered(storage).await?;
@@ -230,12 +224,7 @@ async fn remove_dead(
             Err(StorageError::NotFound(_)) => continue,
             Err(e) => return Err(e.into()),
         };
-        let now = Instant::now();
-        let entry = seen.entry(*id).or_insert_with(|| (record.clone(), now));
-        if entry.0 != record {
-            *entry = (record, now);
-        }
-        if now.duration_since(entry.1) >= lease {
+        if !seen.alive(*id, record, lease) {
             tracing::info!(writer = %id, "a process writing to this storage stopped renewing its record: removing it");
             match storage.delete(&key).await {
                 Ok(()) | Err(StorageError::NotFound(_)) => {}
@@ -243,6 +232,6 @@ async fn remove_dead(
             }
         }
     }
-    seen.retain(|id, _| listed.contains(id));
+    seen.keep_only(&listed);
     Ok(())
 }
