@@ -7,8 +7,9 @@ mod common;
 mod wharf_process;
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::{Duration, SystemTime};
 
 use common::{http, image_manifest, push_blob, put_manifest, sha256, TestServer};
 use oci_client::client::{ClientConfig, ClientProtocol};
@@ -449,6 +450,65 @@ async fn gc_grace_period_keeps_recent_uploads() {
     assert!(out.contains("deleted 0 blobs"), "{out}");
     assert!(out.contains("kept 1 unused blobs"), "{out}");
     assert!(blob_path(&server.root, &orphan).exists());
+    server.stop().await;
+}
+
+/// A blob nothing uses stays while any repository's link to it is younger than the grace period,
+/// however old its data (a push in progress links its blobs before it stores the manifest that uses
+/// them); a link directory left without its link links nothing; a repository whose only content is
+/// a recent link is not removed as empty. Once that link is old too, the blob and the repository go.
+#[tokio::test(flavor = "multi_thread")]
+async fn gc_keeps_blobs_linked_within_the_grace_period() {
+    let server = start().await;
+    let mut p = Pushed::default();
+    let shared = p.blob(&server, "old-home", b"a layer mounted again").await;
+    p.blob(&server, "mounted", b"a layer mounted again").await;
+    let lone = p.blob(&server, "old-home", b"a layer nobody mounts").await;
+    p.blob(&server, "emptied", b"a layer nobody mounts").await;
+    let repos = server.root.join("docker/registry/v2/repositories");
+    let link = |repo: &str, d: &str| {
+        let hex = d.strip_prefix("sha256:").unwrap();
+        repos
+            .join(repo)
+            .join("_layers/sha256")
+            .join(hex)
+            .join("link")
+    };
+    std::fs::remove_file(link("emptied", &lone)).unwrap();
+    let age = |path: PathBuf| {
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .and_then(|f| f.set_modified(SystemTime::now() - Duration::from_secs(2 * 3600)))
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    };
+    for path in [
+        blob_path(&server.root, &shared).join("data"),
+        blob_path(&server.root, &lone).join("data"),
+        link("old-home", &shared),
+        link("old-home", &lone),
+    ] {
+        age(path);
+    }
+
+    let out = garbage_collect(&server.root, &["--grace-period", "1h"]);
+    assert!(
+        out.contains("deleted 1 blobs")
+            && out.contains(", 1 layer links, 2 empty repositories; kept 1 unused blobs"),
+        "{out}"
+    );
+    assert!(blob_path(&server.root, &shared).exists() && link("mounted", &shared).exists());
+    assert!(!blob_path(&server.root, &lone).exists());
+    assert!(!repos.join("old-home").exists() && !repos.join("emptied").exists());
+
+    age(link("mounted", &shared));
+    let out = garbage_collect(&server.root, &["--grace-period", "1h"]);
+    assert!(
+        out.contains("deleted 1 blobs")
+            && out.contains(", 1 layer links, 1 empty repositories; kept 0 unused blobs"),
+        "{out}"
+    );
+    assert!(!blob_path(&server.root, &shared).exists() && !repos.join("mounted").exists());
     server.stop().await;
 }
 

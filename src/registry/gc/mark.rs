@@ -38,8 +38,9 @@ pub struct RepoScan {
     pub tags: Vec<(Tag, Option<Digest>)>,
     /// The tags with a current link, when there are any.
     pub current_tags: Option<TagSet>,
-    /// Linked blobs and when their links were written.
-    pub layer_links: Vec<(Digest, SystemTime)>,
+    /// Linked blobs: the link directories under `_layers`, named and not entered (a link's time
+    /// matters only for a blob nothing marks, so the sweep reads it only there).
+    pub layer_links: Vec<Digest>,
     /// Whether an upload session is open.
     pub has_uploads: bool,
 }
@@ -66,8 +67,6 @@ pub(super) struct Left {
     pub tagged: bool,
     /// Manifest revisions that stay.
     pub revisions: usize,
-    /// Whether a blob was linked within the grace period.
-    pub recent_link: bool,
 }
 
 /// A revision a collection does not keep, with the manifest its `subject` names as marking read
@@ -101,7 +100,7 @@ struct Edges {
 impl Registry {
     /// Reads a repository's revisions, tags, layer links and upload sessions: one scan of its
     /// `_manifests` directory (reading only the tags' current links, not entering their histories)
-    /// and one of `_layers`. A tag with a history but no current link is not seen (it has no
+    /// and a listing of the link directories under `_layers`, whose links are not opened. A tag with a history but no current link is not seen (it has no
     /// target to keep; the empty-repository check lists tags again before removing anything).
     pub(super) async fn scan_repo(&self, name: &RepoName) -> Result<RepoScan> {
         let storage = self.storage.as_ref();
@@ -136,18 +135,7 @@ impl Registry {
                 ManifestsFile::Other => {}
             }
         }
-        let layer_links = storage
-            .scan(
-                &paths::layers_dir(name),
-                &[ScanPattern {
-                    key: paths::LINK_FILES,
-                    read: false,
-                }],
-            )
-            .await?
-            .into_iter()
-            .filter_map(|f| paths::link_file_digest(&f.key).map(|d| (d, f.modified)))
-            .collect();
+        let layer_links = walk::linked_digests(storage, &paths::layers_dir(name)).await?;
         let has_uploads = walk::has_files(storage, &paths::uploads_dir(name)).await?;
         let current_tags = match current.is_empty() {
             true => None,
@@ -256,7 +244,6 @@ impl Registry {
         let left = Left {
             tagged: !scan.tags.is_empty(),
             revisions: scan.revisions.len() - doomed.len(),
-            recent_link: scan.layer_links.iter().any(|(_, t)| *t > cutoff),
         };
         scan.revisions = Vec::new();
         scan.tags = Vec::new();

@@ -372,7 +372,7 @@ impl Registry {
             marks.merge(own);
             // Only links to blobs nothing has marked yet can matter to the sweep, and marks only
             // grow: most links (shared base layers) are dropped here rather than held to the end.
-            scan.layer_links.retain(|(d, _)| !marks.contains(d));
+            scan.layer_links.retain(|d| !marks.contains(d));
             scan.layer_links.shrink_to_fit();
             if let Some(used) = used {
                 retention_blobs.insert(scan.name.clone(), used);
@@ -437,24 +437,31 @@ impl Registry {
             }
             Ok::<Instant, RegistryError>(Instant::now())
         };
-        let (listed, deleted) = tokio::join!(
-            walk::unmarked_blobs(storage, &marks, pacer),
-            delete_untagged
-        );
+        // The links to blobs nothing marked are read beside the listing (their times decide whether
+        // a blob was linked within the grace period); a link directory without its link is none.
+        let unmarked_links: Vec<(&RepoName, &Digest)> = scans
+            .iter()
+            .flat_map(|(scan, _, _)| {
+                let name = &scan.name;
+                scan.layer_links.iter().map(move |d| (name, d))
+            })
+            .filter(|(_, d)| !marks.contains(d))
+            .collect();
+        let read_unmarked = async {
+            let blobs = walk::unmarked_blobs(storage, &marks, pacer).await?;
+            let links = walk::link_times(storage, &unmarked_links, pacer).await?;
+            Ok::<_, RegistryError>((blobs, links))
+        };
+        let (listed, deleted) = tokio::join!(read_unmarked, delete_untagged);
         clock.lap_at(report, Phase::Manifests, deleted?);
-        let mut candidates = listed?;
+        let (mut candidates, links) = listed?;
 
         let mut linked_by: HashMap<&Digest, Vec<&RepoName>> = HashMap::new();
         let mut recently_linked: HashSet<&Digest> = HashSet::new();
-        for (scan, _, _) in &scans {
-            for (d, t) in &scan.layer_links {
-                if marks.contains(d) {
-                    continue;
-                }
-                linked_by.entry(d).or_default().push(&scan.name);
-                if *t > cutoff {
-                    recently_linked.insert(d);
-                }
+        for (name, d, t) in links {
+            linked_by.entry(d).or_default().push(name);
+            if t > cutoff {
+                recently_linked.insert(d);
             }
         }
         // A retention preview counts the blobs of the manifests it would delete however recent:
@@ -517,7 +524,11 @@ impl Registry {
         clock.lap(report, Phase::Blobs);
 
         for (scan, _, left) in &scans {
-            if left.tagged || left.revisions > 0 || scan.has_uploads || left.recent_link {
+            if left.tagged
+                || left.revisions > 0
+                || scan.has_uploads
+                || self.linked_since(&scan.name, cutoff).await?
+            {
                 continue;
             }
             if let Some(g) = section().await? {

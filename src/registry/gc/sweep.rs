@@ -2,6 +2,7 @@
 //! leaves unreferenced data for the next run, never a link to nothing.
 
 use std::collections::HashMap;
+use std::time::SystemTime;
 
 use super::mark::Doomed;
 use super::walk;
@@ -79,6 +80,16 @@ impl Registry {
             .await?
             .is_empty()
             && !walk::has_files(storage, &paths::uploads_dir(name)).await?)
+    }
+
+    /// Whether a repository links a blob by a link written after `cutoff`: a push in progress links
+    /// its blobs before it stores the manifest that names them.
+    pub(super) async fn linked_since(&self, name: &RepoName, cutoff: SystemTime) -> Result<bool> {
+        let links = walk::live_links(self.storage.as_ref(), &paths::layers_dir(name), |d| {
+            paths::layer_link(name, d)
+        })
+        .await?;
+        Ok(links.iter().any(|(_, t)| *t > cutoff))
     }
 
     /// Removes a repository's content directories, then its directory and parents left empty (nested

@@ -118,6 +118,28 @@ pub async fn live_links(
     Ok(found.into_iter().flatten().collect())
 }
 
+/// When each of `links` (a repository and a blob it links) was written, leaving out those whose
+/// link file is absent (its directory left by a delete).
+pub(super) async fn link_times<'a>(
+    storage: &dyn Storage,
+    links: &[(&'a RepoName, &'a Digest)],
+    pacer: &Pacer,
+) -> Result<Vec<(&'a RepoName, &'a Digest, SystemTime)>> {
+    // By index (as marking does), each made as it starts: a closure over borrowed names is not
+    // `Send` for every lifetime.
+    let pending = stream::iter(0..links.len()).map(|i| async move {
+        let (name, d) = links[i];
+        pacer.rest().await;
+        let written = modified(storage, &paths::layer_link(name, d)).await?;
+        Ok::<_, RegistryError>(written.map(|t| (name, d, t)))
+    });
+    let found: Vec<Option<_>> = pending
+        .buffered(pacer.width(CONCURRENCY))
+        .try_collect()
+        .await?;
+    Ok(found.into_iter().flatten().collect())
+}
+
 /// Every blob that has its data file and is not in `marks`: marked blobs are not even read (their
 /// size and age do not matter to a collection), and never held in memory beyond their name.
 pub(super) async fn unmarked_blobs(
