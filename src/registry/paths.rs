@@ -363,9 +363,6 @@ pub const TAG_HISTORY_LINKS: &str = "tags/*/index/*/*/link";
 /// The revision links, relative to [`manifests_dir`] (a [`crate::storage::ScanPattern`] key).
 pub const REVISION_LINKS: &str = "revisions/*/*/link";
 
-/// The link files of a link directory ([`layers_dir`], [`revisions_dir`]): `<alg>/<hex>/link`.
-pub const LINK_FILES: &str = "*/*/link";
-
 /// What a file below a repository's `_manifests` directory is.
 #[derive(Debug, PartialEq)]
 pub enum ManifestsFile {
@@ -403,12 +400,6 @@ pub fn manifests_file(rel: &str) -> ManifestsFile {
     }
 }
 
-/// The digest a link file names by its place, from its key relative to a link directory
-/// (`<alg>/<hex>/link`, as below [`layers_dir`] and [`revisions_dir`]).
-pub fn link_file_digest(rel: &str) -> Option<Digest> {
-    link_digest(&rel.split('/').collect::<Vec<_>>())
-}
-
 fn link_digest(parts: &[&str]) -> Option<Digest> {
     match parts {
         [alg, hex, "link"] => format!("{alg}:{hex}").parse().ok(),
@@ -420,7 +411,7 @@ fn link_digest(parts: &[&str]) -> Option<Digest> {
 mod tests {
     use super::*;
 
-    /// Files of a scan of `_manifests` and `_layers` are told apart by their place.
+    /// Files of a scan of `_manifests` are told apart by their place.
     #[test]
     fn scanned_files_are_classified() {
         let hex = "cd".repeat(32);
@@ -436,7 +427,7 @@ mod tests {
         );
         assert_eq!(
             manifests_file(&format!("tags/v1/index/sha256/{hex}/link")),
-            ManifestsFile::TagHistory(tag.clone(), d.clone())
+            ManifestsFile::TagHistory(tag.clone(), d)
         );
         assert_eq!(
             manifests_file("tags/v1/index/sha256/zz/link"),
@@ -446,8 +437,10 @@ mod tests {
             manifests_file("revisions/sha256/zz/link"),
             ManifestsFile::Other
         );
-        assert_eq!(link_file_digest(&format!("sha256/{hex}/link")), Some(d));
-        assert_eq!(link_file_digest(&format!("sha256/{hex}/data")), None);
+        assert_eq!(
+            manifests_file(&format!("revisions/sha256/{hex}/data")),
+            ManifestsFile::Other
+        );
     }
 
     /// Keys match distribution's layout exactly, including the two-character fan-out for blobs only.

@@ -100,8 +100,9 @@ struct Edges {
 impl Registry {
     /// Reads a repository's revisions, tags, layer links and upload sessions: one scan of its
     /// `_manifests` directory (reading only the tags' current links, not entering their histories)
-    /// and a listing of the link directories under `_layers`, whose links are not opened. A tag with a history but no current link is not seen (it has no
-    /// target to keep; the empty-repository check lists tags again before removing anything).
+    /// and a listing of the link directories under `_layers`, whose links are not opened. A tag
+    /// with a history but no current link is not seen (it has no target to keep; the
+    /// empty-repository check lists tags again before removing anything).
     pub(super) async fn scan_repo(&self, name: &RepoName) -> Result<RepoScan> {
         let storage = self.storage.as_ref();
         let manifests = storage
