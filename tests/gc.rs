@@ -512,6 +512,94 @@ async fn gc_keeps_blobs_linked_within_the_grace_period() {
     server.stop().await;
 }
 
+/// Sets the modification time of every file below `dir` to two hours ago.
+fn age_all(dir: &Path) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            age_all(&path);
+        } else {
+            set_age(&path, Duration::from_secs(2 * 3600));
+        }
+    }
+}
+
+fn set_age(path: &Path, age: Duration) {
+    std::fs::File::options()
+        .write(true)
+        .open(path)
+        .and_then(|f| f.set_modified(SystemTime::now() - age))
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// With `-m`, a tag keeps its manifest whatever the age of its revision; an untagged revision is
+/// weighed by when its link was written: it stays while that is within the grace period and goes
+/// once it is older. A revision directory a delete left without its link (registry:2's API delete
+/// does) is no revision: it is not reported as deleted, a referrer so left is not kept by its
+/// subject (its blobs go), and a repository holding only such a directory is removed as empty.
+#[tokio::test(flavor = "multi_thread")]
+async fn gc_delete_untagged_weighs_untagged_revisions_by_their_links() {
+    let server = start().await;
+    let mut p = Pushed::default();
+    let tagged = p
+        .image(&server, "revs", "v1", "tagged", &[b"tagged layer"], None)
+        .await;
+    let young = p
+        .image(&server, "revs", "", "young", &[b"young layer"], None)
+        .await;
+    let old = p
+        .image(&server, "revs", "", "old", &[b"old layer"], None)
+        .await;
+    let size = p.blobs[&tagged].len();
+    let left = p
+        .image(
+            &server,
+            "revs",
+            "",
+            "left",
+            &[b"left layer"],
+            Some((&tagged, size)),
+        )
+        .await;
+    let lone = p
+        .image(&server, "linkless", "", "lone", &[b"lone layer"], None)
+        .await;
+    let v2 = server.root.join("docker/registry/v2");
+    let revision = |repo: &str, d: &str| {
+        v2.join("repositories")
+            .join(repo)
+            .join("_manifests/revisions/sha256")
+            .join(d.strip_prefix("sha256:").unwrap())
+            .join("link")
+    };
+    for (repo, d) in [("revs", &left), ("linkless", &lone)] {
+        std::fs::remove_file(revision(repo, d)).unwrap();
+        assert!(revision(repo, d).parent().unwrap().is_dir());
+    }
+    age_all(&v2);
+    set_age(&revision("revs", &young), Duration::ZERO);
+
+    let out = garbage_collect(&server.root, &["-m", "--grace-period", "1h"]);
+    assert!(
+        out.contains("deleted 9 blobs")
+            && out.contains(", 1 untagged manifests, ")
+            && out.contains(", 1 empty repositories;"),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("revs: deleted untagged manifest {old}")),
+        "{out}"
+    );
+    for gone in [&old, &left, &lone] {
+        assert!(!blob_path(&server.root, gone).exists(), "{gone}");
+    }
+    assert!(!v2.join("repositories/linkless").exists());
+    let c = client(&server);
+    assert_eq!(pull_tree(&c, &server, &p, "revs", &tagged).await, 3);
+    assert_eq!(pull_tree(&c, &server, &p, "revs", &young).await, 3);
+    server.stop().await;
+}
+
 /// An overwritten tag's old manifest goes with `-m` from every tag history that names it: the tag
 /// pushed over it, and a tag whose current link is gone (only its history is left); the revision
 /// goes too, and the tag's current image still pulls.

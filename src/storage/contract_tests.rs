@@ -7,7 +7,7 @@ use futures_util::StreamExt;
 use super::filesystem::Filesystem;
 use super::memory::Memory;
 use super::s3::S3;
-use super::{DirQuery, ScanPattern, Storage, StorageError};
+use super::{DirQuery, ScanPattern, ScanRead, ScannedFile, Storage, StorageError};
 use crate::config::S3Config;
 
 #[path = "../../tests/common/s3_servers.rs"]
@@ -83,19 +83,42 @@ async fn contract(s: &dyn Storage) {
     assert_eq!(s.walk_after("a", "", 2).await.unwrap(), vec!["b/a", "b/c"]);
     assert!(s.walk_after("a", "b/d/e", 5).await.unwrap().is_empty());
     assert!(s.walk_after("nope", "", 5).await.unwrap().is_empty());
-    // scan: the files a pattern matches (`*` for any one name), with their sizes, and the contents
-    // of those a pattern reads.
+    // scan: the files a pattern matches (`*` for any one name), with their sizes, the contents of
+    // those a pattern reads, and only the keys of those it names.
     let pattern = |key, read| ScanPattern { key, read };
     let scanned = s
-        .scan("a", &[pattern("b/c", true), pattern("b/*/e", false)])
+        .scan(
+            "a",
+            &[
+                pattern("b/c", ScanRead::Content),
+                pattern("b/*/e", ScanRead::Meta),
+            ],
+        )
         .await
         .unwrap();
     let keys: Vec<&str> = scanned.iter().map(|f| f.key.as_str()).collect();
     assert_eq!(keys, vec!["b/c", "b/d/e"]);
-    assert_eq!((scanned[0].size, scanned[1].size), (5, 1));
+    let size = |f: &ScannedFile| f.meta.as_ref().map(|m| m.size);
+    assert_eq!((size(&scanned[0]), size(&scanned[1])), (Some(5), Some(1)));
     assert_eq!(scanned[0].content.as_deref(), Some(&b"three"[..]));
     assert!(scanned[1].content.is_none());
-    let every = s.scan("a", &[pattern("*/*", false)]).await.unwrap();
+    let named = s
+        .scan(
+            "a",
+            &[
+                pattern("*/*/e", ScanRead::Key),
+                pattern("b/a", ScanRead::Key),
+            ],
+        )
+        .await
+        .unwrap();
+    let keys: Vec<&str> = named.iter().map(|f| f.key.as_str()).collect();
+    assert_eq!(keys, vec!["b/a", "b/d/e"]);
+    assert!(named.iter().all(|f| f.content.is_none()));
+    let every = s
+        .scan("a", &[pattern("*/*", ScanRead::Meta)])
+        .await
+        .unwrap();
     let keys: Vec<&str> = every.iter().map(|f| f.key.as_str()).collect();
     assert_eq!(
         keys,
@@ -103,12 +126,18 @@ async fn contract(s: &dyn Storage) {
         "only files as deep as the pattern"
     );
     assert!(s
-        .scan("a", &[pattern("b/x/*", true), pattern("b/c/*", true)])
+        .scan(
+            "a",
+            &[
+                pattern("b/x/*", ScanRead::Content),
+                pattern("b/c/*", ScanRead::Key)
+            ]
+        )
         .await
         .unwrap()
         .is_empty());
     assert!(s
-        .scan("nope", &[pattern("*", true)])
+        .scan("nope", &[pattern("*", ScanRead::Content)])
         .await
         .unwrap()
         .is_empty());

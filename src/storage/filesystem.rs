@@ -22,7 +22,7 @@ use tokio::task::JoinHandle;
 
 use super::walk::{self, DirQuery, DirSource};
 use super::{
-    Appender, ByteStream, DirVersion, Meta, Result, ScanPattern, ScannedFile, Storage,
+    Appender, ByteStream, DirVersion, Meta, Result, ScanPattern, ScanRead, ScannedFile, Storage,
     StorageError, SCAN_READ_MAX,
 };
 use crate::storage::listing_cache::ListingCache;
@@ -235,13 +235,16 @@ fn is_absent(e: &io::Error) -> bool {
 
 /// Adds to `found` the files below `dir` (whose key relative to the scanned directory is `rel`) that
 /// match the rest of a pattern, `components` (see [`Storage::scan`]): a `*` lists the directory, a
-/// literal name is joined without a system call. Temporary files are skipped, symbolic links not
-/// followed by a `*`; what is removed meanwhile is skipped.
+/// literal name is joined without a system call. `listed` says that `dir` itself was found by a
+/// listing: then a literal last component is not looked up when only keys are asked for
+/// ([`ScanRead::Key`]). Temporary files are skipped, symbolic links not followed by a `*`; what is
+/// removed meanwhile is skipped.
 fn scan_pattern(
     dir: &Path,
     rel: &str,
     components: &[&str],
-    read: bool,
+    read: ScanRead,
+    listed: bool,
     found: &mut Vec<ScannedFile>,
 ) -> io::Result<()> {
     let Some((first, rest)) = components.split_first() else {
@@ -253,9 +256,17 @@ fn scan_pattern(
     };
     if *first != "*" {
         let path = dir.join(first);
-        return match rest.is_empty() {
-            true => scan_file(&path, key(first), read, found),
-            false => scan_pattern(&path, &key(first), rest, read, found),
+        return match (rest.is_empty(), read) {
+            (true, ScanRead::Key) if listed => {
+                found.push(ScannedFile {
+                    key: key(first),
+                    meta: None,
+                    content: None,
+                });
+                Ok(())
+            }
+            (true, _) => scan_file(&path, key(first), read, found),
+            (false, _) => scan_pattern(&path, &key(first), rest, read, false, found),
         };
     }
     let entries = match std::fs::read_dir(dir) {
@@ -271,20 +282,32 @@ fn scan_pattern(
         let kind = entry.file_type()?;
         if !rest.is_empty() {
             if kind.is_dir() {
-                scan_pattern(&entry.path(), &key(&name), rest, read, found)?;
+                scan_pattern(&entry.path(), &key(&name), rest, read, true, found)?;
             }
         } else if kind.is_file() && !name.ends_with(TMP_SUFFIX) {
-            scan_file(&entry.path(), key(&name), read, found)?;
+            match read {
+                ScanRead::Key => found.push(ScannedFile {
+                    key: key(&name),
+                    meta: None,
+                    content: None,
+                }),
+                _ => scan_file(&entry.path(), key(&name), read, found)?,
+            }
         }
     }
     Ok(())
 }
 
-/// Adds the file at `path` to `found` (when it is a file), with its contents when `read` asks and
-/// it holds at most [`SCAN_READ_MAX`] bytes: a read opens it once and takes its size and time from
-/// the open file.
-fn scan_file(path: &Path, key: String, read: bool, found: &mut Vec<ScannedFile>) -> io::Result<()> {
-    let (meta, content) = if read {
+/// Adds the file at `path` to `found` (when it is a file) with its size and time, and its contents
+/// when `read` asks and it holds at most [`SCAN_READ_MAX`] bytes: a read opens it once and takes
+/// its size and time from the open file.
+fn scan_file(
+    path: &Path,
+    key: String,
+    read: ScanRead,
+    found: &mut Vec<ScannedFile>,
+) -> io::Result<()> {
+    let (meta, content) = if read == ScanRead::Content {
         let mut file = match std::fs::File::open(path) {
             Ok(file) => file,
             Err(e) if is_absent(&e) => return Ok(()),
@@ -310,8 +333,11 @@ fn scan_file(path: &Path, key: String, read: bool, found: &mut Vec<ScannedFile>)
     let content = content.filter(|_| meta.len() <= SCAN_READ_MAX);
     found.push(ScannedFile {
         key,
-        size: meta.len(),
-        modified: meta.modified()?,
+        meta: Some(Meta {
+            size: meta.len(),
+            modified: meta.modified()?,
+            is_dir: false,
+        }),
         content,
     });
     Ok(())
@@ -455,7 +481,7 @@ impl Storage for Filesystem {
 
     async fn scan(&self, key: &str, patterns: &[ScanPattern<'_>]) -> Result<Vec<ScannedFile>> {
         let path = self.full(key)?;
-        let patterns: Vec<(String, bool)> = patterns
+        let patterns: Vec<(String, ScanRead)> = patterns
             .iter()
             .map(|p| (p.key.to_string(), p.read))
             .collect();
@@ -465,7 +491,7 @@ impl Storage for Filesystem {
             let mut found = Vec::new();
             for (pattern, read) in &patterns {
                 let components: Vec<&str> = pattern.split('/').collect();
-                scan_pattern(&path, "", &components, *read, &mut found)?;
+                scan_pattern(&path, "", &components, *read, false, &mut found)?;
             }
             found.sort_unstable_by(|a, b| a.key.cmp(&b.key));
             found.dedup_by(|a, b| a.key == b.key);
@@ -1001,5 +1027,48 @@ mod tests {
             Err(StorageError::NotFound(_))
         ));
         assert_eq!(fs.dir_version("d/a").await.unwrap(), None, "a file");
+    }
+
+    /// A scan that asks only for keys does not look up a literal last component inside a directory
+    /// it listed: a link directory a delete left without its link is still named (with no size or
+    /// time), while a scan for sizes and times skips it; a `*` last component is listed, so only
+    /// files that are there are named.
+    #[tokio::test]
+    async fn scan_for_keys_skips_the_lookup_of_listed_links() {
+        let tmp = tempfile::tempdir().unwrap();
+        let fs = Filesystem::new(tmp.path());
+        fs.put("r/sha256/aa/link", Bytes::from_static(b"x"))
+            .await
+            .unwrap();
+        std::fs::create_dir_all(tmp.path().join("r/sha256/bb")).unwrap();
+        let fs = &fs;
+        let scan = |key, read| async move {
+            let found = fs.scan("r", &[ScanPattern { key, read }]).await.unwrap();
+            found
+                .into_iter()
+                .map(|f| (f.key, f.meta.is_some()))
+                .collect::<Vec<_>>()
+        };
+        let named = |k: &str, meta| (k.to_string(), meta);
+        assert_eq!(
+            scan("*/*/link", ScanRead::Key).await,
+            vec![
+                named("sha256/aa/link", false),
+                named("sha256/bb/link", false)
+            ]
+        );
+        assert_eq!(
+            scan("*/*/link", ScanRead::Meta).await,
+            vec![named("sha256/aa/link", true)]
+        );
+        assert_eq!(
+            scan("sha256/*/*", ScanRead::Key).await,
+            vec![named("sha256/aa/link", false)]
+        );
+        assert_eq!(
+            scan("sha256/bb/link", ScanRead::Key).await,
+            vec![],
+            "a literal path is looked up"
+        );
     }
 }

@@ -84,13 +84,27 @@ pub const DEFAULT_READ_WIDTH: usize = 8;
 pub const SCAN_READ_MAX: u64 = 4096;
 
 /// Which files a [`Storage::scan`] returns: keys relative to the scanned directory, with `*` for a
-/// component that matches any one name (`tags/*/current/link`), and whether to read them.
+/// component that matches any one name (`tags/*/current/link`), and how much of each to read.
 #[derive(Debug, Clone, Copy)]
 pub struct ScanPattern<'a> {
     /// The key, components separated by `/`, `*` matching any one name.
     pub key: &'a str,
-    /// Whether the scan returns the contents of the files it matches.
-    pub read: bool,
+    /// What the scan returns of each file it matches.
+    pub read: ScanRead,
+}
+
+/// How much a [`Storage::scan`] reads of the files a pattern matches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScanRead {
+    /// Their keys, and their size and time only where the storage has them anyway (an object
+    /// store's listing). A filesystem does not look up a literal last component inside a directory
+    /// it listed: the key may name a file a delete removed while its directory stayed, so a caller
+    /// checks a file it acts on.
+    Key,
+    /// Their keys, sizes and modification times.
+    Meta,
+    /// Their keys, sizes, times and contents (at most [`SCAN_READ_MAX`] bytes).
+    Content,
 }
 
 impl ScanPattern<'_> {
@@ -114,10 +128,9 @@ impl ScanPattern<'_> {
 pub struct ScannedFile {
     /// Its key, relative to the scanned directory.
     pub key: String,
-    /// Its length in bytes.
-    pub size: u64,
-    /// When it was last written.
-    pub modified: SystemTime,
+    /// Its length and modification time: always with [`ScanRead::Meta`] and [`ScanRead::Content`],
+    /// with [`ScanRead::Key`] where the storage had them anyway.
+    pub meta: Option<Meta>,
     /// Its contents, for a file the scan was asked to read (at most [`SCAN_READ_MAX`] bytes).
     pub content: Option<Bytes>,
 }
@@ -208,12 +221,11 @@ pub trait Storage: Send + Sync + 'static {
         Ok(files)
     }
     /// The files below a directory whose keys (relative to it) match one of `patterns`, sorted by key,
-    /// with their sizes and modification times, and the contents of those a pattern asks to read
-    /// (up to [`SCAN_READ_MAX`] bytes). An absent directory has none. For maintenance jobs that read
-    /// a whole subtree: the filesystem enters only the directories a pattern names (a literal
-    /// component costs no listing), all in one blocking task; object stores list the subtree once
-    /// (their listings carry sizes and times); the default walks, then stats and reads one file at a
-    /// time. A file removed while it is scanned may be missing.
+    /// with what each pattern asks of them ([`ScanRead`]). An absent directory has none. For
+    /// maintenance jobs that read a whole subtree: the filesystem enters only the directories a
+    /// pattern names (a literal component costs no listing), all in one blocking task; object stores
+    /// list the subtree once (their listings carry sizes and times); the default walks, then stats
+    /// and reads one file at a time. A file removed while it is scanned may be missing.
     async fn scan(&self, path: &str, patterns: &[ScanPattern<'_>]) -> Result<Vec<ScannedFile>> {
         let keys = match self.walk(path).await {
             Ok(keys) => keys,
@@ -226,12 +238,16 @@ pub trait Storage: Send + Sync + 'static {
                 continue;
             };
             let full = format!("{path}/{key}");
-            let meta = match self.stat(&full).await {
-                Ok(meta) => meta,
-                Err(StorageError::NotFound(_)) => continue,
-                Err(e) => return Err(e),
+            let meta = match pattern.read {
+                ScanRead::Key => None,
+                ScanRead::Meta | ScanRead::Content => match self.stat(&full).await {
+                    Ok(meta) => Some(meta),
+                    Err(StorageError::NotFound(_)) => continue,
+                    Err(e) => return Err(e),
+                },
             };
-            let content = if pattern.read && meta.size <= SCAN_READ_MAX {
+            let small = meta.as_ref().is_some_and(|m| m.size <= SCAN_READ_MAX);
+            let content = if pattern.read == ScanRead::Content && small {
                 match self.get(&full).await {
                     Ok(bytes) => Some(bytes),
                     Err(StorageError::NotFound(_)) => continue,
@@ -240,12 +256,7 @@ pub trait Storage: Send + Sync + 'static {
             } else {
                 None
             };
-            found.push(ScannedFile {
-                key,
-                size: meta.size,
-                modified: meta.modified,
-                content,
-            });
+            found.push(ScannedFile { key, meta, content });
         }
         Ok(found)
     }

@@ -11,29 +11,32 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::SystemTime;
 
 use bytes::Bytes;
-use futures_util::stream::{self, StreamExt};
+use futures_util::stream::{self, StreamExt, TryStreamExt};
 
 use super::marks::Marks;
 use super::pace::{Pace, Pacer};
 use super::{walk, GcOptions};
 use crate::registry::catalog::TagSet;
 use crate::registry::digest::Digest;
-use crate::registry::error::Result;
+use crate::registry::error::{RegistryError, Result};
 use crate::registry::manifest_format::{self, Reference};
 use crate::registry::names::{RepoName, Tag};
 use crate::registry::paths::{self, ManifestsFile};
 use crate::registry::retention::trash::TrashEntry;
 use crate::registry::retention::RepoRetention;
 use crate::registry::Registry;
-use crate::storage::{ScanPattern, StorageError};
+use crate::storage::{ScanPattern, ScanRead, StorageError};
 
 /// What the collector read of one repository.
 #[derive(Debug)]
 pub struct RepoScan {
     /// The repository.
     pub name: RepoName,
-    /// Manifest revisions and when their links were written.
-    pub revisions: Vec<(Digest, SystemTime)>,
+    /// Manifest revisions, with when their links were written where the scan had it (an object
+    /// store's listing): a filesystem scan names them without looking their links up, since a
+    /// revision a tag keeps needs no time. Marking reads the time of any other (one a delete left
+    /// as a directory without its link is then no revision).
+    pub revisions: Vec<(Digest, Option<SystemTime>)>,
     /// Tags and the digest each points at now (none when its link is missing).
     pub tags: Vec<(Tag, Option<Digest>)>,
     /// The tags with a current link, when there are any.
@@ -99,8 +102,9 @@ struct Edges {
 
 impl Registry {
     /// Reads a repository's revisions, tags, layer links and upload sessions: one scan of its
-    /// `_manifests` directory (reading only the tags' current links, not entering their histories)
-    /// and a listing of the link directories under `_layers`, whose links are not opened. A tag
+    /// `_manifests` directory (reading only the tags' current links, not entering their histories,
+    /// and naming the revisions without opening their links) and a listing of the link directories
+    /// under `_layers`, whose links are not opened either. A tag
     /// with a history but no current link is not seen (it has no target to keep; the
     /// empty-repository check lists tags again before removing anything).
     pub(super) async fn scan_repo(&self, name: &RepoName) -> Result<RepoScan> {
@@ -111,11 +115,11 @@ impl Registry {
                 &[
                     ScanPattern {
                         key: paths::TAG_CURRENT_LINKS,
-                        read: true,
+                        read: ScanRead::Content,
                     },
                     ScanPattern {
                         key: paths::REVISION_LINKS,
-                        read: false,
+                        read: ScanRead::Key,
                     },
                 ],
             )
@@ -125,7 +129,7 @@ impl Registry {
         let mut current = Vec::new();
         for file in manifests {
             match paths::manifests_file(&file.key) {
-                ManifestsFile::Revision(d) => revisions.push((d, file.modified)),
+                ManifestsFile::Revision(d) => revisions.push((d, file.meta.map(|m| m.modified))),
                 ManifestsFile::TagCurrent(tag) => {
                     current.push(tag.clone());
                     tags.insert(tag, file.content.as_deref().and_then(parse_link));
@@ -232,7 +236,7 @@ impl Registry {
             }
         };
         let mut marks = Marks::default();
-        let doomed = self
+        let (doomed, staying) = self
             .mark_repo(&scan, &keep_untagged, &in_trash, pacer, &mut marks)
             .await?;
         let used = match retained {
@@ -244,17 +248,19 @@ impl Registry {
         };
         let left = Left {
             tagged: !scan.tags.is_empty(),
-            revisions: scan.revisions.len() - doomed.len(),
+            revisions: staying,
         };
         scan.revisions = Vec::new();
         scan.tags = Vec::new();
         Ok((scan, doomed, marks, left, used))
     }
 
-    /// Adds to `marks` every digest the repository keeps, and returns the revisions it does not keep.
-    /// An untagged revision is a root when `keep_untagged` says so, given its digest and when its link
-    /// was written; manifests `in_trash` are roots too, revision or not (a delete by digest into the
-    /// trash removes the revision).
+    /// Adds to `marks` every digest the repository keeps, and returns the revisions it does not keep
+    /// and how many revisions stay. Tags are roots, and so are manifests `in_trash`, revision or not
+    /// (a delete by digest into the trash removes the revision); an untagged revision is a root when
+    /// `keep_untagged` says so, given its digest and when its link was written. That time is read
+    /// only for the revisions the tags do not keep through index children, which are most of a
+    /// repository's revisions: those stay whatever their time.
     pub(super) async fn mark_repo(
         &self,
         scan: &RepoScan,
@@ -262,35 +268,65 @@ impl Registry {
         in_trash: &HashSet<&Digest>,
         pacer: &Pacer,
         marks: &mut Marks,
-    ) -> Result<Vec<Doomed>> {
+    ) -> Result<(Vec<Doomed>, usize)> {
         let mut edges: HashMap<Digest, Edges> = HashMap::new();
-        let mut referrers: HashMap<Digest, Vec<Digest>> = HashMap::new();
         for batch in scan.revisions.chunks(MANIFEST_BATCH) {
             pacer.rest().await;
             let keys: Vec<String> = batch.iter().map(|(d, _)| paths::blob_data(d)).collect();
             let read = self.storage.get_many(&keys).await;
             for ((d, _), bytes) in batch.iter().zip(read) {
-                let e = edges_of(bytes)?;
-                if let Some(subject) = &e.subject {
-                    referrers
-                        .entry(subject.clone())
-                        .or_default()
-                        .push(d.clone());
-                }
-                edges.insert(d.clone(), e);
+                edges.insert(d.clone(), edges_of(bytes)?);
             }
         }
-        let tagged = scan.tags.iter().filter_map(|(_, d)| d.clone());
-        let untagged = scan
-            .revisions
+        let tagged: Vec<Digest> = scan.tags.iter().filter_map(|(_, d)| d.clone()).collect();
+        let by_tags = self.follow(tagged.clone(), &mut edges, None, pacer).await?;
+        let revisions = self.revision_times(scan, &by_tags, pacer).await?;
+        let mut referrers: HashMap<Digest, Vec<Digest>> = HashMap::new();
+        for (d, _) in &revisions {
+            if let Some(subject) = edges.get(d).and_then(|e| e.subject.clone()) {
+                referrers.entry(subject).or_default().push(d.clone());
+            }
+        }
+        let untagged = revisions
             .iter()
-            .filter(|(d, t)| keep_untagged(d, *t))
+            .filter(|(d, t)| t.is_some_and(|t| keep_untagged(d, t)))
             .map(|(d, _)| d.clone());
         let trashed = in_trash.iter().map(|d| (*d).clone());
-        let mut queue: Vec<Digest> = tagged.chain(untagged).chain(trashed).collect();
-        let mut kept: HashSet<Digest> = HashSet::new();
+        let roots = tagged.into_iter().chain(untagged).chain(trashed).collect();
+        let kept = self
+            .follow(roots, &mut edges, Some(&referrers), pacer)
+            .await?;
+        for d in &kept {
+            marks.insert(d);
+            for b in &edges[d].blobs {
+                marks.insert(b);
+            }
+        }
+        let doomed: Vec<Doomed> = revisions
+            .iter()
+            .filter(|(d, _)| !kept.contains(d))
+            .map(|(d, _)| Doomed {
+                digest: d.clone(),
+                subject: edges.get(d).and_then(|e| e.subject.clone()),
+            })
+            .collect();
+        let staying = revisions.len() - doomed.len();
+        Ok((doomed, staying))
+    }
+
+    /// The manifests reachable from `roots` through index children, and through referrers too when
+    /// `referrers` (each subject's referrers) is given. Reads the edges of a manifest `edges` lacks
+    /// (one no revision names) into it.
+    async fn follow(
+        &self,
+        mut queue: Vec<Digest>,
+        edges: &mut HashMap<Digest, Edges>,
+        referrers: Option<&HashMap<Digest, Vec<Digest>>>,
+        pacer: &Pacer,
+    ) -> Result<HashSet<Digest>> {
+        let mut reached: HashSet<Digest> = HashSet::new();
         while let Some(d) = queue.pop() {
-            if !kept.insert(d.clone()) {
+            if !reached.insert(d.clone()) {
                 continue;
             }
             if !edges.contains_key(&d) {
@@ -298,25 +334,41 @@ impl Registry {
                 let e = self.manifest_edges(&d).await?;
                 edges.insert(d.clone(), e);
             }
-            let e = &edges[&d];
-            marks.insert(&d);
-            for b in &e.blobs {
-                marks.insert(b);
-            }
-            queue.extend(e.children.iter().cloned());
-            if let Some(r) = referrers.get(&d) {
+            queue.extend(edges[&d].children.iter().cloned());
+            if let Some(r) = referrers.and_then(|r| r.get(&d)) {
                 queue.extend(r.iter().cloned());
             }
         }
-        Ok(scan
-            .revisions
-            .iter()
-            .filter(|(d, _)| !kept.contains(d))
-            .map(|(d, _)| Doomed {
-                digest: d.clone(),
-                subject: edges.get(d).and_then(|e| e.subject.clone()),
-            })
-            .collect())
+        Ok(reached)
+    }
+
+    /// A repository's revisions with when their links were written: as the scan gave it, else read
+    /// now for each revision `by_tags` does not hold, leaving out one whose link is gone. A revision
+    /// the tags keep may stay without its time.
+    async fn revision_times(
+        &self,
+        scan: &RepoScan,
+        by_tags: &HashSet<Digest>,
+        pacer: &Pacer,
+    ) -> Result<Vec<(Digest, Option<SystemTime>)>> {
+        let storage = self.storage.as_ref();
+        let revisions = &scan.revisions;
+        // By index, as marking does: a closure over borrowed names is not `Send` for every lifetime.
+        let pending = stream::iter(0..revisions.len()).map(|i| async move {
+            let (d, written) = &revisions[i];
+            if written.is_some() || by_tags.contains(d) {
+                return Ok(Some((d.clone(), *written)));
+            }
+            pacer.rest().await;
+            let link = paths::revision_link(&scan.name, d);
+            let written = walk::modified(storage, &link).await?;
+            Ok::<_, RegistryError>(written.map(|t| (d.clone(), Some(t))))
+        });
+        let found: Vec<Option<_>> = pending
+            .buffered(pacer.width(walk::CONCURRENCY))
+            .try_collect()
+            .await?;
+        Ok(found.into_iter().flatten().collect())
     }
 
     /// The blobs `manifests` use: each manifest itself, its config and layers (as far as they can

@@ -11,15 +11,16 @@ use crate::registry::error::Result;
 use crate::registry::names::{RepoName, Tag};
 use crate::registry::paths::{self, ManifestsFile};
 use crate::registry::Registry;
-use crate::storage::ScanPattern;
+use crate::storage::{ScanPattern, ScanRead};
 
 impl Registry {
     /// The tags whose history names each manifest of a repository, from one scan of its tags'
-    /// histories (every tag directory, with or without a current link), read afresh.
+    /// histories (every tag directory, with or without a current link), read afresh. Only the
+    /// names are read: a history entry a delete left without its link costs a delete of nothing.
     pub(super) async fn tag_histories(&self, name: &RepoName) -> Result<HashMap<Digest, Vec<Tag>>> {
         let pattern = ScanPattern {
             key: paths::TAG_HISTORY_LINKS,
-            read: false,
+            read: ScanRead::Key,
         };
         let files = self
             .storage

@@ -45,7 +45,7 @@ use tokio::io::AsyncWriteExt;
 
 use super::walk::{self, DirQuery};
 use super::{
-    Appender, ByteStream, Meta, Result, ScanPattern, ScannedFile, Storage, StorageError,
+    Appender, ByteStream, Meta, Result, ScanPattern, ScanRead, ScannedFile, Storage, StorageError,
     SCAN_READ_MAX,
 };
 use crate::config::S3Config;
@@ -456,7 +456,9 @@ impl Storage for S3 {
         let reads = files
             .into_iter()
             .map(|(rel, (size, modified, chunked))| async move {
-                let read = patterns.iter().any(|p| p.read && p.matches(&rel));
+                let read = patterns
+                    .iter()
+                    .any(|p| p.read == ScanRead::Content && p.matches(&rel));
                 let content = if !chunked && read && size <= SCAN_READ_MAX {
                     let full = format!("{key}/{rel}");
                     match self.store.get(&self.path(&full)).await {
@@ -469,8 +471,11 @@ impl Storage for S3 {
                 };
                 Ok(Some(ScannedFile {
                     key: rel,
-                    size,
-                    modified,
+                    meta: Some(Meta {
+                        size,
+                        modified,
+                        is_dir: false,
+                    }),
                     content,
                 }))
             });
