@@ -453,6 +453,26 @@ async fn gc_grace_period_keeps_recent_uploads() {
     server.stop().await;
 }
 
+/// Sets the modification time of every file below `dir` to two hours ago.
+fn age_all(dir: &Path) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            age_all(&path);
+        } else {
+            set_age(&path, Duration::from_secs(2 * 3600));
+        }
+    }
+}
+
+fn set_age(path: &Path, age: Duration) {
+    std::fs::File::options()
+        .write(true)
+        .open(path)
+        .and_then(|f| f.set_modified(SystemTime::now() - age))
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
 /// A blob nothing uses stays while any repository's link to it is younger than the grace period,
 /// however old its data (a push in progress links its blobs before it stores the manifest that uses
 /// them); a link directory left without its link links nothing; a repository whose only content is
@@ -475,13 +495,7 @@ async fn gc_keeps_blobs_linked_within_the_grace_period() {
             .join("link")
     };
     std::fs::remove_file(link("emptied", &lone)).unwrap();
-    let age = |path: PathBuf| {
-        std::fs::File::options()
-            .write(true)
-            .open(&path)
-            .and_then(|f| f.set_modified(SystemTime::now() - Duration::from_secs(2 * 3600)))
-            .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-    };
+    let age = |path: PathBuf| set_age(&path, Duration::from_secs(2 * 3600));
     for path in [
         blob_path(&server.root, &shared).join("data"),
         blob_path(&server.root, &lone).join("data"),
@@ -510,26 +524,6 @@ async fn gc_keeps_blobs_linked_within_the_grace_period() {
     );
     assert!(!blob_path(&server.root, &shared).exists() && !repos.join("mounted").exists());
     server.stop().await;
-}
-
-/// Sets the modification time of every file below `dir` to two hours ago.
-fn age_all(dir: &Path) {
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            age_all(&path);
-        } else {
-            set_age(&path, Duration::from_secs(2 * 3600));
-        }
-    }
-}
-
-fn set_age(path: &Path, age: Duration) {
-    std::fs::File::options()
-        .write(true)
-        .open(path)
-        .and_then(|f| f.set_modified(SystemTime::now() - age))
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 /// With `-m`, a tag keeps its manifest whatever the age of its revision; an untagged revision is

@@ -39,7 +39,9 @@ fn require(tool: &str, args: &[&str], install: &str) {
     );
 }
 
-/// A base port such that `base..base+span` and `base+10000..base+10000+span` are free now.
+/// A base port such that `base..base+span` and `base+10000..base+10000+span` are free now, both
+/// below Linux's default ephemeral range (32768 and up): SeaweedFS binds the second range (its gRPC
+/// ports) a moment later, and there an outgoing connection of a parallel test could take one first.
 fn free_ports(span: u16) -> u16 {
     // Servers started by parallel tests of one process take distinct ranges; processes differ by time.
     static NEXT: AtomicU16 = AtomicU16::new(0);
@@ -49,7 +51,7 @@ fn free_ports(span: u16) -> u16 {
     let seed = (nanos / 1000) as u16 ^ std::process::id() as u16;
     for _ in 0..200 {
         let slot = NEXT.fetch_add(1, Ordering::Relaxed);
-        let base = 20000 + (seed.wrapping_add(slot.wrapping_mul(37)) % 2000) * 10;
+        let base = 10000 + (seed.wrapping_add(slot.wrapping_mul(37)) % 1200) * 10;
         let free = (0..span).all(|i| {
             TcpListener::bind(("127.0.0.1", base + i)).is_ok()
                 && TcpListener::bind(("127.0.0.1", base + 10000 + i)).is_ok()

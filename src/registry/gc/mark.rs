@@ -68,7 +68,8 @@ pub(super) struct Run<'a> {
 pub(super) struct Left {
     /// Whether any tag was found.
     pub tagged: bool,
-    /// Manifest revisions that stay.
+    /// Manifest revisions that stay (where a tag keeps one, its link is not looked up: that count
+    /// matters only to a repository without tags).
     pub revisions: usize,
 }
 
@@ -104,9 +105,9 @@ impl Registry {
     /// Reads a repository's revisions, tags, layer links and upload sessions: one scan of its
     /// `_manifests` directory (reading only the tags' current links, not entering their histories,
     /// and naming the revisions without opening their links) and a listing of the link directories
-    /// under `_layers`, whose links are not opened either. A tag
-    /// with a history but no current link is not seen (it has no target to keep; the
-    /// empty-repository check lists tags again before removing anything).
+    /// under `_layers`, whose links are not opened either. A tag with a history but no current link
+    /// is not seen (it has no target to keep; the empty-repository check lists tags again before
+    /// removing anything).
     pub(super) async fn scan_repo(&self, name: &RepoName) -> Result<RepoScan> {
         let storage = self.storage.as_ref();
         let manifests = storage
@@ -259,8 +260,8 @@ impl Registry {
     /// and how many revisions stay. Tags are roots, and so are manifests `in_trash`, revision or not
     /// (a delete by digest into the trash removes the revision); an untagged revision is a root when
     /// `keep_untagged` says so, given its digest and when its link was written. That time is read
-    /// only for the revisions the tags do not keep through index children, which are most of a
-    /// repository's revisions: those stay whatever their time.
+    /// only for the revisions the tags do not keep (directly or as index children): those the tags
+    /// keep, most of a repository's, stay whatever their time.
     pub(super) async fn mark_repo(
         &self,
         scan: &RepoScan,
