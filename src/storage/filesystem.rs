@@ -258,11 +258,7 @@ fn scan_pattern(
         let path = dir.join(first);
         return match (rest.is_empty(), read) {
             (true, ScanRead::Key) if listed => {
-                found.push(ScannedFile {
-                    key: key(first),
-                    meta: None,
-                    content: None,
-                });
+                found.push(ScannedFile::named(key(first)));
                 Ok(())
             }
             (true, _) => scan_file(&path, key(first), read, found),
@@ -286,11 +282,7 @@ fn scan_pattern(
             }
         } else if kind.is_file() && !name.ends_with(TMP_SUFFIX) {
             match read {
-                ScanRead::Key => found.push(ScannedFile {
-                    key: key(&name),
-                    meta: None,
-                    content: None,
-                }),
+                ScanRead::Key => found.push(ScannedFile::named(key(&name))),
                 _ => scan_file(&entry.path(), key(&name), read, found)?,
             }
         }

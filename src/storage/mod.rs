@@ -135,6 +135,17 @@ pub struct ScannedFile {
     pub content: Option<Bytes>,
 }
 
+impl ScannedFile {
+    /// A file named by its key alone ([`ScanRead::Key`] where nothing else was read).
+    pub fn named(key: String) -> ScannedFile {
+        ScannedFile {
+            key,
+            meta: None,
+            content: None,
+        }
+    }
+}
+
 /// One state of a directory's list of children, as a backend can tell it cheaply: two equal versions
 /// of the same directory mean the same children. See [`Storage::dir_version`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -237,17 +248,17 @@ pub trait Storage: Send + Sync + 'static {
             let Some(pattern) = patterns.iter().find(|p| p.matches(&key)) else {
                 continue;
             };
+            if pattern.read == ScanRead::Key {
+                found.push(ScannedFile::named(key));
+                continue;
+            }
             let full = format!("{path}/{key}");
-            let meta = match pattern.read {
-                ScanRead::Key => None,
-                ScanRead::Meta | ScanRead::Content => match self.stat(&full).await {
-                    Ok(meta) => Some(meta),
-                    Err(StorageError::NotFound(_)) => continue,
-                    Err(e) => return Err(e),
-                },
+            let meta = match self.stat(&full).await {
+                Ok(meta) => meta,
+                Err(StorageError::NotFound(_)) => continue,
+                Err(e) => return Err(e),
             };
-            let small = meta.as_ref().is_some_and(|m| m.size <= SCAN_READ_MAX);
-            let content = if pattern.read == ScanRead::Content && small {
+            let content = if pattern.read == ScanRead::Content && meta.size <= SCAN_READ_MAX {
                 match self.get(&full).await {
                     Ok(bytes) => Some(bytes),
                     Err(StorageError::NotFound(_)) => continue,
@@ -256,7 +267,11 @@ pub trait Storage: Send + Sync + 'static {
             } else {
                 None
             };
-            found.push(ScannedFile { key, meta, content });
+            found.push(ScannedFile {
+                key,
+                meta: Some(meta),
+                content,
+            });
         }
         Ok(found)
     }
