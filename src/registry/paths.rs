@@ -247,6 +247,14 @@ pub fn blob_dir(d: &Digest) -> String {
     format!("{ROOT}/blobs/{}/{}/{hex}", d.algorithm().name(), &hex[..2])
 }
 
+/// A key that orders blobs so that neighbours lie in different fan-out directories
+/// (`blobs/<alg>/<first two hex digits>/`): the hex digits after those two. A filesystem removes a
+/// blob's directory holding its parent's lock (and, mounted with `discard`, waits there for the
+/// device), so deletes in flight in one fan-out directory take turns.
+pub fn fan_out_spread(d: &Digest) -> &str {
+    &d.hex()[2..]
+}
+
 /// Directory of a repository's layer links (`<alg>/<hex>/link`).
 pub fn layers_dir(name: &RepoName) -> String {
     format!("{}/_layers", repo(name))
@@ -410,6 +418,24 @@ fn link_digest(parts: &[&str]) -> Option<Digest> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Ordered by [`fan_out_spread`], blobs of one fan-out directory are not neighbours: two blobs
+    /// under `aa/` and one under `bb/` come out `aa`, `bb`, `aa`.
+    #[test]
+    fn the_spread_order_interleaves_fan_out_directories() {
+        let digest = |hex: String| -> Digest { format!("sha256:{hex}").parse().unwrap() };
+        let mut blobs = vec![
+            digest(format!("aa00{}", "0".repeat(60))),
+            digest(format!("aa22{}", "0".repeat(60))),
+            digest(format!("bb11{}", "0".repeat(60))),
+        ];
+        blobs.sort_by(|a, b| fan_out_spread(a).cmp(fan_out_spread(b)));
+        let dirs: Vec<String> = blobs
+            .iter()
+            .map(|d| blob_dir(d).rsplit('/').nth(1).unwrap().to_string())
+            .collect();
+        assert_eq!(dirs, ["aa", "bb", "aa"]);
+    }
 
     /// Files of a scan of `_manifests` are told apart by their place.
     #[test]

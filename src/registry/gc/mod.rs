@@ -8,8 +8,8 @@
 //!    the trash ([`super::retention`]).
 //! 2. Mark ([`mark`]): every repository (including those that never held a manifest) is scanned, a
 //!    few at a time; what each keeps is marked in one set of digests shared by all repositories.
-//! 3. With `delete_untagged` (or a policy), manifests nothing keeps lose their revision link (and tag history and
-//!    referrer entries).
+//! 3. With `delete_untagged` (or a policy), manifests nothing keeps lose their revision link (and tag
+//!    history and referrer entries): each repository's as soon as it is marked ([`untagged`]).
 //! 4. Sweep: a blob is deleted, with every link to it, when it is unmarked, its data is older than the
 //!    grace period, no repository linked it within the grace period, and no write touched it since
 //!    the collection started: in this process ([`barrier`]) or any other ([`protocol`]). Deletions
@@ -33,6 +33,7 @@ pub mod protocol;
 mod records;
 mod retain;
 mod sweep;
+mod untagged;
 pub(super) mod walk;
 pub mod writers;
 
@@ -46,6 +47,7 @@ use super::catalog::{Collected, TagSet};
 use super::digest::Digest;
 use super::error::{RegistryError, Result};
 use super::names::RepoName;
+use super::paths;
 use super::retention::trash::TrashEntry;
 use super::retention::{Confirmed, Policies, RepoRetention, RetentionSummary};
 use super::Registry;
@@ -119,7 +121,8 @@ pub enum Phase {
     Retention,
     /// Reading every repository and marking what it keeps.
     Mark,
-    /// Deleting the revisions nothing keeps.
+    /// Deleting the revisions nothing keeps: what is left of it once marking ends (at full speed it
+    /// runs beside marking).
     Manifests,
     /// Listing the blobs nothing marked: what is left of it once the untagged manifests are
     /// deleted (it runs beside them).
@@ -344,9 +347,24 @@ impl Registry {
             clock.lap(report, Phase::Retention);
         }
 
-        let mut marks = Marks::default();
-        let mut scans = Vec::new();
-        let mut retention_blobs: HashMap<RepoName, HashSet<Digest>> = HashMap::new();
+        // Each repository's doomed revisions go to the untagged deletes as soon as it is marked
+        // ([`untagged`]); the deletes run beside marking, and then beside the listing of blobs.
+        let sweep_batch = match options.pace.is_full() {
+            true => SWEEP_BATCH_FULL,
+            false => SWEEP_BATCH,
+        };
+        let (feed, doomed_feed) = tokio::sync::mpsc::unbounded_channel();
+        let deletes = untagged::Deletes {
+            collection,
+            announced,
+            pacer,
+            batch: sweep_batch,
+            beside_marking: options.pace.is_full(),
+        };
+        let delete_untagged = async {
+            let deleted = self.delete_untagged(doomed_feed, &deletes).await?;
+            Ok::<_, RegistryError>((deleted, Instant::now()))
+        };
         // Repositories are read and marked several at a time, as many as the storage's read width
         // (each with marks of its own, merged in order): the reads are independent, and each is a
         // round trip on S3 or a disk read on a cold filesystem. Retention has already deleted its
@@ -357,110 +375,75 @@ impl Registry {
             cutoff,
             now,
         };
-        // Each repository's work is made as it starts (not all 10,000 at once: each is a few KiB).
         let (run, retention) = (&run, &report.retention);
         let trash_of = |name: &RepoName| trash.get(name).map(Vec::as_slice).unwrap_or_default();
-        let mut scanned = stream::iter(0..repositories.len())
-            .map(|i| {
-                let name = &repositories[i];
-                let retained = retention.iter().find(|r| r.repository == *name);
-                self.scan_and_mark(name, trash_of(name), retained, run)
-            })
-            .buffered(pacer.width(storage.read_width()));
-        while let Some(next) = scanned.next().await {
-            let (mut scan, doomed, own, left, used) = next?;
-            marks.merge(own);
-            // Only links to blobs nothing has marked yet can matter to the sweep, and marks only
-            // grow: most links (shared base layers) are dropped here rather than held to the end.
-            scan.layer_links.retain(|d| !marks.contains(d));
-            scan.layer_links.shrink_to_fit();
-            if let Some(used) = used {
-                retention_blobs.insert(scan.name.clone(), used);
-            }
-            scans.push((scan, doomed, left));
-        }
-        drop(scanned);
-        report.repositories = scans.len();
-        report.marked = marks.len();
-        clock.lap(report, Phase::Mark);
-
-        // Untagged revisions are deleted in sections (across repositories), a few repositories at a
-        // time within a section; each scans its tags' histories once, and each revision's deletes
-        // keep their order. Meanwhile the blobs nothing marked are listed: deleting revisions
-        // changes no mark, and the listing reads only the blob store.
-        let sweep_batch = match options.pace.is_full() {
-            true => SWEEP_BATCH_FULL,
-            false => SWEEP_BATCH,
-        };
-        let doomed: Vec<(&RepoName, &mark::Doomed)> = scans
-            .iter()
-            .flat_map(|(scan, doomed, _)| doomed.iter().map(move |d| (&scan.name, d)))
-            .collect();
-        let manifests_deleted = &mut report.manifests_deleted;
-        let delete_untagged = async {
-            for batch in doomed.chunks(sweep_batch) {
-                let guard = section().await?;
-                let mut deleted = Vec::with_capacity(batch.len());
-                let mut pending = Vec::new();
-                for repo in batch.chunk_by(|a, b| a.0 == b.0) {
-                    let name = repo[0].0;
-                    let mut revisions = Vec::with_capacity(repo.len());
-                    for &(_, d) in repo {
-                        if let Some(g) = &guard {
-                            if g.touched_digest(&d.digest) {
-                                continue;
-                            }
-                            revisions.push(d);
-                        }
-                        deleted.push((name.clone(), d.digest.clone()));
-                    }
-                    if let (Some(g), false) = (&guard, revisions.is_empty()) {
-                        pending.push(async move {
-                            let histories = self.tag_histories(name).await?;
-                            for d in revisions {
-                                pacer.rest().await;
-                                g.may_delete()?;
-                                self.delete_revision(name, &histories, d).await?;
-                            }
-                            Ok::<(), RegistryError>(())
-                        });
-                    }
+        let mark_then_list = async {
+            let mut marks = Marks::default();
+            let mut scans = Vec::new();
+            let mut retention_blobs: HashMap<RepoName, HashSet<Digest>> = HashMap::new();
+            // Each repository's work is made as it starts (not all 10,000 at once: each is a few
+            // KiB).
+            let mut scanned = stream::iter(0..repositories.len())
+                .map(|i| {
+                    let name = &repositories[i];
+                    let retained = retention.iter().find(|r| r.repository == *name);
+                    self.scan_and_mark(name, trash_of(name), retained, run)
+                })
+                .buffered(pacer.width(storage.read_width()));
+            while let Some(next) = scanned.next().await {
+                let (mut scan, doomed, own, left, used) = next?;
+                marks.merge(own);
+                // Only links to blobs nothing has marked yet can matter to the sweep, and marks
+                // only grow: most links (shared base layers) are dropped here rather than held to
+                // the end.
+                scan.layer_links.retain(|d| !marks.contains(d));
+                scan.layer_links.shrink_to_fit();
+                if let Some(used) = used {
+                    retention_blobs.insert(scan.name.clone(), used);
                 }
-                stream::iter(pending)
-                    .buffer_unordered(pacer.width(walk::CONCURRENCY))
-                    .try_collect::<Vec<()>>()
-                    .await?;
-                manifests_deleted.extend(deleted);
-                if let Some(g) = guard {
-                    g.end().await?;
+                if !doomed.is_empty() {
+                    // The deletes end only by an error, which fails the collection anyway.
+                    let _ = feed.send((scan.name.clone(), doomed));
                 }
+                scans.push((scan, left));
             }
-            Ok::<Instant, RegistryError>(Instant::now())
-        };
-        // The links to blobs nothing marked are read beside the listing (their times decide whether
-        // a blob was linked within the grace period); a link directory without its link is none.
-        let unmarked_links: Vec<(&RepoName, &Digest)> = scans
-            .iter()
-            .flat_map(|(scan, _, _)| {
-                let name = &scan.name;
-                scan.layer_links.iter().map(move |d| (name, d))
-            })
-            .filter(|(_, d)| !marks.contains(d))
-            .collect();
-        let read_unmarked = async {
+            drop(scanned);
+            drop(feed);
+            let marked = Instant::now();
+            // The links to blobs nothing marked are read beside the listing (their times decide
+            // whether a blob was linked within the grace period); a link directory without its
+            // link is none. Deleting revisions changes no mark, and the listing reads only the
+            // blob store.
+            let unmarked_links: Vec<(&RepoName, &Digest)> = scans
+                .iter()
+                .flat_map(|(scan, _)| {
+                    let name = &scan.name;
+                    scan.layer_links.iter().map(move |d| (name, d))
+                })
+                .filter(|(_, d)| !marks.contains(d))
+                .collect();
             let blobs = walk::unmarked_blobs(storage, &marks, pacer).await?;
             let links = walk::link_times(storage, &unmarked_links, pacer).await?;
-            Ok::<_, RegistryError>((blobs, links))
+            let links: Vec<(RepoName, Digest, SystemTime)> = links
+                .into_iter()
+                .map(|(name, d, t)| (name.clone(), d.clone(), t))
+                .collect();
+            Ok::<_, RegistryError>((marks, scans, retention_blobs, marked, blobs, links))
         };
-        let (listed, deleted) = tokio::join!(read_unmarked, delete_untagged);
-        clock.lap_at(report, Phase::Manifests, deleted?);
-        let (mut candidates, links) = listed?;
+        let (listed, deleted) = tokio::try_join!(mark_then_list, delete_untagged)?;
+        let (marks, scans, retention_blobs, marked, mut candidates, links) = listed;
+        let (manifests_deleted, deleted_at) = deleted;
+        report.repositories = scans.len();
+        report.marked = marks.len();
+        report.manifests_deleted.extend(manifests_deleted);
+        clock.lap_at(report, Phase::Mark, marked);
+        clock.lap_at(report, Phase::Manifests, deleted_at.max(marked));
 
         let mut linked_by: HashMap<&Digest, Vec<&RepoName>> = HashMap::new();
         let mut recently_linked: HashSet<&Digest> = HashSet::new();
-        for (name, d, t) in links {
+        for (name, d, t) in &links {
             linked_by.entry(d).or_default().push(name);
-            if t > cutoff {
+            if *t > cutoff {
                 recently_linked.insert(d);
             }
         }
@@ -476,6 +459,10 @@ impl Registry {
                 || previewed.contains(&b.digest)
         });
         report.blobs_kept_recent = unused - candidates.len();
+        // Deletes in flight at once go to different fan-out directories.
+        candidates.sort_unstable_by(|a, b| {
+            paths::fan_out_spread(&a.digest).cmp(paths::fan_out_spread(&b.digest))
+        });
         clock.lap(report, Phase::ListBlobs);
         // Taken a section at a time, so each digest moves into the report rather than being copied.
         let mut candidates = candidates.into_iter();
@@ -521,9 +508,10 @@ impl Registry {
                 g.end().await?;
             }
         }
+        report.blobs_deleted.sort_unstable();
         clock.lap(report, Phase::Blobs);
 
-        for (scan, _, left) in &scans {
+        for (scan, left) in &scans {
             if left.tagged
                 || left.revisions > 0
                 || scan.has_uploads
@@ -548,8 +536,8 @@ impl Registry {
             g.may_delete()?;
             let kept: HashMap<&RepoName, TagSet> = scans
                 .iter()
-                .filter(|(scan, _, left)| left.revisions > 0 || scan.current_tags.is_some())
-                .map(|(scan, _, _)| {
+                .filter(|(scan, left)| left.revisions > 0 || scan.current_tags.is_some())
+                .map(|(scan, _)| {
                     let tags = scan.current_tags.unwrap_or_else(|| TagSet::of([]));
                     (&scan.name, tags)
                 })
