@@ -214,13 +214,17 @@ struct Section<'a> {
 }
 
 impl<'a> Section<'a> {
+    /// Begins a section of a collection `announced` in storage; a dry run (`None`) has none.
     async fn begin(
         collection: &'a barrier::Collection<'_>,
-        shared: &'a protocol::Announced,
-    ) -> Result<Section<'a>> {
+        announced: Option<&'a protocol::Announced>,
+    ) -> Result<Option<Section<'a>>> {
+        let Some(shared) = announced else {
+            return Ok(None);
+        };
         let local = collection.sweep().await;
         shared.begin_sweep().await?;
-        Ok(Section { local, shared })
+        Ok(Some(Section { local, shared }))
     }
 
     /// Whether a write since the collection started may have made `digest` reachable.
@@ -299,12 +303,7 @@ impl Registry {
         let storage = self.storage.as_ref();
         let pacer = Pacer::new(options.pace);
         let pacer = &pacer;
-        let section = || async {
-            match announced {
-                Some(shared) => Section::begin(collection, shared).await.map(Some),
-                None => Ok(None),
-            }
-        };
+        let section = || Section::begin(collection, announced);
 
         let now = SystemTime::now();
         let repositories = walk::all_repositories(storage).await?;
@@ -348,7 +347,8 @@ impl Registry {
         }
 
         // Each repository's doomed revisions go to the untagged deletes as soon as it is marked
-        // ([`untagged`]); the deletes run beside marking, and then beside the listing of blobs.
+        // ([`untagged`]); at full pace the deletes run beside marking, and then beside the listing
+        // of blobs.
         let sweep_batch = match options.pace.is_full() {
             true => SWEEP_BATCH_FULL,
             false => SWEEP_BATCH,

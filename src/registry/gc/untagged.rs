@@ -3,10 +3,11 @@
 //! Whether a repository keeps a revision depends on that repository alone (its tags, its trash, the
 //! revisions' times): marks shared between repositories decide only which blobs the sweep deletes,
 //! and a revision's delete removes links, never a blob. So a repository's doomed revisions can go
-//! as soon as it is marked, while the others are still read. A full-speed collection does that, and
-//! a cold one hides most of these deletes (and the reads of tag histories they need) behind its
-//! mark; a paced one (inside a serving registry) waits for the end of marking, so that it never has
-//! both in flight beside the requests.
+//! as soon as it is marked, while the others are still read. A full-speed collection does that: where
+//! requests are round trips (object storage) the deletes' requests are in flight beside the mark's;
+//! on a cold local disk both share its reads per second, so the deletes move into the mark rather
+//! than vanish. A paced collection (inside a serving registry) waits for the end of marking, so that
+//! it never has both in flight beside the requests.
 //!
 //! The deletes go in sections, as every other delete of a collection ([`super::Section`]): a
 //! revision a write touched since the collection started stays.
@@ -81,10 +82,7 @@ impl Registry {
         deleted: &mut Vec<(RepoName, Digest)>,
     ) -> Result<()> {
         let pacer = deletes.pacer;
-        let guard = match deletes.announced {
-            Some(shared) => Some(Section::begin(deletes.collection, shared).await?),
-            None => None,
-        };
+        let guard = Section::begin(deletes.collection, deletes.announced).await?;
         let mut section_deleted = Vec::with_capacity(batch.len());
         let mut pending = Vec::new();
         for repo in batch.chunk_by(|a, b| a.0 == b.0) {
