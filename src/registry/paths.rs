@@ -424,7 +424,7 @@ mod tests {
     #[test]
     fn the_spread_order_interleaves_fan_out_directories() {
         let digest = |hex: String| -> Digest { format!("sha256:{hex}").parse().unwrap() };
-        let mut blobs = vec![
+        let mut blobs = [
             digest(format!("aa00{}", "0".repeat(60))),
             digest(format!("aa22{}", "0".repeat(60))),
             digest(format!("bb11{}", "0".repeat(60))),
