@@ -568,8 +568,8 @@ impl Registry {
         now: SystemTime,
     ) -> Result<()> {
         for entry in trash.values().flatten().filter(|e| e.expired(now)) {
-            let revision = super::paths::revision_link(&entry.repository, &entry.digest);
-            let tag = super::paths::tag_current_link(&entry.repository, &entry.tag);
+            let revision = paths::revision_link(&entry.repository, &entry.digest);
+            let tag = paths::tag_current_link(&entry.repository, &entry.tag);
             if !self.exists(&revision).await? || self.exists(&tag).await? {
                 self.forget_trashed(&entry.repository, &entry.tag).await?;
             }
